@@ -1,0 +1,110 @@
+"""One exception hierarchy for aiodimse.
+
+Two kinds of protocol error, as in h11 (``_util.py``):
+
+* :class:`LocalProtocolError`: *we* (the caller of this library) asked for something the
+  protocol does not allow: an invalid AE title, sending P-DATA before the association is
+  established. Nothing goes on the wire because of it; fix the calling code.
+* :class:`RemoteProtocolError`: the *peer* broke the protocol. It carries what the standard
+  says must go on the wire in answer: an A-ABORT (source, reason, PS3.8 9.3.8) or, while the
+  association is being negotiated, an A-ASSOCIATE-RJ (result, source, reason, PS3.8 9.3.4).
+
+Transport and timeout errors raised by the I/O layer derive from :class:`DicomError` too.
+"""
+
+from __future__ import annotations
+
+from .constants import AbortReason, AbortSource
+
+
+class DicomError(Exception):
+    """Base class of every exception aiodimse raises on purpose."""
+
+
+class LocalProtocolError(DicomError):
+    """The local application misused the API or asked for something invalid."""
+
+
+class RemoteProtocolError(DicomError):
+    """The peer violated the protocol; ``abort_source``/``abort_reason`` go in the A-ABORT.
+
+    ``reject`` is set (result, source, reason) when the right answer is an A-ASSOCIATE-RJ
+    rather than an A-ABORT (PS3.8 9.3.4, e.g. protocol version without bit 0).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        abort_source: AbortSource = AbortSource.SERVICE_PROVIDER,
+        abort_reason: AbortReason = AbortReason.NOT_SPECIFIED,
+        reject: tuple[int, int, int] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.abort_source = abort_source
+        self.abort_reason = abort_reason
+        self.reject = reject
+
+
+class PDUDecodeError(RemoteProtocolError):
+    """Bytes from the peer are not a valid PDU (PS3.8 9.3)."""
+
+
+class PDULengthError(PDUDecodeError):
+    """A declared PDU or item length is invalid or exceeds the configured limit."""
+
+
+class AssociationError(DicomError):
+    """An association could not be established or ended abnormally."""
+
+
+class AssociationRejected(AssociationError):
+    """The peer answered A-ASSOCIATE-RJ; ``result``, ``source``, ``reason`` as in PS3.8 9.3.4."""
+
+    def __init__(self, result: int, source: int, reason: int) -> None:
+        from .constants import reject_reason_text
+
+        kind = "permanently" if result == 1 else "transiently"
+        super().__init__(
+            f"association rejected {kind}: {reject_reason_text(source, reason)} "
+            f"(result {result}, source {source}, reason {reason})"
+        )
+        self.result = result
+        self.source = source
+        self.reason = reason
+
+
+class AssociationAborted(AssociationError):
+    """The association was aborted (A-ABORT received or sent, or A-P-ABORT)."""
+
+    def __init__(self, message: str, *, source: int | None = None, reason: int | None = None):
+        super().__init__(message)
+        self.source = source
+        self.reason = reason
+
+
+class DimseError(RemoteProtocolError):
+    """A DIMSE message from the peer is malformed (PS3.7, PS3.8 Annex E).
+
+    ``status`` is the DIMSE failure status to answer with when the message can still be
+    answered (e.g. 0xC000-class for a command that cannot be understood); otherwise the
+    association is aborted with ``abort_reason``.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        abort_reason: AbortReason = AbortReason.INVALID_PDU_PARAMETER_VALUE,
+    ) -> None:
+        super().__init__(message, abort_reason=abort_reason)
+        self.status = status
+
+
+class CommandDecodeError(DimseError):
+    """A command set (group 0000) cannot be decoded or lacks a required field (PS3.7 E.1)."""
+
+
+class AssemblyError(DimseError):
+    """PDV sequence breaks PS3.8 Annex E (order, interleaving, context, size bound)."""
