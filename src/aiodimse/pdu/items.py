@@ -9,7 +9,6 @@ Encoding and decoding live in :mod:`aiodimse.pdu.codec`.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Union
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -106,17 +105,17 @@ class UserIdentityAC:
     server_response: bytes
 
 
-UserInformationSubItem = Union[
-    MaximumLength,
-    ImplementationClassUID,
-    AsynchronousOperationsWindow,
-    RoleSelection,
-    ImplementationVersionName,
-    SOPClassExtendedNegotiation,
-    SOPClassCommonExtendedNegotiation,
-    UserIdentityRQ,
-    UserIdentityAC,
-]
+UserInformationSubItem = (
+    MaximumLength
+    | ImplementationClassUID
+    | AsynchronousOperationsWindow
+    | RoleSelection
+    | ImplementationVersionName
+    | SOPClassExtendedNegotiation
+    | SOPClassCommonExtendedNegotiation
+    | UserIdentityRQ
+    | UserIdentityAC
+)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -7,7 +7,6 @@ Encoding and decoding live in :mod:`aiodimse.pdu.codec`; this module only says w
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Union
 
 from ..constants import APPLICATION_CONTEXT_NAME, PROTOCOL_VERSION
 from .items import PresentationContextAC, PresentationContextRQ, UserInformation
@@ -89,7 +88,7 @@ class AAbort:
     reason: int = 0
 
 
-PDU = Union[AAssociateRQ, AAssociateAC, AAssociateRJ, PDataTF, AReleaseRQ, AReleaseRP, AAbort]
+PDU = AAssociateRQ | AAssociateAC | AAssociateRJ | PDataTF | AReleaseRQ | AReleaseRP | AAbort
 
 
 def pdata_tf_parts(pdvs: tuple[PDV, ...] | list[PDV]) -> list[bytes | memoryview]:
