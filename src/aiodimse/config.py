@@ -35,3 +35,30 @@ class Limits:
             raise ValueError("max_association_pdu_length must hold an A-ASSOCIATE header")
         if self.max_async_operations < 1:
             raise ValueError("max_async_operations must be at least 1")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Timeouts:
+    """Waiting policies, in seconds (``None`` waits forever). Industry defaults.
+
+    * ``connect``: TCP connect (SYN retries alone take ~2 minutes on Linux).
+    * ``acse``: association establishment and release (as acceptor this is ARTIM, running
+      from TCP accept until a complete A-ASSOCIATE-RQ has arrived, PS3.8 9.1.5).
+    * ``echo``: a C-ECHO response.
+    * ``store``: a C-STORE without progress (sending or awaiting the response).
+    * ``find``: between C-FIND responses; ``move``/``get``: between C-MOVE/C-GET responses.
+    * ``dimse``: any other DIMSE response (N-services).
+    * ``network``: idle time on an established association with no byte received.
+    * ``abort``: how long an abort or release on the way out may take before we just close.
+    """
+
+    connect: float | None = 30.0
+    acse: float | None = 30.0
+    echo: float | None = 10.0
+    store: float | None = 60.0
+    find: float | None = 120.0
+    move: float | None = 300.0
+    get: float | None = 300.0
+    dimse: float | None = 60.0
+    network: float | None = None
+    abort: float = 5.0

@@ -18,7 +18,14 @@ from .constants import AbortReason, AbortSource
 
 
 class DicomError(Exception):
-    """Base class of every exception aiodimse raises on purpose."""
+    """Base class of every exception aiodimse raises on purpose.
+
+    ``retryable`` says whether trying the same operation again can help: true for network
+    faults, transient rejections and timeouts; false for permanent rejections, refused
+    presentation contexts and local misuse. Applications build their retry policy on it.
+    """
+
+    retryable: bool = False
 
 
 class LocalProtocolError(DicomError):
@@ -72,10 +79,17 @@ class AssociationRejected(AssociationError):
         self.result = result
         self.source = source
         self.reason = reason
+        # PS3.8 9.3.4: result 2 is "rejected-transient"; source 3 reason 1/2 are load related.
+        self.retryable = result == 2
 
 
 class AssociationAborted(AssociationError):
-    """The association was aborted (A-ABORT received or sent, or A-P-ABORT)."""
+    """The association was aborted (A-ABORT received or sent, or A-P-ABORT).
+
+    Retrying can help: a new association may succeed.
+    """
+
+    retryable = True
 
     def __init__(self, message: str, *, source: int | None = None, reason: int | None = None):
         super().__init__(message)
@@ -108,3 +122,30 @@ class CommandDecodeError(DimseError):
 
 class AssemblyError(DimseError):
     """PDV sequence breaks PS3.8 Annex E (order, interleaving, context, size bound)."""
+
+
+class NetworkError(AssociationError):
+    """The transport failed: connection refused, reset by peer, unreachable, closed early.
+
+    Retrying can help (a network fault is usually transient).
+    """
+
+    retryable = True
+
+
+class DicomTimeoutError(AssociationError, TimeoutError):
+    """A timer ran out; ``timer`` names it (e.g. ``"C-ECHO response"``, ``"ACSE"``).
+
+    The association has been aborted. Retrying can help.
+    """
+
+    retryable = True
+
+    def __init__(self, timer: str, seconds: float) -> None:
+        super().__init__(f"timed out after {seconds:g} s waiting for {timer}")
+        self.timer = timer
+        self.seconds = seconds
+
+
+class ContextNotAccepted(LocalProtocolError):
+    """No accepted presentation context can carry this request (nothing was sent)."""
