@@ -117,7 +117,28 @@ class DimseError(RemoteProtocolError):
 
 
 class CommandDecodeError(DimseError):
-    """A command set (group 0000) cannot be decoded or lacks a required field (PS3.7 E.1)."""
+    """A command set (group 0000) cannot be decoded or lacks a required field (PS3.7 E.1).
+
+    When ``status`` is set the request can still be answered: ``command_field`` and
+    ``message_id`` identify it, and ``offending_element`` lists the tags at fault (the
+    Offending Element (0000,0901) of the failure response, PS3.7 C.5). When ``status`` is
+    ``None`` the command cannot be answered and the association should be aborted.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        abort_reason: AbortReason = AbortReason.INVALID_PDU_PARAMETER_VALUE,
+        command_field: int | None = None,
+        message_id: int | None = None,
+        offending_element: tuple[int, ...] = (),
+    ) -> None:
+        super().__init__(message, status=status, abort_reason=abort_reason)
+        self.command_field = command_field
+        self.message_id = message_id
+        self.offending_element = offending_element
 
 
 class AssemblyError(DimseError):
@@ -149,3 +170,11 @@ class DicomTimeoutError(AssociationError, TimeoutError):
 
 class ContextNotAccepted(LocalProtocolError):
     """No accepted presentation context can carry this request (nothing was sent)."""
+
+
+class PDUEncodeError(LocalProtocolError, ValueError):
+    """A PDU or item value cannot be put on the wire (PS3.8 9.3, PS3.5 VR AE/UI rules).
+
+    Raised at construction for values that do not fit their wire field at all, and by
+    ``encode_pdu`` for values the standard forbids (invalid UID, AE title, context ID ...).
+    """
