@@ -1,0 +1,438 @@
+"""A dedicated codec for DIMSE command sets (group 0000), PS3.7 6.3 and Annex E.
+
+Theory of operation
+-------------------
+A command set is always Implicit VR Little Endian (PS3.7 6.3.1): a run of elements, each
+``group (2) element (2) length (4) value``, all in group 0000, in ascending tag order, each
+tag at most once, the Command Group Length (0000,0000) first. Because the dictionary is
+closed and tiny (PS3.7 Table E.1-1), we need no general DICOM parser: :func:`encode_command`
+walks a per-class table of ``(tag, field, VR)`` built once, and :func:`decode_command` splits
+the bytes into ``tag -> value`` in one bounded pass, then picks the message class from the
+Command Field and converts only the fields that class has.
+
+Decoding rules (every failure raises :class:`~aiodimse.errors.CommandDecodeError`, never any
+other exception, whatever the bytes; ROBUSTNESS 24):
+
+* structure: truncated headers, a value length past the end of the data, a tag outside group
+  0000, a tag out of ascending order or repeated (PS3.5 7.1: "Data Elements ... shall occur
+  in increasing order", at most once);
+* Command Group Length: when present it must be first and 4 bytes long; a value that does not
+  match the bytes that follow is tolerated and logged (we know the command's extent from the
+  PDVs, and decoders in the wild recompute it);
+* fixed-size values: US must be 2 bytes, UL 4, AT a multiple of 4 ("mistyped");
+* an unknown Command Field, a missing Message ID, a missing mandatory (M) field of the
+  message's PS3.7 table, or a zero-length value where a value is mandatory;
+* strings: UI and AE must be ASCII (PS3.7 6.3.1, default character repertoire); an Error
+  Comment with other bytes is kept with those bytes replaced by "?" (it is only text).
+
+Liberal reading, documented: Command Data Set Type is kept raw and any value other than
+0x0101 means a data set follows (PS3.7 E.1; ROBUSTNESS 25); a group-0000 tag that is not in
+the current dictionary (the retired ones of PS3.7 E.2 such as (0000,0001) Command Length to End
+or (0000,4000) Dialog Receiver, or anything unknown) is skipped once its structure is valid;
+a known field that the message class does not carry (e.g. a Priority in a C-ECHO-RSP) is
+skipped; a zero-length optional field reads as absent; odd-length string values are accepted.
+
+When the failure leaves a request identifiable (its Command Field is a known request and its
+Message ID was read), the error's ``status`` is the failure status to answer with, per
+:func:`_failure_status`; otherwise ``status`` is ``None`` and the association should abort.
+
+Encoding validates what goes on the wire (raising :class:`~aiodimse.errors.LocalProtocolError`):
+strings must be ASCII without backslash, at most 64 characters for UI/LO, 16 for AE.
+"""
+
+from __future__ import annotations
+
+import logging
+import struct
+from dataclasses import MISSING, Field, dataclass, fields
+from typing import Final
+
+from ..errors import CommandDecodeError, LocalProtocolError
+from .messages import (
+    MESSAGE_CLASSES,
+    CommandField,
+    DimseMessage,
+    DimseRequest,
+)
+
+__all__ = ["COMMAND_TAGS", "RETIRED_COMMAND_TAGS", "decode_command", "encode_command"]
+
+_log = logging.getLogger("aiodimse.dimse.command_codec")
+
+
+@dataclass(frozen=True, slots=True)
+class _Elem:
+    tag: int
+    field: str
+    vr: str
+    max_len: int = 0
+
+
+#: PS3.7 Table E.1-1, the command dictionary we read and write (tag -> field, VR).
+_DICTIONARY: Final[tuple[_Elem, ...]] = (
+    _Elem(0x00000002, "affected_sop_class_uid", "UI", 64),
+    _Elem(0x00000003, "requested_sop_class_uid", "UI", 64),
+    _Elem(0x00000100, "command_field", "US"),
+    _Elem(0x00000110, "message_id", "US"),
+    _Elem(0x00000120, "message_id_being_responded_to", "US"),
+    _Elem(0x00000600, "move_destination", "AE", 16),
+    _Elem(0x00000700, "priority", "US"),
+    _Elem(0x00000800, "command_data_set_type", "US"),
+    _Elem(0x00000900, "status", "US"),
+    _Elem(0x00000901, "offending_element", "AT"),
+    _Elem(0x00000902, "error_comment", "LO", 64),
+    _Elem(0x00000903, "error_id", "US"),
+    _Elem(0x00001000, "affected_sop_instance_uid", "UI", 64),
+    _Elem(0x00001001, "requested_sop_instance_uid", "UI", 64),
+    _Elem(0x00001002, "event_type_id", "US"),
+    _Elem(0x00001005, "attribute_identifier_list", "AT"),
+    _Elem(0x00001008, "action_type_id", "US"),
+    _Elem(0x00001020, "number_of_remaining_sub_operations", "US"),
+    _Elem(0x00001021, "number_of_completed_sub_operations", "US"),
+    _Elem(0x00001022, "number_of_failed_sub_operations", "US"),
+    _Elem(0x00001023, "number_of_warning_sub_operations", "US"),
+    _Elem(0x00001030, "move_originator_application_entity_title", "AE", 16),
+    _Elem(0x00001031, "move_originator_message_id", "US"),
+)
+
+#: Tag -> field name for every command field we understand.
+COMMAND_TAGS: Final[dict[int, str]] = {e.tag: e.field for e in _DICTIONARY}
+_BY_FIELD: Final[dict[str, _Elem]] = {e.field: e for e in _DICTIONARY}
+_BY_TAG: Final[dict[int, _Elem]] = {e.tag: e for e in _DICTIONARY}
+
+#: PS3.7 E.2 (Table E.2-1): retired command fields; skipped when received, never sent.
+RETIRED_COMMAND_TAGS: Final[frozenset[int]] = frozenset(
+    {
+        0x00000001,  # Command Length to End
+        0x00000010,  # Command Recognition Code
+        0x00000200,  # Initiator
+        0x00000300,  # Receiver
+        0x00000400,  # Find Location
+        0x00000850,  # Number of Matches
+        0x00000860,  # Response Sequence Number
+        0x00004000,  # Dialog Receiver
+        0x00004010,  # Terminal Type
+        0x00005010,  # Message Set ID
+        0x00005020,  # End Message ID
+        0x00005110,  # Display Format
+        0x00005120,  # Page Position ID
+        0x00005130,  # Text Format ID
+        0x00005140,  # Normal/Reverse
+        0x00005150,  # Add Gray Scale
+        0x00005160,  # Borders
+        0x00005170,  # Copies
+        0x00005180,  # Command Magnification Type
+        0x00005190,  # Erase
+        0x000051A0,  # Print
+        0x000051B0,  # Overlays
+    }
+)
+
+_TAG_COMMAND_GROUP_LENGTH: Final = 0x00000000
+_TAG_COMMAND_FIELD: Final = 0x00000100
+_TAG_MESSAGE_ID: Final = 0x00000110
+_CDST_FIELD: Final = "command_data_set_type"
+
+_HEADER = struct.Struct("<HHI")  # Implicit VR LE element header: group, element, length.
+_US = struct.Struct("<H")
+_UL = struct.Struct("<I")
+_GROUP_LENGTH_PREFIX: Final = _HEADER.pack(0, 0, 4)
+
+# Statuses (PS3.7 Annex C.5) used to answer a request whose command cannot be decoded.
+_UNRECOGNIZED_OPERATION: Final = 0x0211  # C.5: Command Field not one of those agreed.
+_MISTYPED_ARGUMENT: Final = 0x0212  # C.5: a parameter is of the wrong type/encoding.
+_MISSING_ATTRIBUTE: Final = 0x0120  # C.5: a required attribute was not supplied.
+_CANNOT_UNDERSTAND: Final = 0xC000  # C.5 "Error: Cannot understand", Cxxx (PS3.4 B.2.3, C.4).
+
+# Services whose PS3.4 status table has the Cxxx "Cannot understand" failure class.
+_CXXX_SERVICES: Final = frozenset(
+    {
+        CommandField.C_STORE_RQ,
+        CommandField.C_FIND_RQ,
+        CommandField.C_GET_RQ,
+        CommandField.C_MOVE_RQ,
+    }
+)
+
+
+def _failure_status(command_field: int | None, message_id: int | None, missing: bool) -> int | None:
+    """The failure status for an undecodable request, or None when it cannot be answered.
+
+    A response needs the request's Command Field (to pick the -RSP) and Message ID (PS3.7
+    9.3/10.3: Message ID Being Responded To is M). C-CANCEL-RQ and responses get no answer.
+    Storage and Query/Retrieve requests get 0xC000 "Cannot understand" (PS3.4 B.2.3, C.4.1.1.4,
+    C.4.2.1.5, C.4.3.1.4); other requests get the general 0x0120 Missing attribute for a
+    missing mandatory field and 0x0212 Mistyped argument otherwise (PS3.7 C.5).
+    """
+    if message_id is None or command_field is None:
+        return None
+    try:
+        cf = CommandField(command_field)
+    except ValueError:
+        return _UNRECOGNIZED_OPERATION
+    if cf & 0x8000 or cf is CommandField.C_CANCEL_RQ:
+        return None
+    if cf in _CXXX_SERVICES:
+        return _CANNOT_UNDERSTAND
+    return _MISSING_ATTRIBUTE if missing else _MISTYPED_ARGUMENT
+
+
+# ------------------------------------------------------------------------------- encoding
+
+
+def _class_layout(cls: type[DimseMessage]) -> tuple[tuple[_Elem, bytes], ...]:
+    """(element, packed tag) for each wire field of ``cls``, in ascending tag order."""
+    layout = _LAYOUTS.get(cls)
+    if layout is None:
+        elems = [_BY_FIELD["command_field"]]
+        elems.extend(_BY_FIELD[f.name] for f in fields(cls))
+        elems.sort(key=lambda e: e.tag)
+        layout = tuple((e, struct.pack("<HH", e.tag >> 16, e.tag & 0xFFFF)) for e in elems)
+        _LAYOUTS[cls] = layout
+    return layout
+
+
+_LAYOUTS: dict[type[DimseMessage], tuple[tuple[_Elem, bytes], ...]] = {}
+
+
+def _encode_str(elem: _Elem, value: str, pad: bytes) -> bytes:
+    if len(value) > elem.max_len:
+        raise LocalProtocolError(
+            f"{elem.field} is {len(value)} characters, at most {elem.max_len} allowed (PS3.5 6.2)"
+        )
+    try:
+        raw = value.encode("ascii")
+    except UnicodeEncodeError:
+        raise LocalProtocolError(
+            f"{elem.field} must use the default character repertoire (PS3.7 6.3.1): {value!r}"
+        ) from None
+    if b"\\" in raw:
+        raise LocalProtocolError(f"{elem.field} must not contain a backslash: {value!r}")
+    if len(raw) & 1:
+        raw += pad  # PS3.5 6.2: UI pads with NUL, the other string VRs with space.
+    return raw
+
+
+def encode_command(message: DimseMessage) -> bytes:
+    """Encode ``message`` as a command set: Implicit VR LE, group length first (PS3.7 6.3.1).
+
+    Fields that are ``None`` are left out; everything else is written in ascending tag order.
+    Raises :class:`~aiodimse.errors.LocalProtocolError` if a string cannot go on the wire.
+    """
+    parts: list[bytes] = []
+    append = parts.append
+    pack_header = _HEADER.pack
+    for elem, tag_bytes in _class_layout(type(message)):
+        if elem.vr == "US":
+            value = message.command_field if elem.tag == _TAG_COMMAND_FIELD else None
+            if value is None:
+                value = getattr(message, elem.field)
+                if value is None:
+                    continue
+            append(tag_bytes)
+            append(b"\x02\x00\x00\x00")
+            append(_US.pack(value))
+            continue
+        value = getattr(message, elem.field)
+        if value is None:
+            continue
+        if elem.vr == "AT":
+            raw = b"".join(_US.pack(t >> 16) + _US.pack(t & 0xFFFF) for t in value)
+        else:
+            raw = _encode_str(elem, value, b"\x00" if elem.vr == "UI" else b" ")
+        append(pack_header(elem.tag >> 16, elem.tag & 0xFFFF, len(raw)))
+        append(raw)
+    body = b"".join(parts)
+    # PS3.7 E.1: Command Group Length is the byte count following it, up to the end.
+    return _GROUP_LENGTH_PREFIX + _UL.pack(len(body)) + body
+
+
+# ------------------------------------------------------------------------------- decoding
+
+
+def _class_fields(cls: type[DimseMessage]) -> dict[str, Field[object]]:
+    found = _FIELDS.get(cls)
+    if found is None:
+        found = {f.name: f for f in fields(cls)}
+        _FIELDS[cls] = found
+    return found
+
+
+_FIELDS: dict[type[DimseMessage], dict[str, Field[object]]] = {}
+
+
+def _split(data: bytes) -> tuple[dict[int, bytes], int | None, int | None]:
+    """Split ``data`` into tag -> value; also return Command Field and Message ID if read.
+
+    Raises CommandDecodeError on any structural fault (see the module docstring).
+    """
+    elements: dict[int, bytes] = {}
+    end = len(data)
+    offset = 0
+    last_tag = -1
+    command_field: int | None = None
+    message_id: int | None = None
+    unpack = _HEADER.unpack_from
+    while offset < end:
+        if end - offset < 8:
+            raise _structural("truncated element header", offset, command_field, message_id)
+        group, element, length = unpack(data, offset)
+        tag = (group << 16) | element
+        if group != 0:
+            raise _structural(
+                f"tag ({group:04X},{element:04X}) is not in group 0000 (PS3.7 6.3.1)",
+                offset,
+                command_field,
+                message_id,
+            )
+        if tag <= last_tag:
+            what = "repeated" if tag == last_tag else "out of ascending order"
+            raise _structural(
+                f"tag (0000,{element:04X}) is {what} (PS3.5 7.1)", offset, command_field, message_id
+            )
+        offset += 8
+        if length > end - offset:
+            raise _structural(
+                f"value length {length} of (0000,{element:04X}) overruns the command set",
+                offset,
+                command_field,
+                message_id,
+            )
+        value = data[offset : offset + length]
+        offset += length
+        last_tag = tag
+        elements[tag] = value
+        if tag == _TAG_COMMAND_FIELD and length == 2:
+            command_field = _US.unpack(value)[0]
+        elif tag == _TAG_MESSAGE_ID and length == 2:
+            message_id = _US.unpack(value)[0]
+    return elements, command_field, message_id
+
+
+def _structural(
+    what: str, offset: int, command_field: int | None, message_id: int | None
+) -> CommandDecodeError:
+    return CommandDecodeError(
+        f"malformed command set at byte {offset}: {what}",
+        status=_failure_status(command_field, message_id, missing=False),
+        command_field=command_field,
+        message_id=message_id,
+    )
+
+
+def decode_command(data: bytes | bytearray | memoryview) -> DimseMessage:
+    """Decode one complete command set into its message class (PS3.7 6.3.1, Annex E).
+
+    Raises :class:`~aiodimse.errors.CommandDecodeError` (and nothing else) for any input that
+    is not a valid command set; see the module docstring for what is rejected and what is
+    tolerated.
+    """
+    raw = bytes(data)
+    elements, command_field, message_id = _split(raw)
+
+    def fail(what: str, *, missing: bool, offending: tuple[int, ...] = ()) -> CommandDecodeError:
+        return CommandDecodeError(
+            what,
+            status=_failure_status(command_field, message_id, missing),
+            command_field=command_field,
+            message_id=message_id,
+            offending_element=offending,
+        )
+
+    group_length = elements.pop(_TAG_COMMAND_GROUP_LENGTH, None)
+    if group_length is not None:
+        if len(group_length) != 4:
+            raise fail("Command Group Length (0000,0000) is not 4 bytes", missing=False)
+        declared = _UL.unpack(group_length)[0]
+        if declared != len(raw) - 12:
+            _log.debug(
+                "Command Group Length says %d bytes, %d follow; ignored", declared, len(raw) - 12
+            )
+
+    if _TAG_COMMAND_FIELD not in elements:
+        raise fail("Command Field (0000,0100) is missing", missing=True)
+    if command_field is None:
+        raise fail("Command Field (0000,0100) is not 2 bytes (US)", missing=False)
+    try:
+        cls = MESSAGE_CLASSES[CommandField(command_field)]
+    except (ValueError, KeyError):
+        raise fail(
+            f"unknown Command Field 0x{command_field:04X} (PS3.7 E.1)",
+            missing=False,
+            offending=(_TAG_COMMAND_FIELD,),
+        ) from None
+    if issubclass(cls, DimseRequest) and message_id is None:
+        if elements.get(_TAG_MESSAGE_ID):
+            raise fail("Message ID (0000,0110) is not 2 bytes (US)", missing=False)
+        raise fail("Message ID (0000,0110) is missing", missing=True)
+
+    cls_fields = _class_fields(cls)
+    kwargs: dict[str, object] = {}
+    for tag, value in elements.items():
+        elem = _BY_TAG.get(tag)
+        if elem is None:
+            retired = "retired " if tag in RETIRED_COMMAND_TAGS else "unknown "
+            _log.debug("skipping %scommand element (0000,%04X)", retired, tag & 0xFFFF)
+            continue
+        if elem.field not in cls_fields:
+            if tag != _TAG_COMMAND_FIELD:
+                _log.debug("skipping (0000,%04X): not part of %s", tag & 0xFFFF, cls.__name__)
+            continue
+        if not value:
+            continue  # PS3.5 7.1: zero length, no value: read as absent.
+        vr = elem.vr
+        if vr == "US":
+            if len(value) != 2:
+                raise fail(
+                    f"{elem.field} (0000,{tag & 0xFFFF:04X}) is {len(value)} bytes, US is 2",
+                    missing=False,
+                    offending=(tag,),
+                )
+            kwargs[elem.field] = _US.unpack(value)[0]
+        elif vr == "AT":
+            if len(value) % 4:
+                raise fail(
+                    f"{elem.field} (0000,{tag & 0xFFFF:04X}) length {len(value)} is not a "
+                    "multiple of 4 (AT)",
+                    missing=False,
+                    offending=(tag,),
+                )
+            pairs = struct.unpack(f"<{len(value) // 2}H", value)
+            kwargs[elem.field] = tuple(
+                (pairs[i] << 16) | pairs[i + 1] for i in range(0, len(pairs), 2)
+            )
+        elif vr == "LO":
+            text = value.decode("ascii", "replace").replace("\ufffd", "?")
+            kwargs[elem.field] = text.rstrip(" \x00")
+        else:
+            try:
+                text = value.decode("ascii")
+            except UnicodeDecodeError:
+                raise fail(
+                    f"{elem.field} (0000,{tag & 0xFFFF:04X}) is not ASCII (PS3.7 6.3.1)",
+                    missing=False,
+                    offending=(tag,),
+                ) from None
+            # PS3.5 6.2: UI is NUL padded, AE space padded and its leading spaces insignificant.
+            text = text.rstrip("\x00 ") if vr == "UI" else text.strip(" \x00")
+            if text:
+                kwargs[elem.field] = text
+
+    # Mandatory: no default in the class, plus Command Data Set Type (M in every table).
+    missing = [
+        name
+        for name, f in cls_fields.items()
+        if name not in kwargs
+        and ((f.default is MISSING and f.default_factory is MISSING) or name == _CDST_FIELD)
+    ]
+    if missing:
+        offending = tuple(_BY_FIELD[name].tag for name in missing)
+        raise fail(
+            f"{cls.__name__} lacks mandatory {', '.join(missing)} (PS3.7 9.3/10.3)",
+            missing=True,
+            offending=offending,
+        )
+    try:
+        return cls(**kwargs)  # type: ignore[arg-type]  # kwargs typed per field above
+    except (TypeError, ValueError) as exc:  # defensive: the checks above should cover all
+        raise fail(f"invalid {cls.__name__}: {exc}", missing=False) from None
