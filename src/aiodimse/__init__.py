@@ -7,15 +7,71 @@ Layers, bottom up (see docs/index.md):
 * ``aiodimse.association``: the PS3.8 9.2 state machine and negotiation.
 * ``aiodimse.dimse``: PS3.7 command sets, fragmentation and streaming reassembly.
 
-Nothing up to here does I/O. The anyio shell, services and CLIs sit above.
+Nothing up to here does I/O. The anyio shell (``aiodimse.net``), the services and the AE
+(``aiodimse.services``) and the CLIs (``aiodimse.apps``) sit above. The names below are
+imported lazily so that using the sans-I/O core alone never imports anyio.
 """
 
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING, Any
+
+from .config import Limits, Timeouts
+from .errors import (
+    AssociationAborted,
+    AssociationError,
+    AssociationRejected,
+    DicomError,
+    DicomTimeoutError,
+    LocalProtocolError,
+    NetworkError,
+    RemoteProtocolError,
+)
 
 __version__ = "0.1.0.dev0"
 
 logging.getLogger("aiodimse").addHandler(logging.NullHandler())
 
-__all__ = ["__version__"]
+if TYPE_CHECKING:
+    from .services.ae import AE, EchoRequest
+    from .services.association import Association
+    from .services.contexts import Context
+    from .services.server import Server
+
+_LAZY = {
+    "AE": "services.ae",
+    "EchoRequest": "services.ae",
+    "Association": "services.association",
+    "Context": "services.contexts",
+    "Server": "services.server",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'aiodimse' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(f".{module}", __name__), name)
+
+
+__all__ = [
+    "AE",
+    "Association",
+    "AssociationAborted",
+    "AssociationError",
+    "AssociationRejected",
+    "Context",
+    "DicomError",
+    "DicomTimeoutError",
+    "EchoRequest",
+    "Limits",
+    "LocalProtocolError",
+    "NetworkError",
+    "RemoteProtocolError",
+    "Server",
+    "Timeouts",
+    "__version__",
+]

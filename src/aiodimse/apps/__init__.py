@@ -1,0 +1,1 @@
+"""Command-line tools, built only on the public API: ``aiodimse <tool> --help``."""

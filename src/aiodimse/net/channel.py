@@ -1,0 +1,537 @@
+"""One association over one byte stream: the anyio shell around the sans-I/O core.
+
+Theory of operation
+-------------------
+A :class:`Channel` owns an anyio byte stream and a sans-I/O
+:class:`aiodimse.association.connection.Association` (the PS3.8 state machine with its PDU
+decoder). Exactly one task, the *reader*, awaits the stream: it hands each chunk to the
+core, sends what the core queued, and dispatches what the core indicated. Every other task
+talks to the peer by handing PDUs to the core and flushing under one send lock, so bytes
+leave in the order the core produced them.
+
+Time enters the core as ``anyio.current_time()``. The core's ARTIM deadline and the
+network idle timeout are folded into **one** cancel scope around the reader loop, whose
+deadline is re-armed after every chunk; it is re-entered only after it fired.
+Waiting policies of the user (C-ECHO response within 10 s...) belong to the caller and are
+applied with ``anyio.fail_after`` around the wait.
+
+DIMSE messages are reassembled by :class:`aiodimse.dimse.assembler.Assembler`; the channel
+keeps each incoming dataset in memory (bounded by ``Limits.max_in_memory_dataset``) and
+routes responses to the operation waiting for their Message ID Being Responded To, and
+requests to the ``on_request`` callback, each in its own task.
+
+Transport errors are translated here, once, into :mod:`aiodimse.errors`.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+import anyio
+import anyio.abc
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+
+from ..association.connection import Association as CoreAssociation
+from ..association.events import (
+    CloseRequested,
+    ConnectRequested,
+    ProviderAbort,
+    TransportClosed,
+)
+from ..association.negotiation import Negotiated
+from ..config import Limits, Timeouts
+from ..constants import AbortReason, AbortSource, abort_reason_text
+from ..dimse.assembler import Assembler, CommandReceived, DataFragment, MessageComplete
+from ..dimse.command_codec import encode_command
+from ..dimse.fragmenter import fragment_message
+from ..dimse.messages import CCancelRQ, DimseMessage, DimseResponse
+from ..errors import (
+    AssociationAborted,
+    AssociationError,
+    AssociationRejected,
+    DicomError,
+    DicomTimeoutError,
+    NetworkError,
+    RemoteProtocolError,
+)
+from ..pdu import (
+    PDU,
+    AAbort,
+    AAssociateAC,
+    AAssociateRJ,
+    AAssociateRQ,
+    AReleaseRP,
+    AReleaseRQ,
+    PDataTF,
+)
+
+log = logging.getLogger("aiodimse.net")
+
+RECEIVE_SIZE = 256 * 1024
+
+
+@dataclass(slots=True, kw_only=True)
+class Received:
+    """A complete incoming DIMSE message: command and (in-memory) dataset bytes."""
+
+    context_id: int
+    message: DimseMessage
+    dataset: bytes | None = None
+
+
+@dataclass(slots=True)
+class _Incoming:
+    context_id: int
+    message: DimseMessage
+    chunks: list[bytes] = field(default_factory=list)
+    size: int = 0
+
+
+AssociateHandler = Callable[[AAssociateRQ], Awaitable[AAssociateAC | AAssociateRJ]]
+RequestHandler = Callable[["Channel", Received], Awaitable[None]]
+
+
+class Channel:
+    """Drives one association (either role) over ``stream``. Create, then ``run()``."""
+
+    def __init__(
+        self,
+        stream: anyio.abc.ByteStream,
+        core: CoreAssociation,
+        *,
+        limits: Limits,
+        timeouts: Timeouts,
+        peer: str = "",
+    ) -> None:
+        self._stream = stream
+        self._core = core
+        self.limits = limits
+        self.timeouts = timeouts
+        self.peer = peer
+        self._send_lock = anyio.Lock()
+        self._closed = anyio.Event()
+        self._settled = anyio.Event()  # established, rejected or ended
+        self._released = anyio.Event()
+        self._rq: AAssociateRQ | None = None
+        self._ac: AAssociateAC | None = None
+        self.negotiated: Negotiated | None = None
+        self.rejection: AssociationRejected | None = None
+        self.error: AssociationError | None = None
+        self._assembler: Assembler | None = None
+        self._incoming: _Incoming | None = None
+        self._waiters: dict[int, MemoryObjectSendStream[Received]] = {}
+        #: Message ID of a request we perform -> event set when the peer sends C-CANCEL.
+        self.cancellations: dict[int, anyio.Event] = {}
+        self._task_group: anyio.abc.TaskGroup | None = None
+        self.on_associate: AssociateHandler | None = None
+        self.on_request: RequestHandler | None = None
+        self._idle_deadline = math.inf
+        self._debug = log.isEnabledFor(logging.DEBUG)
+
+    # -- properties ---------------------------------------------------------------------------
+
+    @property
+    def is_established(self) -> bool:
+        return self.negotiated is not None and not self._closed.is_set()
+
+    @property
+    def is_closed(self) -> bool:
+        return self._closed.is_set()
+
+    @property
+    def request(self) -> AAssociateRQ | None:
+        """The A-ASSOCIATE-RQ of this association (ours as requestor, the peer's as acceptor)."""
+        return self._rq
+
+    # -- running -------------------------------------------------------------------------------
+
+    async def run(self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        """Read until the association ends; handlers run in a task group owned here."""
+        async with anyio.create_task_group() as tg:
+            self._task_group = tg
+            task_status.started()
+            try:
+                await self._read_loop()
+            finally:
+                self._finish()
+                tg.cancel_scope.cancel()
+        with anyio.CancelScope(shield=True):
+            await self._close_stream()
+
+    def _now(self) -> float:
+        return anyio.current_time()
+
+    def _deadline(self) -> float:
+        artim = self._core.deadline
+        d = self._idle_deadline
+        if artim is not None and artim < d:
+            d = artim
+        return d
+
+    def _rearm_idle(self, now: float) -> None:
+        if self.timeouts.network is not None and self.negotiated is not None:
+            self._idle_deadline = now + self.timeouts.network
+        else:
+            self._idle_deadline = math.inf
+
+    async def _read_loop(self) -> None:
+        stream = self._stream
+        core = self._core
+        while not self._closed.is_set():
+            with anyio.CancelScope(deadline=self._deadline()) as timer:
+                while True:
+                    try:
+                        data = await stream.receive(RECEIVE_SIZE)
+                    except (anyio.EndOfStream, anyio.ClosedResourceError):
+                        self._lost("peer closed the connection")
+                        return
+                    except (anyio.BrokenResourceError, OSError) as exc:
+                        self._lost(f"connection broken: {_describe(exc)}")
+                        return
+                    now = self._now()
+                    core.receive_data(data, now)
+                    await self._pump(now)
+                    if self._closed.is_set():
+                        return
+                    self._rearm_idle(now)
+                    timer.deadline = self._deadline()
+            if timer.cancelled_caught:
+                now = self._now()
+                artim = core.deadline
+                if artim is not None and now >= artim:
+                    log.info("%s: ARTIM expired in %s", self.peer, core.state.name)
+                    core.handle_timeout(now)
+                    await self._pump(now)
+                    self._fail(DicomTimeoutError("the peer (ARTIM timer)", self.timeouts.acse or 0))
+                    if not self._closed.is_set():
+                        self._closed.set()
+                    return
+                if now >= self._idle_deadline:
+                    log.warning("%s: network idle timeout, aborting", self.peer)
+                    self._fail(DicomTimeoutError("network activity", self.timeouts.network or 0))
+                    await self._abort_now(AbortSource.SERVICE_USER, 0)
+                    return
+
+    def _lost(self, why: str) -> None:
+        self._core.transport_closed(self._now())
+        self._drain_events_after_close()
+        self._fail(NetworkError(f"{self.peer}: {why}"))
+        self._closed.set()
+
+    def _drain_events_after_close(self) -> None:
+        while (ev := self._core.next_event()) is not None:
+            if isinstance(ev, ProviderAbort | TransportClosed | CloseRequested):
+                continue
+            log.debug("%s: event after close ignored: %r", self.peer, ev)
+
+    def _fail(self, error: AssociationError) -> None:
+        if self.error is None and not self._released.is_set():
+            self.error = error
+        for send in self._waiters.values():
+            send.close()
+        self._waiters.clear()
+        self._settled.set()
+
+    def _finish(self) -> None:
+        if self.error is None and not self._released.is_set() and self.rejection is None:
+            self.error = NetworkError(f"{self.peer}: association ended")
+        for send in self._waiters.values():
+            send.close()
+        self._waiters.clear()
+        self._closed.set()
+        self._settled.set()
+
+    async def _close_stream(self) -> None:
+        try:
+            await self._stream.aclose()
+        except (OSError, anyio.BrokenResourceError, anyio.ClosedResourceError):
+            pass
+
+    # -- the core's output ---------------------------------------------------------------------
+
+    async def _flush(self) -> None:
+        async with self._send_lock:
+            parts = self._core.data_to_send()
+            if not parts:
+                return
+            data = parts[0] if len(parts) == 1 else b"".join(parts)
+            try:
+                await self._stream.send(data)
+            except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError) as exc:
+                raise NetworkError(f"{self.peer}: sending failed: {_describe(exc)}") from exc
+
+    async def _pump(self, now: float) -> None:
+        """Send what the core queued and act on what it indicated."""
+        try:
+            await self._flush()
+        except NetworkError as exc:
+            self._fail(exc)
+            self._closed.set()
+            return
+        core = self._core
+        while (ev := core.next_event()) is not None:
+            await self._dispatch(ev, now)
+            try:
+                await self._flush()
+            except NetworkError as exc:
+                self._fail(exc)
+                self._closed.set()
+                return
+
+    async def _dispatch(self, ev: object, now: float) -> None:
+        if isinstance(ev, PDataTF):
+            self._on_pdata(ev)
+        elif isinstance(ev, AAssociateRQ):
+            self._rq = ev
+            if self.on_associate is None:
+                raise AssociationError("no acceptor policy for an incoming association")
+            answer = await self.on_associate(ev)
+            if isinstance(answer, AAssociateAC):
+                self._set_established(ev, answer)
+            else:
+                self.rejection = AssociationRejected(answer.result, answer.source, answer.reason)
+                self._settled.set()
+            self._core.send(answer, now)
+        elif isinstance(ev, AAssociateAC):
+            assert self._rq is not None  # the core only indicates an AC in Sta5
+            try:
+                self._set_established(self._rq, ev)
+            except RemoteProtocolError as exc:
+                # PS3.8 9.3.3 / ROBUSTNESS 20: an AC accepting what we never proposed.
+                log.error("%s: invalid A-ASSOCIATE-AC: %s", self.peer, exc)
+                self.negotiated = None
+                self._fail(AssociationAborted(f"{self.peer}: invalid A-ASSOCIATE-AC: {exc}"))
+                self._core.send(
+                    AAbort(source=AbortSource.SERVICE_USER, reason=0), now
+                )
+        elif isinstance(ev, AAssociateRJ):
+            self.rejection = AssociationRejected(ev.result, ev.source, ev.reason)
+            self._settled.set()
+        elif isinstance(ev, AReleaseRQ):
+            # PS3.8 9.2: we always agree to release; in-flight operations end with it.
+            self._core.send(AReleaseRP(), now)
+            self._released.set()
+            self._fail_waiters("peer released the association")
+        elif isinstance(ev, AReleaseRP):
+            self._released.set()
+        elif isinstance(ev, AAbort):
+            msg = f"{self.peer}: peer aborted the association: {abort_reason_text(ev.source, ev.reason)}"
+            self._fail(AssociationAborted(msg, source=ev.source, reason=ev.reason))
+        elif isinstance(ev, ProviderAbort):
+            self._fail(AssociationAborted(f"{self.peer}: {ev}", source=2, reason=int(ev.reason)))
+        elif isinstance(ev, ConnectRequested):
+            self._core.transport_connected(now)
+        elif isinstance(ev, CloseRequested | TransportClosed):
+            self._closed.set()
+        else:  # pragma: no cover - new event kinds must be handled explicitly
+            log.debug("%s: unhandled event %r", self.peer, ev)
+
+    def _set_established(self, rq: AAssociateRQ, ac: AAssociateAC) -> None:
+        from ..association.negotiation import check_accept
+
+        self.negotiated = check_accept(rq, ac, self.limits)
+        self._ac = ac
+        accepted = set(self.negotiated.accepted)
+        self._assembler = Assembler(accepted, limits=self.limits)
+        self._settled.set()
+
+    def _fail_waiters(self, why: str) -> None:
+        for send in self._waiters.values():
+            send.close()
+        self._waiters.clear()
+
+    # -- DIMSE in ------------------------------------------------------------------------------
+
+    def _on_pdata(self, pdata: PDataTF) -> None:
+        assembler = self._assembler
+        if assembler is None:
+            return
+        for pdv in pdata.pdvs:
+            for ev in assembler.receive_pdv(pdv):
+                if isinstance(ev, CommandReceived):
+                    self._incoming = _Incoming(ev.context_id, ev.message)
+                    if self._debug:
+                        log.debug("%s: received %r", self.peer, ev.message)
+                elif isinstance(ev, DataFragment):
+                    inc = self._incoming
+                    assert inc is not None  # the assembler checked the order
+                    inc.size += len(ev.data)
+                    if inc.size > self.limits.max_in_memory_dataset:
+                        raise RemoteProtocolError(
+                            f"dataset larger than {self.limits.max_in_memory_dataset} bytes",
+                            abort_reason=AbortReason.NOT_SPECIFIED,
+                        )
+                    inc.chunks.append(bytes(ev.data))
+                elif isinstance(ev, MessageComplete):
+                    inc = self._incoming
+                    assert inc is not None
+                    self._incoming = None
+                    dataset = b"".join(inc.chunks) if inc.message.has_dataset else None
+                    self._deliver(Received(context_id=inc.context_id, message=inc.message,
+                                           dataset=dataset))
+
+    def _deliver(self, received: Received) -> None:
+        msg = received.message
+        if isinstance(msg, CCancelRQ):
+            # PS3.7 9.3.2.3: C-CANCEL refers to an operation we perform; unknown ones are
+            # logged and ignored (ROBUSTNESS 26).
+            cancel = self.cancellations.get(msg.message_id_being_responded_to)
+            if cancel is None:
+                log.info("%s: C-CANCEL for unknown message ID %d ignored", self.peer,
+                         msg.message_id_being_responded_to)
+            else:
+                cancel.set()
+            return
+        if isinstance(msg, DimseResponse):
+            responding_to = msg.message_id_being_responded_to
+            send = self._waiters.get(responding_to)
+            if send is None:
+                # ROBUSTNESS 26: a response to an unknown Message ID is logged and ignored.
+                log.warning("%s: response to unknown message ID %d ignored", self.peer,
+                            responding_to)
+                return
+            try:
+                send.send_nowait(received)
+            except anyio.WouldBlock:
+                log.error("%s: response queue full for message %d", self.peer, responding_to)
+            return
+        if self.on_request is None or self._task_group is None:
+            log.warning("%s: request %s ignored (no handler)", self.peer, type(msg).__name__)
+            return
+        self._task_group.start_soon(self._run_request, received)
+
+    async def _run_request(self, received: Received) -> None:
+        assert self.on_request is not None
+        try:
+            await self.on_request(self, received)
+        except DicomError as exc:
+            log.warning("%s: handling %s failed: %s", self.peer,
+                        type(received.message).__name__, exc)
+
+    # -- user side -----------------------------------------------------------------------------
+
+    async def associate(self, rq: AAssociateRQ) -> Negotiated:
+        """As requestor: send ``rq`` and wait for the answer (``Timeouts.acse``)."""
+        self._rq = rq
+        now = self._now()
+        self._core.send(rq, now)
+        await self._pump(now)
+        try:
+            with anyio.fail_after(self.timeouts.acse):
+                await self._settled.wait()
+        except TimeoutError:
+            await self._abort_now(AbortSource.SERVICE_USER, 0)
+            raise DicomTimeoutError("A-ASSOCIATE response", self.timeouts.acse or 0) from None
+        if self.rejection is not None:
+            raise self.rejection
+        if self.negotiated is None:
+            raise self.error or AssociationAborted(f"{self.peer}: association failed")
+        return self.negotiated
+
+    @asynccontextmanager
+    async def expect_responses(self, message_id: int) -> AsyncIterator[MemoryObjectReceiveStream[Received]]:
+        """Register interest in responses to ``message_id`` (before sending the request)."""
+        send, receive = anyio.create_memory_object_stream[Received](64)
+        self._waiters[message_id] = send
+        try:
+            yield receive
+        finally:
+            if self._waiters.get(message_id) is send:
+                del self._waiters[message_id]
+            send.close()
+            receive.close()
+
+    async def next_response(
+        self, responses: MemoryObjectReceiveStream[Received], timeout: float | None, what: str
+    ) -> Received:
+        """Wait for the next response; a timeout aborts the association and names ``what``."""
+        try:
+            with anyio.fail_after(timeout):
+                return await responses.receive()
+        except TimeoutError:
+            await self.abort()
+            raise DicomTimeoutError(what, timeout or 0) from None
+        except (anyio.EndOfStream, anyio.ClosedResourceError):
+            raise self.error or AssociationAborted(
+                f"{self.peer}: association ended while waiting for {what}"
+            ) from None
+
+    async def send_message(
+        self,
+        context_id: int,
+        message: DimseMessage,
+        dataset: bytes | memoryview | Iterable[bytes | memoryview] | None = None,
+    ) -> None:
+        """Send a DIMSE message (PS3.7) fragmented to the peer's maximum PDU length."""
+        if self.negotiated is None or self._closed.is_set():
+            raise self.error or AssociationError("association is not established")
+        if self._debug:
+            log.debug("%s: sending %r", self.peer, message)
+        command = encode_command(message)
+        for pdata in fragment_message(
+            context_id, command, dataset, max_pdu_length=self.negotiated.peer_max_pdu
+        ):
+            self._core.send(pdata, self._now())
+            await self._flush()
+
+    async def release(self) -> None:
+        """A-RELEASE (PS3.8 9.2): wait for the RP (``Timeouts.acse``), else abort."""
+        if self._closed.is_set():
+            return
+        now = self._now()
+        self._core.send(AReleaseRQ(), now)
+        try:
+            await self._flush()
+            with anyio.fail_after(self.timeouts.acse):
+                await self._closed.wait()
+        except TimeoutError:
+            # ROBUSTNESS 17: a peer that never answers our release is aborted.
+            log.warning("%s: no A-RELEASE-RP within %s s, aborting", self.peer, self.timeouts.acse)
+            await self._abort_now(AbortSource.SERVICE_USER, 0)
+        except NetworkError:
+            self._closed.set()
+
+    async def abort(self) -> None:
+        """Send A-ABORT (source 0, service user) and close; bounded by ``Timeouts.abort``."""
+        await self._abort_now(AbortSource.SERVICE_USER, 0)
+
+    async def _abort_now(self, source: int, reason: int) -> None:
+        if self._closed.is_set():
+            return
+        with anyio.move_on_after(self.timeouts.abort, shield=True):
+            try:
+                self._core.send(AAbort(source=source, reason=reason), self._now())
+                await self._flush()
+            except (DicomError, OSError):
+                pass
+        self._fail(self.error or AssociationAborted(f"{self.peer}: association aborted locally"))
+        self._closed.set()
+        with anyio.CancelScope(shield=True):
+            await self._close_stream()
+
+    async def wait_closed(self) -> None:
+        await self._closed.wait()
+
+
+def send_pdu_now(channel: Channel, pdu: PDU) -> None:
+    """Queue ``pdu`` in the core (flushed by the next pump); used by tests."""
+    channel._core.send(pdu, anyio.current_time())
+
+
+def _describe(exc: BaseException) -> str:
+    """Words for a transport exception."""
+    if isinstance(exc, ConnectionResetError):
+        return "connection reset by peer"
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(exc, BrokenPipeError):
+        return "connection closed by peer (broken pipe)"
+    text = str(exc) or type(exc).__name__
+    cause = exc.__cause__
+    if cause is not None and str(cause):
+        text = f"{text}: {cause}"
+    return text

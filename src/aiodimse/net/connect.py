@@ -1,0 +1,57 @@
+"""Opening and accepting TCP connections, with errors translated into words once."""
+
+from __future__ import annotations
+
+import errno
+import logging
+import socket
+import sys
+
+import anyio
+import anyio.abc
+
+from ..errors import DicomTimeoutError, NetworkError
+
+log = logging.getLogger("aiodimse.net")
+
+
+async def open_tcp(host: str, port: int, *, timeout: float | None) -> anyio.abc.SocketStream:
+    """Connect to ``host:port`` within ``timeout`` seconds; raise :class:`NetworkError`."""
+    try:
+        with anyio.fail_after(timeout):
+            stream = await anyio.connect_tcp(host, port)
+    except TimeoutError:
+        raise DicomTimeoutError(f"TCP connection to {host}:{port}", timeout or 0) from None
+    except ConnectionRefusedError as exc:
+        raise NetworkError(f"connection refused by {host}:{port}") from exc
+    except OSError as exc:
+        raise NetworkError(f"cannot connect to {host}:{port}: {_oserror_words(exc)}") from exc
+    configure_socket(stream)
+    return stream
+
+
+def configure_socket(stream: anyio.abc.SocketStream) -> None:
+    """TCP_NODELAY (asyncio sets it already; trio too) and keepalive; never SO_RCVBUF."""
+    sock = stream.extra(anyio.abc.SocketAttribute.raw_socket, None)
+    if sock is None or sock.family not in (socket.AF_INET, socket.AF_INET6):
+        return
+    try:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+        if sys.platform.startswith("linux"):
+            # Probe a dead peer after 60 s idle, every 15 s, 4 times (Linux defaults: 2 h).
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, 60)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, 15)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT, 4)
+    except OSError as exc:  # pragma: no cover - exotic platforms
+        log.debug("socket options not set: %s", exc)
+
+
+def _oserror_words(exc: OSError) -> str:
+    if exc.errno == errno.ECONNRESET:
+        return "connection reset by peer"
+    if exc.errno in (errno.EHOSTUNREACH, errno.ENETUNREACH):
+        return "host unreachable"
+    if isinstance(exc, socket.gaierror):
+        return f"host name not resolved ({exc.strerror})"
+    return exc.strerror or str(exc)

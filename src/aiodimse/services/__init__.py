@@ -1,0 +1,1 @@
+"""Services (verification, storage, query/retrieve), the AE, the SCU and SCP APIs."""

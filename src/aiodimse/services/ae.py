@@ -1,0 +1,199 @@
+"""The application entity: our AE title, what we propose and accept, and our limits.
+
+An :class:`AE` opens associations as requestor (:meth:`AE.associate`) and serves them as
+acceptor (:meth:`AE.serve`); both directions use the same engine
+(:class:`aiodimse.net.channel.Channel`), so dispatch of incoming DIMSE requests does not
+depend on who opened the association.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+import anyio
+import anyio.abc
+
+from ..association.connection import Association as CoreAssociation
+from ..association.connection import Role
+from ..config import Limits, Timeouts
+from ..constants import VERIFICATION_SOP_CLASS
+from ..errors import LocalProtocolError
+from ..net.channel import Channel
+from ..net.connect import open_tcp
+from ..pdu import (
+    AAssociateRQ,
+    ImplementationClassUID,
+    ImplementationVersionName,
+    MaximumLength,
+    UserInformation,
+)
+from .association import Association
+from .contexts import VERIFICATION, Context, as_contexts, build_requested
+from .server import Server
+
+log = logging.getLogger("aiodimse")
+
+#: Our implementation class UID (PS3.7 D.3.3.2): a UUID-derived UID under 2.25 (PS3.5 B.2).
+IMPLEMENTATION_CLASS_UID = "2.25.46659383406600393438746029855972176533"
+#: Our implementation version name (PS3.7 D.3.3.2.3, at most 16 characters).
+IMPLEMENTATION_VERSION_NAME = "AIODIMSE_010"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EchoRequest:
+    """A C-ECHO-RQ as a handler sees it (PS3.7 9.1.5)."""
+
+    message_id: int
+    calling_ae_title: str
+    called_ae_title: str
+    peer: str
+
+
+EchoHandler = Callable[[EchoRequest], Awaitable[int]]
+
+
+async def _echo_success(request: EchoRequest) -> int:
+    return 0x0000
+
+
+class AE:
+    """Our application entity (PS3.7 6.1).
+
+    Parameters
+    ----------
+    ae_title:
+        Our AE title (PS3.5 VR AE: 1-16 characters, no backslash or control characters).
+    contexts:
+        As acceptor, the abstract syntaxes we support, each with transfer syntaxes in our
+        order of preference. Verification is always supported.
+    max_associations:
+        As acceptor, the most associations at once; over it the answer is A-ASSOCIATE-RJ
+        (result 2 transient, source 3, reason 2 "local limit exceeded", PS3.8 9.3.4).
+    max_pending_connections:
+        Connections that have not yet sent a complete A-ASSOCIATE-RQ are bounded separately
+        (they never count against ``max_associations``); over the bound new connections are
+        closed at once. ARTIM (``timeouts.acse``) closes the slow ones.
+    require_called_aet:
+        Reject an A-ASSOCIATE-RQ whose called AE title is not ours (RJ 1/1/7). Off by
+        default, as in dcmtk's storescp and pynetdicom.
+    require_calling_aets:
+        Only these calling AE titles may associate (RJ 1/1/3 otherwise). Off by default.
+    """
+
+    def __init__(
+        self,
+        ae_title: str = "AIODIMSE",
+        *,
+        contexts: Sequence[Context | str] | None = None,
+        limits: Limits | None = None,
+        timeouts: Timeouts | None = None,
+        max_associations: int = 1000,
+        max_pending_connections: int = 1000,
+        require_called_aet: bool = False,
+        require_calling_aets: Collection[str] | None = None,
+        implementation_class_uid: str = IMPLEMENTATION_CLASS_UID,
+        implementation_version_name: str | None = IMPLEMENTATION_VERSION_NAME,
+    ) -> None:
+        _check_ae_title(ae_title)
+        self.ae_title = ae_title
+        self.limits = limits or Limits()
+        self.timeouts = timeouts or Timeouts()
+        self.supported_contexts: list[Context] = as_contexts(contexts, [])
+        if not any(c.abstract_syntax == VERIFICATION_SOP_CLASS for c in self.supported_contexts):
+            self.supported_contexts.append(VERIFICATION)
+        if max_associations < 1 or max_pending_connections < 1:
+            raise LocalProtocolError("max_associations and max_pending_connections must be >= 1")
+        self.max_associations = max_associations
+        self.max_pending_connections = max_pending_connections
+        self.require_called_aet = require_called_aet
+        self.require_calling_aets = (
+            frozenset(a.strip() for a in require_calling_aets) if require_calling_aets else None
+        )
+        self.implementation_class_uid = implementation_class_uid
+        self.implementation_version_name = implementation_version_name
+        #: The C-ECHO handler: returns the status to answer with (default 0x0000 Success).
+        self.on_echo: EchoHandler = _echo_success
+
+    # -- requestor -------------------------------------------------------------------------
+
+    def user_information(self, *extra: object) -> UserInformation:
+        """Our user information item (PS3.8 9.3.2.3, PS3.7 D.3.3)."""
+        items: list[object] = [
+            MaximumLength(maximum_length=self.limits.max_pdu_length),
+            ImplementationClassUID(uid=self.implementation_class_uid),
+        ]
+        if self.implementation_version_name:
+            items.append(ImplementationVersionName(name=self.implementation_version_name))
+        items.extend(extra)
+        return UserInformation(sub_items=tuple(items))  # type: ignore[arg-type]
+
+    @asynccontextmanager
+    async def associate(
+        self,
+        host: str,
+        port: int,
+        *,
+        called_ae: str = "ANY-SCP",
+        contexts: Sequence[Context | str] | None = None,
+        stream: anyio.abc.ByteStream | None = None,
+    ) -> AsyncIterator[Association]:
+        """Open an association to ``host:port`` (or over ``stream``, a connection you own).
+
+        Releases it when the block ends normally; aborts it when the block raises or is
+        cancelled (from a shielded scope bounded by ``timeouts.abort``).
+        """
+        _check_ae_title(called_ae)
+        requested = build_requested(as_contexts(contexts, [VERIFICATION]))
+        rq = AAssociateRQ(
+            called_ae_title=called_ae,
+            calling_ae_title=self.ae_title,
+            presentation_contexts=requested,
+            user_information=self.user_information(),
+        )
+        peer = f"{called_ae}@{host}:{port}"
+        if stream is None:
+            stream = await open_tcp(host, port, timeout=self.timeouts.connect)
+        core = CoreAssociation(Role.REQUESTOR, limits=self.limits,
+                               artim_timeout=self.timeouts.acse or 30.0)
+        channel = Channel(stream, core, limits=self.limits, timeouts=self.timeouts, peer=peer)
+        channel.on_request = self._serve_request
+        async with anyio.create_task_group() as tg:
+            await tg.start(channel.run)
+            try:
+                await channel.associate(rq)
+                assoc = Association(channel, self)
+                yield assoc
+            except BaseException:
+                with anyio.CancelScope(shield=True):
+                    await channel.abort()
+                raise
+            else:
+                with anyio.CancelScope(shield=True):
+                    await channel.release()
+            finally:
+                with anyio.move_on_after(self.timeouts.abort, shield=True):
+                    await channel.wait_closed()
+                tg.cancel_scope.cancel()
+
+    # -- acceptor --------------------------------------------------------------------------
+
+    @asynccontextmanager
+    async def serve(self, host: str = "0.0.0.0", port: int = 11112) -> AsyncIterator[Server]:
+        """Listen on ``host:port`` (port 0 picks a free one; see ``Server.port``)."""
+        server = Server(self)
+        async with server.listening(host, port):
+            yield server
+
+    async def _serve_request(self, channel: Channel, received: object) -> None:
+        from .dispatch import dispatch_request
+
+        await dispatch_request(self, channel, received)
+
+
+def _check_ae_title(title: str) -> None:
+    """PS3.5 6.2 VR AE: 1-16 characters, no backslash, no control characters, not blank."""
+    if not title.strip() or len(title) > 16 or "\\" in title or any(ord(c) < 32 for c in title):
+        raise LocalProtocolError(f"invalid AE title {title!r} (PS3.5 VR AE: 1-16 characters)")

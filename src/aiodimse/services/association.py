@@ -1,0 +1,79 @@
+"""The established association as the SCU application uses it."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ..constants import VERIFICATION_SOP_CLASS
+from ..dimse.messages import CEchoRQ, CEchoRSP
+from ..dimse.status import Service, StatusInfo, status_info
+from ..errors import AssociationError, ContextNotAccepted
+from ..net.channel import Channel
+
+if TYPE_CHECKING:
+    from ..association.negotiation import Negotiated
+    from .ae import AE
+
+
+class Association:
+    """An established association (either role). Use it inside ``AE.associate(...)``."""
+
+    def __init__(self, channel: Channel, ae: AE) -> None:
+        self._channel = channel
+        self._ae = ae
+
+    @property
+    def negotiated(self) -> Negotiated:
+        """What was agreed: accepted contexts, maximum lengths, peer implementation."""
+        n = self._channel.negotiated
+        if n is None:
+            raise AssociationError("association is not established")
+        return n
+
+    @property
+    def peer_max_pdu(self) -> int:
+        """The largest P-DATA-TF PDU the peer accepts (0 in its RQ/AC is capped, PS3.8 D.1)."""
+        return self.negotiated.peer_max_pdu
+
+    @property
+    def is_established(self) -> bool:
+        return self._channel.is_established
+
+    def context_for(self, abstract_syntax: str, transfer_syntax: str | None = None) -> int:
+        """The ID of an accepted context for ``abstract_syntax`` (and ``transfer_syntax``)."""
+        for cid, ctx in sorted(self.negotiated.accepted.items()):
+            if ctx.abstract_syntax == abstract_syntax and (
+                transfer_syntax is None or ctx.transfer_syntax == transfer_syntax
+            ):
+                return cid
+        raise ContextNotAccepted(
+            f"the peer accepted no presentation context for {abstract_syntax}"
+            + (f" with {transfer_syntax}" if transfer_syntax else "")
+        )
+
+    async def echo(self, *, timeout: float | None = -1.0) -> StatusInfo:
+        """C-ECHO (PS3.7 9.1.5): returns the status; raises on timeout or association loss.
+
+        ``timeout`` defaults to the AE's ``timeouts.echo`` (10 s); ``None`` waits forever.
+        """
+        if timeout is not None and timeout < 0:
+            timeout = self._ae.timeouts.echo
+        cid = self.context_for(VERIFICATION_SOP_CLASS)
+        channel = self._channel
+        message_id = channel.next_message_id()
+        rq = CEchoRQ(message_id=message_id, affected_sop_class_uid=VERIFICATION_SOP_CLASS)
+        async with channel.expect_responses(message_id) as responses:
+            await channel.send_message(cid, rq)
+            received = await channel.next_response(responses, timeout, "the C-ECHO response")
+        rsp = received.message
+        if not isinstance(rsp, CEchoRSP):
+            raise AssociationError(f"expected C-ECHO-RSP, got {type(rsp).__name__}")
+        return status_info(rsp.status, Service.VERIFICATION)
+
+    async def release(self) -> None:
+        """Release now (the context manager also does it on exit)."""
+        await self._channel.release()
+
+    async def abort(self) -> None:
+        """Abort now (A-ABORT, source service user)."""
+        await self._channel.abort()

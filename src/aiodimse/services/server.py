@@ -1,0 +1,145 @@
+"""The acceptor: a TCP listener that runs one :class:`Channel` per connection.
+
+Admission (PS3.8 9.3.4 and ROBUSTNESS 21/39):
+
+* A connection that has not yet sent a complete A-ASSOCIATE-RQ is *pending*. Pending
+  connections are bounded by ``AE.max_pending_connections`` (over it a new connection is
+  closed at once) and never count against ``AE.max_associations``; ARTIM
+  (``timeouts.acse``) closes a pending connection that is too slow.
+* Over ``AE.max_associations`` established associations, the answer is A-ASSOCIATE-RJ
+  result 2 (transient), source 3, reason 2 "local limit exceeded": never a silent drop.
+
+Shutdown: leaving :meth:`Server.listening` stops accepting, lets running associations
+finish for ``shutdown_timeout`` seconds, then aborts the rest.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
+
+import anyio
+import anyio.abc
+
+from ..association.connection import Association as CoreAssociation
+from ..association.connection import Role
+from ..association.negotiation import AcceptorPolicy, negotiate
+from ..constants import RejectResult, RejectSource
+from ..net.channel import Channel
+from ..net.connect import configure_socket
+from ..pdu import AAssociateAC, AAssociateRJ, AAssociateRQ
+
+if TYPE_CHECKING:
+    from .ae import AE
+
+log = logging.getLogger("aiodimse.server")
+
+
+class Server:
+    """A listening acceptor. Obtain one from ``AE.serve(...)``."""
+
+    def __init__(self, ae: AE, *, shutdown_timeout: float = 10.0) -> None:
+        self.ae = ae
+        self.shutdown_timeout = shutdown_timeout
+        self.port = 0
+        self.host = ""
+        self.pending = 0
+        self.active = 0
+        self.total_associations = 0
+        self.total_rejected = 0
+        self._channels: set[Channel] = set()
+        self._tg: anyio.abc.TaskGroup | None = None
+
+    def policy(self) -> AcceptorPolicy:
+        ae = self.ae
+        return AcceptorPolicy(
+            ae_title=ae.ae_title if ae.require_called_aet else None,
+            calling_ae_titles=ae.require_calling_aets,
+            supported={c.abstract_syntax: tuple(c.transfer_syntaxes) for c in ae.supported_contexts},
+            scp_roles={
+                c.abstract_syntax: (bool(c.scu_role), bool(c.scp_role))
+                for c in ae.supported_contexts
+                if c.scu_role is not None or c.scp_role is not None
+            },
+            user_information=ae.user_information(),
+            limits=ae.limits,
+        )
+
+    @asynccontextmanager
+    async def listening(self, host: str, port: int) -> AsyncIterator[Server]:
+        listener = await anyio.create_tcp_listener(local_host=host, local_port=port, reuse_port=False)
+        sock = listener.extra(anyio.abc.SocketAttribute.raw_socket)
+        self.host, self.port = sock.getsockname()[:2]
+        log.info("%s listening on %s:%d", self.ae.ae_title, self.host, self.port)
+        self._policy = self.policy()
+        async with anyio.create_task_group() as tg:
+            self._tg = tg
+            tg.start_soon(listener.serve, self._handle)
+            try:
+                yield self
+            finally:
+                with anyio.CancelScope(shield=True):
+                    await listener.aclose()
+                    with anyio.move_on_after(self.shutdown_timeout):
+                        while self._channels:
+                            await anyio.sleep(0.05)
+                    for ch in list(self._channels):
+                        await ch.abort()
+                tg.cancel_scope.cancel()
+
+    async def _handle(self, stream: anyio.abc.SocketStream) -> None:
+        if self.pending >= self.ae.max_pending_connections:
+            log.warning("too many connections awaiting A-ASSOCIATE-RQ; closing a new one")
+            await stream.aclose()
+            return
+        configure_socket(stream)
+        try:
+            remote = stream.extra(anyio.abc.SocketAttribute.remote_address)
+            peer = f"{remote[0]}:{remote[1]}" if isinstance(remote, tuple) else str(remote)
+        except (OSError, anyio.TypedAttributeLookupError):
+            peer = "?"
+        ae = self.ae
+        core = CoreAssociation(Role.ACCEPTOR, limits=ae.limits,
+                               artim_timeout=ae.timeouts.acse or 30.0)
+        channel = Channel(stream, core, limits=ae.limits, timeouts=ae.timeouts, peer=peer)
+        state = {"pending": True, "active": False}
+
+        async def on_associate(rq: AAssociateRQ) -> AAssociateAC | AAssociateRJ:
+            state["pending"] = False
+            self.pending -= 1
+            answer: AAssociateAC | AAssociateRJ
+            if self.active >= ae.max_associations:
+                # PS3.8 9.3.4 / ROBUSTNESS 21: transient, service-provider (presentation), 2.
+                answer = AAssociateRJ(
+                    result=RejectResult.REJECTED_TRANSIENT,
+                    source=RejectSource.SERVICE_PROVIDER_PRESENTATION,
+                    reason=2,
+                )
+            else:
+                answer = negotiate(rq, self._policy)
+            if isinstance(answer, AAssociateAC):
+                self.active += 1
+                self.total_associations += 1
+                state["active"] = True
+                channel.peer = f"{rq.calling_ae_title}@{peer}"
+            else:
+                self.total_rejected += 1
+                log.info("%s: rejected A-ASSOCIATE-RQ from %s: result %d source %d reason %d",
+                         ae.ae_title, peer, answer.result, answer.source, answer.reason)
+            return answer
+
+        channel.on_associate = on_associate
+        channel.on_request = ae._serve_request
+        self.pending += 1
+        self._channels.add(channel)
+        try:
+            core.transport_connected(anyio.current_time())
+            await channel.run()
+        finally:
+            self._channels.discard(channel)
+            if state["pending"]:
+                self.pending -= 1
+            if state["active"]:
+                self.active -= 1
