@@ -274,7 +274,7 @@ class CFindRSP(DimseResponse):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CGetRQ(DimseRequest):
-    """C-GET-RQ, PS3.7 Table 9.3-5. The identifier data set always follows."""
+    """C-GET-RQ, PS3.7 Table 9.3-6. The identifier data set always follows."""
 
     command_field: ClassVar[CommandField] = CommandField.C_GET_RQ
 
@@ -285,7 +285,7 @@ class CGetRQ(DimseRequest):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CGetRSP(DimseResponse):
-    """C-GET-RSP, PS3.7 Table 9.3-6. Sub-operation counts are conditional (C)."""
+    """C-GET-RSP, PS3.7 Table 9.3-7. Sub-operation counts are conditional (C)."""
 
     command_field: ClassVar[CommandField] = CommandField.C_GET_RSP
 
@@ -298,7 +298,7 @@ class CGetRSP(DimseResponse):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CMoveRQ(DimseRequest):
-    """C-MOVE-RQ, PS3.7 Table 9.3-7. The identifier data set always follows."""
+    """C-MOVE-RQ, PS3.7 Table 9.3-9. The identifier data set always follows."""
 
     command_field: ClassVar[CommandField] = CommandField.C_MOVE_RQ
 
@@ -310,7 +310,7 @@ class CMoveRQ(DimseRequest):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CMoveRSP(DimseResponse):
-    """C-MOVE-RSP, PS3.7 Table 9.3-8. Sub-operation counts are conditional (C)."""
+    """C-MOVE-RSP, PS3.7 Table 9.3-10. Sub-operation counts are conditional (C)."""
 
     command_field: ClassVar[CommandField] = CommandField.C_MOVE_RSP
 
@@ -323,7 +323,7 @@ class CMoveRSP(DimseResponse):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CCancelRQ(DimseMessage):
-    """C-CANCEL-RQ, PS3.7 Table 9.3-3/9.3-5/9.3-7 (C-FIND/C-GET/C-MOVE-CANCEL-RQ).
+    """C-CANCEL-RQ, PS3.7 Tables 9.3-5, 9.3-8, 9.3-11 (C-CANCEL-FIND/GET/MOVE-RQ).
 
     It has no Message ID of its own: it names the operation to cancel by Message ID Being
     Responded To (0000,0120), and gets no response.
