@@ -1,0 +1,113 @@
+"""Shared fixtures: generated DICOM data and real peers (dcmtk, Orthanc, pynetdicom).
+
+Peer fixtures start their peer on a free loopback port in a temp directory and stop it by
+PID at teardown. A missing peer skips the test, or fails it under ``CI=true``
+(:func:`tests.support.peers.require_peer`). Orthanc is session-scoped (start-up takes
+seconds); the function-scoped ``orthanc`` fixture empties it before each test.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support import datagen, peers
+
+log = logging.getLogger("tests.conftest")
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    """Show which peers (and versions) this run will use."""
+    lines = []
+    for name, binary in (("dcmtk", "storescp"), ("orthanc", "Orthanc")):
+        path = peers.find_binary(binary)
+        version = peers.peer_version([path, "--version"]) if path else "MISSING"
+        lines.append(f"peer {name}: {version}")
+    try:
+        import pynetdicom
+
+        lines.append(f"peer pynetdicom: {pynetdicom.__version__}")
+    except ImportError:
+        lines.append("peer pynetdicom: MISSING")
+    return lines
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark every test under tests/interop with ``interop`` (select with ``-m interop``)."""
+    for item in items:
+        if "interop" in Path(str(item.path)).parts:
+            item.add_marker(pytest.mark.interop)
+
+
+# --------------------------------------------------------------------------- data
+
+
+@pytest.fixture(scope="session")
+def dicom_corpus(tmp_path_factory: pytest.TempPathFactory) -> list[datagen.Generated]:
+    """The standard generated corpus (every kind x TS, both umlaut charsets), seed 0."""
+    return datagen.write_corpus(tmp_path_factory.mktemp("corpus"))
+
+
+@pytest.fixture
+def make_dicom(tmp_path: Path) -> Callable[..., datagen.Generated]:
+    """Factory: ``make_dicom(**spec_fields)`` writes one file into ``tmp_path/data``."""
+
+    def make(**kwargs: object) -> datagen.Generated:
+        spec = datagen.Spec(**kwargs)  # type: ignore[arg-type]
+        return datagen.write_file(spec, tmp_path / "data")
+
+    return make
+
+
+# --------------------------------------------------------------------------- peers
+
+
+@pytest.fixture
+def dcmtk_storescp(tmp_path: Path) -> Iterator[peers.Peer]:
+    """dcmtk ``storescp +xa`` (AE ``STORESCP``) writing into ``peer.output_dir``."""
+    exe = peers.require_peer("dcmtk storescp", "storescp")
+    peer = peers.start_dcmtk_storescp(tmp_path / "storescp", binary=exe)
+    log.info("started %s (pid %d, port %d)", peer.version, peer.pid, peer.port)
+    try:
+        yield peer
+    finally:
+        peer.stop()
+
+
+@pytest.fixture
+def pynetdicom_storescp(tmp_path: Path) -> Iterator[peers.Peer]:
+    """pynetdicom's storescp app in a subprocess (AE ``PYNETDICOM``), all transfer syntaxes."""
+    python = peers.require_peer("pynetdicom", "python:pynetdicom")
+    peer = peers.start_pynetdicom_storescp(tmp_path / "pynetdicom", python=python)
+    log.info("started %s (pid %d, port %d)", peer.version, peer.pid, peer.port)
+    try:
+        yield peer
+    finally:
+        peer.stop()
+
+
+@pytest.fixture(scope="session")
+def orthanc_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[peers.OrthancPeer]:
+    """One Orthanc for the session (AE ``ORTHANC``); prefer the ``orthanc`` fixture."""
+    exe = peers.require_peer("Orthanc", "Orthanc")
+    server = peers.start_orthanc(tmp_path_factory.mktemp("orthanc"), binary=exe)
+    log.info("started %s (pid %d, port %d)", server.version, server.peer.pid, server.port)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def orthanc(orthanc_server: peers.OrthancPeer) -> peers.OrthancPeer:
+    """The session Orthanc, emptied of instances before the test.
+
+    Point it at your own SCP with ``orthanc.rest.set_modality(name, ae_title, port)``.
+    """
+    if orthanc_server.peer.process.poll() is not None:
+        pytest.fail(f"Orthanc died:\n{orthanc_server.peer.log_text()[-2000:]}")
+    orthanc_server.rest.delete_all()
+    return orthanc_server

@@ -1,0 +1,677 @@
+"""Start and stop real DICOM peers (dcmtk, Orthanc, pynetdicom) on loopback for tests.
+
+Each ``start_*`` function picks a free loopback port, starts the peer in its own working
+directory with its output in ``<workdir>/<name>.log``, waits (bounded, by polling connect)
+until the port accepts connections and returns a :class:`Peer` handle. ``Peer.stop()``
+terminates the process by PID, waits, then kills. If the peer dies at start-up (typically a
+port taken between our probe and its bind) it is retried on a new port.
+
+Missing binaries: :func:`require_peer` applies the policy in one place: under ``CI=true``
+the test fails with the install command, elsewhere it is skipped with that command.
+
+Nothing here depends on aiodimse. Orthanc's REST API is wrapped by :class:`OrthancRest`
+(urllib only).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import pytest
+
+__all__ = [
+    "INSTALL_HINT",
+    "LOOPBACK",
+    "OrthancPeer",
+    "OrthancRest",
+    "Peer",
+    "PeerStartError",
+    "find_binary",
+    "free_port",
+    "missing_peer",
+    "peer_version",
+    "require_peer",
+    "run_dcmtk_echoscu",
+    "run_dcmtk_storescu",
+    "run_pynetdicom_echoscu",
+    "start_dcmtk_storescp",
+    "start_orthanc",
+    "start_pynetdicom_storescp",
+    "wait_for_port",
+]
+
+log = logging.getLogger("tests.support.peers")
+
+LOOPBACK = "127.0.0.1"
+INSTALL_HINT = (
+    "scripts/install-peers.sh  (or: sudo apt-get update && sudo apt-get install -y dcmtk orthanc)"
+)
+START_TIMEOUT = 20.0
+STOP_TIMEOUT = 5.0
+_POLL = 0.02
+# Orthanc installs into /usr/sbin, which is not on a normal user's PATH.
+_EXTRA_DIRS = ("/usr/sbin", "/usr/local/sbin", "/usr/local/bin")
+
+
+class PeerStartError(RuntimeError):
+    """The peer process exited or never accepted connections; carries the log tail."""
+
+
+# --------------------------------------------------------------------------- policy
+
+
+def missing_peer(message: str) -> None:
+    """The one place deciding what a missing peer means: fail under CI=true, else skip."""
+    if os.environ.get("CI", "").strip().lower() == "true":
+        pytest.fail(message, pytrace=False)
+    pytest.skip(message)
+
+
+def find_binary(binary: str) -> str | None:
+    """Full path of ``binary`` on PATH or in the sbin directories, else None."""
+    found = shutil.which(binary)
+    if found:
+        return found
+    for directory in _EXTRA_DIRS:
+        found = shutil.which(binary, path=directory)
+        if found:
+            return found
+    return None
+
+
+def require_peer(name: str, binary: str) -> str:
+    """Return the full path of ``binary`` (peer ``name``), or fail/skip per :func:`missing_peer`.
+
+    ``binary`` may also be ``"python:<module>"`` for a Python package peer (pynetdicom);
+    then the current interpreter's path is returned once the module is importable.
+    """
+    if binary.startswith("python:"):
+        module = binary.split(":", 1)[1]
+        import importlib.util
+
+        if importlib.util.find_spec(module) is None:
+            missing_peer(f"{name}: Python module {module!r} missing; install: pip install {module}")
+        return sys.executable
+    path = find_binary(binary)
+    if path is None:
+        missing_peer(f"{name}: {binary!r} not found; install with: {INSTALL_HINT}")
+        raise AssertionError("unreachable")  # pytest.skip/fail raise
+    return path
+
+
+def peer_version(argv: Sequence[str]) -> str:
+    """First non-empty line of ``argv --version`` (or of ``argv`` if it already asks)."""
+    proc = subprocess.run(
+        [*argv], capture_output=True, text=True, timeout=15, check=False, encoding="utf-8"
+    )
+    for line in (proc.stdout + proc.stderr).splitlines():
+        if line.strip():
+            return line.strip().strip("$").strip()
+    return "unknown"
+
+
+# --------------------------------------------------------------------------- ports
+
+
+def free_port(host: str = LOOPBACK) -> int:
+    """A port that was free a moment ago (bind port 0, read it, release it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def wait_for_port(
+    port: int,
+    *,
+    host: str = LOOPBACK,
+    timeout: float = START_TIMEOUT,
+    proc: subprocess.Popen[bytes] | None = None,
+) -> None:
+    """Poll ``connect`` until ``host:port`` accepts, ``proc`` exits, or ``timeout`` passes.
+
+    Raises :class:`PeerStartError` on exit or timeout.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        if proc is not None and proc.poll() is not None:
+            raise PeerStartError(f"process exited with {proc.returncode} before listening")
+        try:
+            with socket.create_connection((host, port), timeout=0.5):
+                return
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            raise PeerStartError(f"{host}:{port} did not accept connections in {timeout} s")
+        time.sleep(_POLL)
+
+
+# --------------------------------------------------------------------------- process
+
+
+@dataclass(kw_only=True)
+class Peer:
+    """A running peer process. ``port`` is its DICOM port on :data:`LOOPBACK`."""
+
+    name: str
+    ae_title: str
+    port: int
+    workdir: Path
+    process: subprocess.Popen[bytes]
+    log_path: Path
+    version: str
+    output_dir: Path | None = None
+    host: str = LOOPBACK
+    _log_file: IO[bytes] | None = field(default=None, repr=False)
+
+    @property
+    def pid(self) -> int:
+        """Process ID of the peer."""
+        return self.process.pid
+
+    def received_files(self) -> list[Path]:
+        """Regular files in ``output_dir`` (recursive, sorted), excluding dot/temp files."""
+        if self.output_dir is None:
+            return []
+        return sorted(
+            p
+            for p in self.output_dir.rglob("*")
+            if p.is_file() and not p.name.startswith(".") and not p.name.endswith(".tmp")
+        )
+
+    def wait_for_files(self, count: int, timeout: float = 10.0) -> list[Path]:
+        """Poll until ``output_dir`` holds at least ``count`` files; return them."""
+        deadline = time.monotonic() + timeout
+        while True:
+            files = self.received_files()
+            if len(files) >= count or time.monotonic() > deadline:
+                return files
+            time.sleep(_POLL)
+
+    def log_text(self) -> str:
+        """The peer's combined stdout/stderr so far."""
+        try:
+            return self.log_path.read_text(encoding="utf-8", errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def stop(self, timeout: float = STOP_TIMEOUT) -> int | None:
+        """Terminate by PID, wait up to ``timeout``, then kill. Returns the exit code."""
+        proc = self.process
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=timeout)
+        if self._log_file is not None and not self._log_file.closed:
+            self._log_file.close()
+        return proc.returncode
+
+    def __enter__(self) -> Peer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def _tail(path: Path, lines: int = 30) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except FileNotFoundError:
+        return ""
+
+
+def _launch(
+    *,
+    name: str,
+    ae_title: str,
+    workdir: Path,
+    version: str,
+    make_argv: Any,
+    env: Mapping[str, str] | None = None,
+    output_dir: Path | None = None,
+    ready: Any = None,
+    attempts: int = 3,
+) -> Peer:
+    """Start ``make_argv(port)`` on fresh ports until it listens (``attempts`` tries)."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    log_path = workdir / f"{name}.log"
+    last_error: Exception | None = None
+    for attempt in range(attempts):
+        port = free_port()
+        argv: list[str] = make_argv(port)
+        log_file = log_path.open("ab")
+        log_file.write(f"--- attempt {attempt + 1}: {' '.join(argv)}\n".encode())
+        log_file.flush()
+        full_env = {**os.environ, **(env or {})}
+        proc = subprocess.Popen(
+            argv,
+            cwd=workdir,
+            stdin=subprocess.DEVNULL,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            env=full_env,
+        )
+        peer = Peer(
+            name=name,
+            ae_title=ae_title,
+            port=port,
+            workdir=workdir,
+            process=proc,
+            log_path=log_path,
+            version=version,
+            output_dir=output_dir,
+            _log_file=log_file,
+        )
+        try:
+            wait_for_port(port, proc=proc)
+            if ready is not None:
+                ready(peer)
+        except PeerStartError as exc:
+            last_error = exc
+            peer.stop()
+            log.warning("%s failed to start on port %d: %s", name, port, exc)
+            continue
+        log.info("%s %s listening on %s:%d (pid %d)", name, version, LOOPBACK, port, proc.pid)
+        return peer
+    raise PeerStartError(f"{name} did not start: {last_error}\n{_tail(log_path)}")
+
+
+# --------------------------------------------------------------------------- dcmtk
+
+
+def start_dcmtk_storescp(
+    workdir: Path,
+    *,
+    ae_title: str = "STORESCP",
+    binary: str | None = None,
+    accept_all: bool = True,
+    nodelay: bool = False,
+    extra_args: Sequence[str] = (),
+) -> Peer:
+    """dcmtk ``storescp`` writing into ``workdir/received`` (``+xa`` accepts all TS).
+
+    ``nodelay=True`` sets ``TCP_NODELAY=1`` in its environment (dcmtk keeps Nagle on
+    otherwise). Files are named by dcmtk (``<modality>.<SOP Instance UID>``).
+    """
+    exe = binary or find_binary("storescp") or "storescp"
+    out = workdir / "received"
+    out.mkdir(parents=True, exist_ok=True)
+
+    def argv(port: int) -> list[str]:
+        args = [exe, "-aet", ae_title, "-od", str(out)]
+        if accept_all:
+            args.append("+xa")
+        return [*args, *extra_args, str(port)]
+
+    return _launch(
+        name="storescp",
+        ae_title=ae_title,
+        workdir=workdir,
+        version=peer_version([exe, "--version"]),
+        make_argv=argv,
+        env={"TCP_NODELAY": "1"} if nodelay else None,
+        output_dir=out,
+    )
+
+
+def run_dcmtk_echoscu(
+    port: int,
+    *,
+    called_ae: str = "ANY-SCP",
+    calling_ae: str = "ECHOSCU",
+    binary: str | None = None,
+    timeout: float = 30.0,
+) -> subprocess.CompletedProcess[str]:
+    """Run dcmtk ``echoscu`` against ``127.0.0.1:port``; the caller checks ``returncode``."""
+    exe = binary or find_binary("echoscu") or "echoscu"
+    return subprocess.run(
+        [exe, "-aet", calling_ae, "-aec", called_ae, LOOPBACK, str(port)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def run_dcmtk_storescu(
+    port: int,
+    files: Sequence[Path],
+    *,
+    called_ae: str = "ANY-SCP",
+    calling_ae: str = "STORESCU",
+    binary: str | None = None,
+    extra_args: Sequence[str] = (),
+    timeout: float = 60.0,
+) -> subprocess.CompletedProcess[str]:
+    """Run dcmtk ``storescu -R`` (only the needed SOP classes) with ``files``.
+
+    storescu proposes the uncompressed transfer syntaxes by default; for JPEG Baseline files
+    pass ``extra_args=["-xy"]`` (it cannot convert JPEG to uncompressed and fails otherwise).
+    """
+    exe = binary or find_binary("storescu") or "storescu"
+    return subprocess.run(
+        [
+            exe,
+            "-aet",
+            calling_ae,
+            "-aec",
+            called_ae,
+            "-R",
+            *extra_args,
+            LOOPBACK,
+            str(port),
+            *map(str, files),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+# --------------------------------------------------------------------------- pynetdicom
+
+
+def _pynetdicom_version() -> str:
+    import pynetdicom
+
+    return f"pynetdicom {pynetdicom.__version__}"
+
+
+def start_pynetdicom_storescp(
+    workdir: Path, *, ae_title: str = "PYNETDICOM", python: str | None = None
+) -> Peer:
+    """pynetdicom's storage SCP app in a subprocess, bound to loopback, all transfer syntaxes.
+
+    A subprocess keeps pynetdicom's threads out of the test process.
+    """
+    exe = python or sys.executable
+    out = workdir / "received"
+    out.mkdir(parents=True, exist_ok=True)
+
+    def argv(port: int) -> list[str]:
+        return [
+            exe,
+            "-m",
+            "pynetdicom",
+            "storescp",
+            "-aet",
+            ae_title,
+            "-ba",
+            LOOPBACK,
+            "-od",
+            str(out),
+            str(port),
+        ]
+
+    return _launch(
+        name="pynetdicom-storescp",
+        ae_title=ae_title,
+        workdir=workdir,
+        version=_pynetdicom_version(),
+        make_argv=argv,
+        output_dir=out,
+    )
+
+
+def run_pynetdicom_echoscu(
+    port: int,
+    *,
+    called_ae: str = "ANY-SCP",
+    calling_ae: str = "ECHOSCU",
+    python: str | None = None,
+    timeout: float = 30.0,
+) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m pynetdicom echoscu`` against ``127.0.0.1:port``.
+
+    pynetdicom's echoscu exits 0 even when the association is rejected, so callers should
+    also look at ``stderr`` (it logs ``E:`` lines on failure); run with ``-v`` so the
+    response status is logged.
+    """
+    exe = python or sys.executable
+    return subprocess.run(
+        [
+            exe,
+            "-m",
+            "pynetdicom",
+            "echoscu",
+            "-v",
+            "-aet",
+            calling_ae,
+            "-aec",
+            called_ae,
+            LOOPBACK,
+            str(port),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+# --------------------------------------------------------------------------- Orthanc
+
+
+class OrthancRest:
+    """Minimal urllib client for Orthanc's REST API on ``http://127.0.0.1:<port>``."""
+
+    def __init__(self, port: int, *, host: str = LOOPBACK, timeout: float = 30.0) -> None:
+        self.base = f"http://{host}:{port}"
+        self.timeout = timeout
+
+    def request(self, method: str, path: str, body: Any = None, *, raw: bool = False) -> Any:
+        """Send one request; JSON-encode ``body`` unless it is bytes; decode a JSON reply."""
+        data: bytes | None
+        headers = {}
+        if body is None:
+            data = None
+        elif isinstance(body, bytes | bytearray):
+            data = bytes(body)
+            headers["Content-Type"] = "application/dicom"
+        else:
+            data = json.dumps(body).encode()
+            headers["Content-Type"] = "application/json"
+        req = urllib.request.Request(self.base + path, data=data, method=method, headers=headers)
+        with urllib.request.urlopen(req, timeout=self.timeout) as resp:
+            payload: bytes = resp.read()
+        if raw:
+            return payload
+        if not payload:
+            return None
+        return json.loads(payload)
+
+    def get(self, path: str) -> Any:
+        """GET ``path`` and decode JSON."""
+        return self.request("GET", path)
+
+    def post(self, path: str, body: Any = None) -> Any:
+        """POST ``body`` (JSON or raw DICOM bytes) to ``path``."""
+        return self.request("POST", path, body)
+
+    def system(self) -> dict[str, Any]:
+        """``GET /system`` (contains ``Version``, ``DicomAet``, ``DicomPort``)."""
+        result: dict[str, Any] = self.get("/system")
+        return result
+
+    def instances(self) -> list[str]:
+        """Orthanc IDs of every stored instance."""
+        result: list[str] = self.get("/instances")
+        return result
+
+    def instance_tags(self, instance_id: str) -> dict[str, Any]:
+        """Simplified tags (``{"PatientName": "...", ...}``) of one instance, as UTF-8 text."""
+        result: dict[str, Any] = self.get(f"/instances/{instance_id}/simplified-tags")
+        return result
+
+    def instance_file(self, instance_id: str) -> bytes:
+        """The stored DICOM file bytes of one instance."""
+        result: bytes = self.request("GET", f"/instances/{instance_id}/file", raw=True)
+        return result
+
+    def find_instance(self, sop_instance_uid: str) -> str | None:
+        """Orthanc ID of the instance with this SOP Instance UID, or None."""
+        found = self.post("/tools/lookup", sop_instance_uid.encode())
+        for item in found or []:
+            if item.get("Type") == "Instance":
+                return str(item["ID"])
+        return None
+
+    def upload(self, dicom: bytes) -> dict[str, Any]:
+        """``POST /instances`` with a DICOM file's bytes (not through DICOM)."""
+        result: dict[str, Any] = self.post("/instances", dicom)
+        return result
+
+    def delete_all(self) -> None:
+        """Delete every patient (and so every instance)."""
+        for patient in self.get("/patients"):
+            self.request("DELETE", f"/patients/{patient}")
+
+    def set_modality(self, name: str, ae_title: str, port: int, host: str = LOOPBACK) -> None:
+        """Create or replace the ``DicomModalities`` entry ``name`` at run time."""
+        self.request("PUT", f"/modalities/{name}", {"AET": ae_title, "Host": host, "Port": port})
+
+    def modalities(self) -> list[str]:
+        """Names of the configured modalities."""
+        result: list[str] = self.get("/modalities")
+        return result
+
+    def echo(self, modality: str) -> None:
+        """Make Orthanc send C-ECHO to ``modality`` (raises HTTPError on failure)."""
+        self.post(f"/modalities/{modality}/echo", {})
+
+    def store_to(self, modality: str, resources: Sequence[str]) -> dict[str, Any]:
+        """Make Orthanc C-STORE the given Orthanc resource IDs to ``modality`` (synchronous)."""
+        result: dict[str, Any] = self.post(
+            f"/modalities/{modality}/store", {"Resources": list(resources), "Synchronous": True}
+        )
+        return result
+
+    def move_from(self, modality: str, level: str, query: Mapping[str, str], target_ae: str) -> Any:
+        """Make Orthanc issue C-MOVE to ``modality`` (as SCU) moving ``query`` to ``target_ae``."""
+        return self.post(
+            f"/modalities/{modality}/move",
+            {"Level": level, "Resources": [dict(query)], "TargetAet": target_ae},
+        )
+
+
+@dataclass(kw_only=True)
+class OrthancPeer:
+    """A running Orthanc: DICOM :attr:`port`, HTTP :attr:`http_port`, REST :attr:`rest`."""
+
+    peer: Peer
+    http_port: int
+    rest: OrthancRest
+    config_path: Path
+
+    @property
+    def port(self) -> int:
+        """DICOM port."""
+        return self.peer.port
+
+    @property
+    def ae_title(self) -> str:
+        """Orthanc's DICOM AE title."""
+        return self.peer.ae_title
+
+    @property
+    def version(self) -> str:
+        """Version string reported by ``/system``."""
+        return self.peer.version
+
+    def stop(self) -> int | None:
+        """Stop the process (by PID)."""
+        return self.peer.stop()
+
+
+def start_orthanc(
+    workdir: Path,
+    *,
+    ae_title: str = "ORTHANC",
+    modalities: Mapping[str, tuple[str, str, int]] | None = None,
+    binary: str | None = None,
+    extra_config: Mapping[str, Any] | None = None,
+) -> OrthancPeer:
+    """Orthanc with its own JSON config in ``workdir`` (storage and index there too).
+
+    ``modalities`` maps a name to ``(AE title, host, port)`` (``DicomModalities``); entries
+    can also be changed later with :meth:`OrthancRest.set_modality`. Ready means both the
+    DICOM port accepts and ``GET /system`` answers.
+    """
+    exe = binary or find_binary("Orthanc") or "Orthanc"
+    http_ports: dict[int, int] = {}
+    config_path = workdir / "orthanc.json"
+
+    def argv(port: int) -> list[str]:
+        http_port = free_port()
+        http_ports[port] = http_port
+        config: dict[str, Any] = {
+            "Name": "aiodimse-test",
+            "StorageDirectory": str(workdir / "storage"),
+            "IndexDirectory": str(workdir / "index"),
+            "HttpServerEnabled": True,
+            "HttpPort": http_port,
+            "RemoteAccessAllowed": False,
+            "AuthenticationEnabled": False,
+            "DicomServerEnabled": True,
+            "DicomAet": ae_title,
+            "DicomPort": port,
+            "DicomCheckCalledAet": False,
+            "DicomAlwaysAllowEcho": True,
+            "DicomAlwaysAllowStore": True,
+            "UnknownSopClassAccepted": True,
+            "Plugins": [],
+            "SaveJobs": False,
+            "ConcurrentJobs": 2,
+            "DicomModalities": {k: list(v) for k, v in (modalities or {}).items()},
+            **(extra_config or {}),
+        }
+        config_path.write_text(json.dumps(config, indent=2), encoding="utf-8")
+        return [exe, str(config_path)]
+
+    def ready(peer: Peer) -> None:
+        rest = OrthancRest(http_ports[peer.port])
+        deadline = time.monotonic() + START_TIMEOUT
+        while True:
+            if peer.process.poll() is not None:
+                raise PeerStartError("Orthanc exited")
+            with contextlib.suppress(OSError, urllib.error.URLError):
+                rest.system()
+                return
+            if time.monotonic() > deadline:
+                raise PeerStartError("Orthanc REST API did not answer")
+            time.sleep(_POLL * 5)
+
+    workdir.mkdir(parents=True, exist_ok=True)
+    peer = _launch(
+        name="orthanc",
+        ae_title=ae_title,
+        workdir=workdir,
+        version=peer_version([exe, "--version"]),
+        make_argv=argv,
+        ready=ready,
+        output_dir=workdir / "storage",
+    )
+    rest = OrthancRest(http_ports[peer.port])
+    peer.version = f"Orthanc {rest.system().get('Version', '?')}"
+    log.info("Orthanc REST on port %d reports %s", http_ports[peer.port], peer.version)
+    return OrthancPeer(
+        peer=peer, http_port=http_ports[peer.port], rest=rest, config_path=config_path
+    )
