@@ -314,8 +314,8 @@ def _image_pixel_module(ds: Dataset, spec: Spec) -> None:
     ds.BitsStored = 8 if spec.bits_allocated == 8 else 12
     ds.HighBit = ds.BitsStored - 1
     ds.PixelRepresentation = 0
-    if spec.frames > 1:
-        ds.NumberOfFrames = spec.frames
+    if spec.frames > 1 or spec.kind is Kind.ENHANCED_CT:
+        ds.NumberOfFrames = spec.frames  # Type 1 in multi-frame IODs (PS3.3 C.7.6.6)
 
 
 def _kind_specific(ds: Dataset, spec: Spec) -> None:
@@ -586,6 +586,7 @@ def write_streamed(
     # Multi-frame Grayscale Word SC (PS3.3 A.8.3): 16 bits allocated, 12 stored.
     ds.SOPClassUID = _MF_GRAYSCALE_WORD_SC
     ds.file_meta.MediaStorageSOPClassUID = _MF_GRAYSCALE_WORD_SC
+    ds.NumberOfFrames = frames
     ds.BitsAllocated = 16
     ds.BitsStored = 12
     ds.HighBit = 11
