@@ -69,7 +69,7 @@ def _group2_end(raw: bytes) -> int:
 def _dcmdump(path: Path) -> subprocess.CompletedProcess[str]:
     exe = peers.require_peer("dcmtk dcmdump", "dcmdump")
     return subprocess.run(
-        [exe, "-E", str(path)]  # -E: stop on error (the default),
+        [exe, "-E", str(path)],  # -E: stop on error (the default)
         capture_output=True,
         text=True,
         check=False,
