@@ -1,7 +1,14 @@
-"""PS3.8 9.3 Protocol Data Units: values, encoder and incremental bounded decoder."""
+"""PS3.8 9.3 Protocol Data Units: values, encoder and incremental bounded decoder.
+
+Public API: the PDU and item dataclasses, :func:`encode_pdu`, :class:`PDUDecoder`
+(``feed`` / ``get_buffer`` + ``buffer_updated`` / ``next_pdu``), :func:`decode_pdu`,
+:func:`pdata_tf_parts` (gather list for sending P-DATA without copying) and the value
+checks :func:`validate_ae_title`, :func:`validate_uid`, :func:`validate_context_id`.
+"""
 
 from __future__ import annotations
 
+from .codec import PDUDecoder, decode_pdu, encode_item, encode_pdu, pdu_type_name
 from .items import (
     AsynchronousOperationsWindow,
     ImplementationClassUID,
@@ -29,6 +36,7 @@ from .pdus import (
     PDataTF,
     pdata_tf_parts,
 )
+from .validate import validate_ae_title, validate_context_id, validate_uid
 
 __all__ = [
     "PDU",
@@ -43,6 +51,7 @@ __all__ = [
     "ImplementationClassUID",
     "ImplementationVersionName",
     "MaximumLength",
+    "PDUDecoder",
     "PDataTF",
     "PresentationContextAC",
     "PresentationContextRQ",
@@ -53,5 +62,12 @@ __all__ = [
     "UserIdentityRQ",
     "UserInformation",
     "UserInformationSubItem",
+    "decode_pdu",
+    "encode_item",
+    "encode_pdu",
     "pdata_tf_parts",
+    "pdu_type_name",
+    "validate_ae_title",
+    "validate_context_id",
+    "validate_uid",
 ]

@@ -10,6 +10,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ..errors import PDUEncodeError
+from .validate import check_bytes, check_text, check_uint
+
+#: Item lengths are 2-byte fields (PS3.8 9.3.2.1 ff.): no string in an item can be longer.
+_MAX_ITEM = 0xFFFF
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PresentationContextRQ:
@@ -18,6 +24,16 @@ class PresentationContextRQ:
     context_id: int
     abstract_syntax: str
     transfer_syntaxes: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        # Representable only; odd 1..255 is checked by encode_pdu (strict), so that a peer's
+        # even or zero ID can be decoded and answered (ROBUSTNESS.md case 7).
+        check_uint("context_id", self.context_id, 8)
+        check_text("abstract_syntax", self.abstract_syntax, _MAX_ITEM)
+        if not isinstance(self.transfer_syntaxes, tuple):
+            object.__setattr__(self, "transfer_syntaxes", tuple(self.transfer_syntaxes))
+        for ts in self.transfer_syntaxes:
+            check_text("transfer syntax", ts, _MAX_ITEM)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -32,12 +48,21 @@ class PresentationContextAC:
     result: int
     transfer_syntax: str | None
 
+    def __post_init__(self) -> None:
+        check_uint("context_id", self.context_id, 8)
+        check_uint("result", self.result, 8)
+        if self.transfer_syntax is not None:
+            check_text("transfer_syntax", self.transfer_syntax, _MAX_ITEM)
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class MaximumLength:
     """Sub-item 51H (PS3.8 D.1): largest P-DATA-TF PDU the sender can receive; 0 = no limit."""
 
     maximum_length: int
+
+    def __post_init__(self) -> None:
+        check_uint("maximum_length", self.maximum_length, 32)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -46,6 +71,9 @@ class ImplementationClassUID:
 
     uid: str
 
+    def __post_init__(self) -> None:
+        check_text("implementation class UID", self.uid, _MAX_ITEM)
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class AsynchronousOperationsWindow:
@@ -53,6 +81,10 @@ class AsynchronousOperationsWindow:
 
     max_operations_invoked: int
     max_operations_performed: int
+
+    def __post_init__(self) -> None:
+        check_uint("max_operations_invoked", self.max_operations_invoked, 16)
+        check_uint("max_operations_performed", self.max_operations_performed, 16)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -63,12 +95,20 @@ class RoleSelection:
     scu_role: int
     scp_role: int
 
+    def __post_init__(self) -> None:
+        check_text("sop_class_uid", self.sop_class_uid, _MAX_ITEM - 4)
+        check_uint("scu_role", self.scu_role, 8)
+        check_uint("scp_role", self.scp_role, 8)
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ImplementationVersionName:
     """Sub-item 55H (PS3.7 D.3.3.2.3): 1-16 characters."""
 
     name: str
+
+    def __post_init__(self) -> None:
+        check_text("implementation version name", self.name, _MAX_ITEM)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -78,6 +118,14 @@ class SOPClassExtendedNegotiation:
     sop_class_uid: str
     service_class_application_information: bytes
 
+    def __post_init__(self) -> None:
+        check_text("sop_class_uid", self.sop_class_uid, _MAX_ITEM - 2)
+        check_bytes(
+            "service_class_application_information",
+            self.service_class_application_information,
+            _MAX_ITEM - 2 - len(self.sop_class_uid),
+        )
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SOPClassCommonExtendedNegotiation:
@@ -86,6 +134,15 @@ class SOPClassCommonExtendedNegotiation:
     sop_class_uid: str
     service_class_uid: str
     related_general_sop_class_uids: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        check_text("sop_class_uid", self.sop_class_uid, _MAX_ITEM)
+        check_text("service_class_uid", self.service_class_uid, _MAX_ITEM)
+        if not isinstance(self.related_general_sop_class_uids, tuple):
+            related = tuple(self.related_general_sop_class_uids)
+            object.__setattr__(self, "related_general_sop_class_uids", related)
+        for uid in self.related_general_sop_class_uids:
+            check_text("related general SOP class UID", uid, _MAX_ITEM)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -97,12 +154,22 @@ class UserIdentityRQ:
     primary_field: bytes
     secondary_field: bytes = b""
 
+    def __post_init__(self) -> None:
+        check_uint("identity_type", self.identity_type, 8)
+        if not isinstance(self.positive_response_requested, bool):
+            raise PDUEncodeError("positive_response_requested must be a bool")
+        check_bytes("primary_field", self.primary_field, _MAX_ITEM)
+        check_bytes("secondary_field", self.secondary_field, _MAX_ITEM)
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class UserIdentityAC:
     """Sub-item 59H (PS3.7 D.3.3.7.2)."""
 
     server_response: bytes
+
+    def __post_init__(self) -> None:
+        check_bytes("server_response", self.server_response, _MAX_ITEM - 2)
 
 
 UserInformationSubItem = (
@@ -126,6 +193,10 @@ class UserInformation:
     """
 
     sub_items: tuple[UserInformationSubItem, ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.sub_items, tuple):
+            object.__setattr__(self, "sub_items", tuple(self.sub_items))
 
     def _first(self, kind: type[object]) -> object | None:
         for item in self.sub_items:

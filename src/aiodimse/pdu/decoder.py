@@ -1,0 +1,250 @@
+"""Incremental, bounded PDU decoder (PS3.8 9.3; ROBUSTNESS.md cases 1-12).
+
+Theory of operation
+-------------------
+Bytes come in through :meth:`PDUDecoder.feed` (copied) or through the zero-copy pair
+:meth:`~PDUDecoder.get_buffer` / :meth:`~PDUDecoder.buffer_updated` (the shape of
+``asyncio.BufferedProtocol``: the transport reads straight into the decoder's buffer).
+:meth:`~PDUDecoder.next_pdu` returns complete PDUs one at a time, or ``None`` when more
+bytes are needed.
+
+* The header is judged before anything else: the type byte as soon as it arrives
+  (unknown type: reason 1), then the declared length against the type's rules and
+  :class:`~aiodimse.config.Limits` (P-DATA-TF above ``max_pdu_length``, A-ASSOCIATE above
+  ``max_association_pdu_length``, fixed-size PDUs not 4). Nothing is ever allocated from a
+  declared length: memory follows the bytes received.
+* P-DATA-TF PDVs are ``memoryview`` slices of the receive buffer. The buffer is never
+  resized or overwritten once written: when it runs out of space a fresh ``bytearray`` is
+  allocated and only the unconsumed tail is moved; the old one lives on while views of it
+  do. A new buffer is at most twice the unconsumed bytes plus the read size (or a fixed
+  minimum), so memory stays proportional to what the peer actually sent.
+* The first error is final: the decoder keeps raising it; later bytes are discarded.
+"""
+
+from __future__ import annotations
+
+import struct
+
+from ..config import Limits
+from ..constants import PDU_HEADER_LENGTH, AbortReason, PDUType
+from ..errors import LocalProtocolError, PDUDecodeError, PDULengthError
+from .decode import ASSOCIATE_FIXED_LENGTH, decode_body, decode_pdata_tf
+from .pdus import PDU
+
+__all__ = ["BUFFER_SIZE", "READ_SIZE", "PDUDecoder", "check_header", "decode_pdu"]
+
+#: ``get_buffer`` always offers at least this much writable space.
+READ_SIZE = 256 * 1024
+#: Minimum size of a buffer allocated by ``get_buffer`` (several reads fill one buffer).
+BUFFER_SIZE = 1024 * 1024
+#: Minimum size of a buffer allocated by ``feed``.
+FEED_BUFFER_SIZE = 64 * 1024
+
+_HEADER = struct.Struct(">BBI")
+_P_DATA_TF = PDUType.P_DATA_TF
+_FIXED_FOUR = frozenset(
+    {PDUType.A_ASSOCIATE_RJ, PDUType.A_RELEASE_RQ, PDUType.A_RELEASE_RP, PDUType.A_ABORT}
+)
+_ASSOCIATE = frozenset({PDUType.A_ASSOCIATE_RQ, PDUType.A_ASSOCIATE_AC})
+_DEFAULT_LIMITS = Limits()
+
+
+def _unrecognized(pdu_type: int) -> PDUDecodeError:
+    # PS3.8 9.3.1 / Table 9-26 reason 1 (ROBUSTNESS.md case 4: HTTP, TLS, garbage).
+    return PDUDecodeError(
+        f"unrecognized PDU type 0x{pdu_type:02X}", abort_reason=AbortReason.UNRECOGNIZED_PDU
+    )
+
+
+def check_header(pdu_type: int, length: int, limits: Limits) -> None:
+    """Raise if a PDU header (type, declared length) must be refused before its body.
+
+    PS3.8 9.3.1 types 01H-07H; 9.3.4/9.3.6-9.3.8 fixed length 4; P-DATA-TF at most the
+    Maximum Length we advertised (PS3.8 D.1) and room for one PDV item; A-ASSOCIATE-RQ/AC
+    at least their 68 fixed bytes and at most ``limits.max_association_pdu_length``.
+    """
+    if pdu_type == _P_DATA_TF:
+        if length > limits.max_pdu_length:
+            raise PDULengthError(
+                f"P-DATA-TF length {length} exceeds our maximum {limits.max_pdu_length}",
+                abort_reason=AbortReason.INVALID_PDU_PARAMETER_VALUE,
+            )
+        if length < 6:
+            raise PDULengthError(
+                f"P-DATA-TF length {length} cannot hold a PDV item",
+                abort_reason=AbortReason.INVALID_PDU_PARAMETER_VALUE,
+            )
+    elif pdu_type in _ASSOCIATE:
+        if length > limits.max_association_pdu_length:
+            raise PDULengthError(
+                f"A-ASSOCIATE PDU length {length} exceeds the limit "
+                f"{limits.max_association_pdu_length}",
+                abort_reason=AbortReason.INVALID_PDU_PARAMETER_VALUE,
+            )
+        if length < ASSOCIATE_FIXED_LENGTH:
+            raise PDULengthError(
+                f"A-ASSOCIATE PDU length {length} is shorter than its fixed fields",
+                abort_reason=AbortReason.INVALID_PDU_PARAMETER_VALUE,
+            )
+    elif pdu_type in _FIXED_FOUR:
+        if length != 4:
+            raise PDULengthError(
+                f"PDU type 0x{pdu_type:02X} must have length 4, not {length}",
+                abort_reason=AbortReason.INVALID_PDU_PARAMETER_VALUE,
+            )
+    else:
+        raise _unrecognized(pdu_type)
+
+
+class PDUDecoder:
+    """Turn a byte stream from the peer into PDUs, incrementally and within ``limits``.
+
+    Contract: for any bytes in any split, :meth:`next_pdu` returns PDUs, ``None`` (needs
+    more bytes) or raises :class:`~aiodimse.errors.PDUDecodeError` (with ``abort_source``
+    and ``abort_reason`` for the A-ABORT); after an error it raises the same error again.
+    P-DATA-TF PDV data are read-only-by-convention views into the receive buffer, valid for
+    as long as the caller keeps them.
+    """
+
+    __slots__ = ("_buf", "_end", "_error", "_limits", "_pending", "_scratch", "_start", "_view")
+
+    def __init__(self, limits: Limits = _DEFAULT_LIMITS) -> None:
+        self._limits = limits
+        self._buf = bytearray()
+        self._view = memoryview(self._buf)
+        self._start = 0  # first unconsumed byte
+        self._end = 0  # first free byte
+        self._pending = 0  # total size of the PDU being received, once its header is known
+        self._error: PDUDecodeError | None = None
+        self._scratch: bytearray | None = None
+
+    # -- introspection ---------------------------------------------------------------
+
+    @property
+    def limits(self) -> Limits:
+        return self._limits
+
+    @property
+    def buffered_bytes(self) -> int:
+        """Bytes received and not yet returned as PDUs."""
+        return self._end - self._start
+
+    @property
+    def buffer_capacity(self) -> int:
+        """Size of the buffer the decoder currently holds (older buffers may live on)."""
+        return len(self._buf)
+
+    @property
+    def error(self) -> PDUDecodeError | None:
+        """The error that stopped the decoder, if any."""
+        return self._error
+
+    # -- input -----------------------------------------------------------------------
+
+    def _reallocate(self, want: int, minimum: int) -> None:
+        """Move the unconsumed tail into a fresh buffer with at least ``want`` free bytes."""
+        tail = self._end - self._start
+        # Grow towards the pending PDU's size, but never more than doubling what we hold:
+        # memory follows bytes received, never the declared length.
+        growth = min(tail, max(0, self._pending - tail))
+        new = bytearray(max(tail + growth + want, minimum))
+        new[:tail] = self._view[self._start : self._end]
+        self._buf = new
+        self._view = memoryview(new)
+        self._start = 0
+        self._end = tail
+
+    def feed(self, data: bytes | bytearray | memoryview) -> None:
+        """Append a copy of ``data`` to the stream (ignored once the decoder has failed)."""
+        n = len(data)
+        if n == 0 or self._error is not None:
+            return
+        if len(self._buf) - self._end < n:
+            self._reallocate(n, max(FEED_BUFFER_SIZE, 2 * n))
+        self._buf[self._end : self._end + n] = data
+        self._end += n
+
+    def get_buffer(self, sizehint: int = -1) -> memoryview:
+        """Writable space in the decoder's buffer, at least ``max(sizehint, READ_SIZE)``.
+
+        Like ``asyncio.BufferedProtocol.get_buffer``: write received bytes into it, then
+        call :meth:`buffer_updated` with their count.
+        """
+        want = max(sizehint, READ_SIZE)
+        if self._error is not None:
+            if self._scratch is None or len(self._scratch) < want:
+                self._scratch = bytearray(want)
+            return memoryview(self._scratch)
+        if len(self._buf) - self._end < want:
+            self._reallocate(want, BUFFER_SIZE)
+        return self._view[self._end :]
+
+    def buffer_updated(self, nbytes: int) -> None:
+        """Commit ``nbytes`` written at the start of the last :meth:`get_buffer` view."""
+        if self._error is not None:
+            return
+        if not 0 <= nbytes <= len(self._buf) - self._end:
+            raise LocalProtocolError(f"buffer_updated({nbytes}) exceeds the buffer given out")
+        self._end += nbytes
+
+    # -- output ----------------------------------------------------------------------
+
+    def next_pdu(self) -> PDU | None:
+        """The next complete PDU, or ``None`` if more bytes are needed.
+
+        Raises :class:`~aiodimse.errors.PDUDecodeError` (or its subclass
+        :class:`~aiodimse.errors.PDULengthError`) for invalid input, then forever after.
+        """
+        if self._error is not None:
+            raise self._error
+        start = self._start
+        available = self._end - start
+        if available == 0:
+            return None
+        buf = self._buf
+        try:
+            if available < PDU_HEADER_LENGTH:
+                if not 1 <= buf[start] <= 7:
+                    raise _unrecognized(buf[start])
+                return None
+            pdu_type, _reserved, length = _HEADER.unpack_from(buf, start)
+            check_header(pdu_type, length, self._limits)
+            total = PDU_HEADER_LENGTH + length
+            if available < total:
+                self._pending = total
+                return None
+            self._pending = 0
+            self._start = start + total
+            body = start + PDU_HEADER_LENGTH
+            if pdu_type == _P_DATA_TF:
+                return decode_pdata_tf(buf, self._view, body, start + total)
+            return decode_body(pdu_type, bytes(self._view[body : start + total]))
+        except PDUDecodeError as exc:
+            self._fail(exc)
+            raise
+
+    def _fail(self, exc: PDUDecodeError) -> None:
+        self._error = exc
+        # Drop what is buffered; views already handed out keep their buffer alive.
+        self._buf = bytearray()
+        self._view = memoryview(self._buf)
+        self._start = self._end = self._pending = 0
+
+
+def decode_pdu(data: bytes | bytearray | memoryview, limits: Limits = _DEFAULT_LIMITS) -> PDU:
+    """Decode exactly one whole PDU from ``data`` (header included).
+
+    Raises :class:`~aiodimse.errors.PDUDecodeError` if ``data`` is invalid, incomplete or
+    has bytes after the PDU.
+    """
+    decoder = PDUDecoder(limits)
+    decoder.feed(data)
+    pdu = decoder.next_pdu()
+    if pdu is None:
+        raise PDULengthError("incomplete PDU", abort_reason=AbortReason.INVALID_PDU_PARAMETER_VALUE)
+    if decoder.buffered_bytes:
+        raise PDULengthError(
+            f"{decoder.buffered_bytes} bytes after the PDU",
+            abort_reason=AbortReason.INVALID_PDU_PARAMETER_VALUE,
+        )
+    return pdu
