@@ -6,6 +6,11 @@ names in snake_case. A field without a default is mandatory (M) in the message's
 a field defaulting to ``None`` is user-optional (U) or conditional (C) and is left out of the
 encoded command set when ``None``.
 
+Which fields are M and which U/C follows the service parameter tables of PS3.7 9.1 and 10.1
+(e.g. Table 9.1-1 C-STORE parameters) as carried by the message tables of 9.3 and 10.3.
+Responses also carry the status-related fields of PS3.7 Annex C (Offending Element, Error
+Comment, Error ID), all optional.
+
 The data set that may follow a command is not part of these values; only whether one follows
 is: ``command_data_set_type`` keeps the raw (0000,0800) value so that decoding and encoding
 round-trip exactly, and :attr:`DimseMessage.has_dataset` reads it the way PS3.7 E.1 says
@@ -104,16 +109,17 @@ def _check_us(name: str, value: int | None) -> None:
 def _check_tags(name: str, value: tuple[int, ...] | None) -> None:
     if value is None:
         return
-    if not isinstance(value, tuple):
-        raise ValueError(f"{name} must be a tuple of tags, got {value!r}")
+    if not isinstance(value, tuple) or not value:
+        raise ValueError(f"{name} must be a non-empty tuple of tags or None, got {value!r}")
     for tag in value:
         if not (isinstance(tag, int) and 0 <= tag <= 0xFFFFFFFF):
             raise ValueError(f"{name} holds an invalid tag {tag!r}")
 
 
 def _check_str(name: str, value: str | None) -> None:
-    if value is not None and not isinstance(value, str):
-        raise ValueError(f"{name} must be a str, got {value!r}")
+    # An empty value is "no value" on the wire (PS3.5 7.1); say so with None instead.
+    if value is not None and not (isinstance(value, str) and value):
+        raise ValueError(f"{name} must be a non-empty str or None, got {value!r}")
 
 
 # Each field's kind, used by __post_init__ (and mirrored by the codec's VR table).
@@ -143,8 +149,9 @@ class DimseMessage:
 
     ``command_field`` (a class attribute) is the (0000,0100) value of the class.
     ``command_data_set_type`` is the raw (0000,0800) value; use :attr:`has_dataset`.
-    Construction checks value types and ranges once (US fields 0..65535, tags 32-bit);
-    character repertoire and length of strings are checked when encoding.
+    Construction checks value types and ranges once (US fields 0..65535, tags 32-bit, strings
+    and tag tuples non-empty; raises ValueError); character repertoire and length of strings
+    are checked when encoding (:func:`~aiodimse.dimse.command_codec.encode_command`).
     """
 
     command_field: ClassVar[CommandField]
