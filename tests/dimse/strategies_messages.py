@@ -33,9 +33,7 @@ tags = st.integers(min_value=0, max_value=0xFFFFFFFF)
 
 _component = st.one_of(st.just("0"), st.integers(min_value=1, max_value=10**12).map(str))
 uids = (
-    st.lists(_component, min_size=1, max_size=12)
-    .map(".".join)
-    .filter(lambda uid: len(uid) <= 64)
+    st.lists(_component, min_size=1, max_size=12).map(".".join).filter(lambda uid: len(uid) <= 64)
 )
 
 _AE_CHARS = string.ascii_letters + string.digits + " _-.+*"

@@ -131,7 +131,9 @@ RETIRED_COMMAND_TAGS: Final[frozenset[int]] = frozenset(
 _TAG_COMMAND_GROUP_LENGTH: Final = 0x00000000
 _TAG_COMMAND_FIELD: Final = 0x00000100
 _TAG_MESSAGE_ID: Final = 0x00000110
-_CDST_FIELD: Final = "command_data_set_type"
+# Fields that are M wherever they occur (PS3.7 9.3/10.3) but have a default in the classes
+# for convenience when building messages; decoding still requires them.
+_DEFAULTED_MANDATORY: Final = frozenset({"command_data_set_type", "priority"})
 
 _HEADER = struct.Struct("<HHI")  # Implicit VR LE element header: group, element, length.
 _US = struct.Struct("<H")
@@ -418,12 +420,14 @@ def decode_command(data: bytes | bytearray | memoryview) -> DimseMessage:
             if text:
                 kwargs[elem.field] = text
 
-    # Mandatory: no default in the class, plus Command Data Set Type (M in every table).
+    # Mandatory: no default in the class, or M despite a default (_DEFAULTED_MANDATORY).
     missing = [
         name
         for name, f in cls_fields.items()
         if name not in kwargs
-        and ((f.default is MISSING and f.default_factory is MISSING) or name == _CDST_FIELD)
+        and (
+            (f.default is MISSING and f.default_factory is MISSING) or name in _DEFAULTED_MANDATORY
+        )
     ]
     if missing:
         offending = tuple(_BY_FIELD[name].tag for name in missing)
