@@ -89,6 +89,30 @@ def pynetdicom_storescp(tmp_path: Path) -> Iterator[peers.Peer]:
         peer.stop()
 
 
+@pytest.fixture
+def dcmqrscp_factory(tmp_path: Path) -> Iterator[Callable[..., peers.Peer]]:
+    """Factory: ``dcmqrscp_factory(files, move_destinations={name: (aet, host, port)})``.
+
+    Starts dcmtk ``dcmqrscp`` (AE ``QRSCP``) over the given files; all are stopped at teardown.
+    """
+    exe = peers.require_peer("dcmtk dcmqrscp", "dcmqrscp")
+    idx = peers.require_peer("dcmtk dcmqridx", "dcmqridx")
+    started: list[peers.Peer] = []
+
+    def start(files: list[Path], **kwargs: object) -> peers.Peer:
+        workdir = tmp_path / f"dcmqrscp{len(started)}"
+        peer = peers.start_dcmqrscp(workdir, files, binary=exe, dcmqridx=idx, **kwargs)  # type: ignore[arg-type]
+        started.append(peer)
+        log.info("started %s (pid %d, port %d)", peer.version, peer.pid, peer.port)
+        return peer
+
+    try:
+        yield start
+    finally:
+        for peer in started:
+            peer.stop()
+
+
 @pytest.fixture(scope="session")
 def orthanc_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[peers.OrthancPeer]:
     """One Orthanc for the session (AE ``ORTHANC``); prefer the ``orthanc`` fixture."""

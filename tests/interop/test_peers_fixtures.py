@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
@@ -147,3 +148,67 @@ def test_require_peer_policy(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(pytest.skip.Exception):
         peers.require_peer("nothing", "python:no_such_module_aiodimse")
     assert Path(peers.require_peer("python", "python:json")).exists()
+
+
+def test_dcmqrscp_find_and_move_to_storescp(
+    dcmqrscp_factory: Callable[..., peers.Peer],
+    dcmtk_storescp: peers.Peer,
+    make_dicom: Callable[..., datagen.Generated],
+) -> None:
+    ct = make_dicom(kind=datagen.Kind.CT, seed=21, patient_id="QR-1")
+    mr = make_dicom(kind=datagen.Kind.MR, seed=21, patient_id="QR-1")
+    qr = dcmqrscp_factory(
+        [ct.path, mr.path],
+        move_destinations={"store": (dcmtk_storescp.ae_title, peers.LOOPBACK, dcmtk_storescp.port)},
+    )
+    findscu = peers.require_peer("dcmtk findscu", "findscu")
+    found = subprocess.run(
+        [
+            findscu,
+            "-S",
+            "-aec",
+            qr.ae_title,
+            "-k",
+            "0008,0052=SERIES",
+            "-k",
+            "PatientID=QR-1",
+            "-k",
+            f"StudyInstanceUID={ct.study_instance_uid}",
+            "-k",
+            "SeriesInstanceUID",
+            peers.LOOPBACK,
+            str(qr.port),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert found.returncode == 0, found.stderr
+    out = found.stdout + found.stderr
+    assert str(ct.series_instance_uid) in out and str(mr.series_instance_uid) in out, out
+    movescu = peers.require_peer("dcmtk movescu", "movescu")
+    moved = subprocess.run(
+        [
+            movescu,
+            "-S",
+            "-aec",
+            qr.ae_title,
+            "-aem",
+            dcmtk_storescp.ae_title,
+            "-k",
+            "0008,0052=STUDY",
+            "-k",
+            f"StudyInstanceUID={ct.study_instance_uid}",
+            peers.LOOPBACK,
+            str(qr.port),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert moved.returncode == 0, moved.stderr
+    files = dcmtk_storescp.wait_for_files(2)
+    got = {pydicom.dcmread(f).SOPInstanceUID for f in files}
+    assert got == {ct.sop_instance_uid, mr.sop_instance_uid}

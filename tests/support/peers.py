@@ -48,6 +48,7 @@ __all__ = [
     "run_dcmtk_echoscu",
     "run_dcmtk_storescu",
     "run_pynetdicom_echoscu",
+    "start_dcmqrscp",
     "start_dcmtk_storescp",
     "start_orthanc",
     "start_pynetdicom_storescp",
@@ -383,6 +384,58 @@ def run_dcmtk_storescu(
         text=True,
         timeout=timeout,
         check=False,
+    )
+
+
+def start_dcmqrscp(
+    workdir: Path,
+    files: Sequence[Path] = (),
+    *,
+    ae_title: str = "QRSCP",
+    move_destinations: Mapping[str, tuple[str, str, int]] | None = None,
+    binary: str | None = None,
+    dcmqridx: str | None = None,
+) -> Peer:
+    """dcmtk ``dcmqrscp`` serving ``files``, indexed with ``dcmqridx``.
+
+    ``move_destinations`` maps a name to ``(AE title, host, port)`` (its HostTable): C-MOVE
+    works only to those AE titles. The database directory is ``peer.output_dir``, so files
+    stored into it by C-STORE show up there too.
+    """
+    exe = binary or find_binary("dcmqrscp") or "dcmqrscp"
+    idx = dcmqridx or find_binary("dcmqridx") or "dcmqridx"
+    db = workdir / "db"
+    db.mkdir(parents=True, exist_ok=True)
+    if files:
+        subprocess.run(
+            [idx, str(db), *map(str, files)], check=True, capture_output=True, timeout=60
+        )
+    hosts = "\n".join(
+        f"{name} = ({aet}, {host}, {port})"
+        for name, (aet, host, port) in (move_destinations or {}).items()
+    )
+    config = workdir / "dcmqrscp.cfg"
+
+    def argv(port: int) -> list[str]:
+        # dcmtk's own config format (documented in dcmtk's dcmqrcnf.txt).
+        config.write_text(
+            f"NetworkTCPPort  = {port}\nMaxPDUSize      = 16384\nMaxAssociations = 16\n"
+            f"HostTable BEGIN\n{hosts}\nHostTable END\n"
+            "VendorTable BEGIN\nVendorTable END\n"
+            f'AETable BEGIN\n{ae_title} "{db}" RW (200, 1024mb) ANY\nAETable END\n',
+            encoding="utf-8",
+        )
+        # Not ``-s``: dcmtk 3.6.7's single-process mode segfaults after the first
+        # association is released; the default forks one child per association.
+        return [exe, "-c", str(config), str(port)]
+
+    return _launch(
+        name="dcmqrscp",
+        ae_title=ae_title,
+        workdir=workdir,
+        version=peer_version([exe, "--version"]),
+        make_argv=argv,
+        output_dir=db,
     )
 
 
