@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -212,3 +213,31 @@ def test_dcmqrscp_find_and_move_to_storescp(
     files = dcmtk_storescp.wait_for_files(2)
     got = {pydicom.dcmread(f).SOPInstanceUID for f in files}
     assert got == {ct.sop_instance_uid, mr.sop_instance_uid}
+
+
+def test_orthanc_rest_move_from_dcmqrscp(
+    orthanc: peers.OrthancPeer,
+    dcmqrscp_factory: Callable[..., peers.Peer],
+    make_dicom: Callable[..., datagen.Generated],
+) -> None:
+    """Orthanc as C-MOVE SCU (via REST) pulls a study from dcmqrscp into itself."""
+    ct = make_dicom(kind=datagen.Kind.CT, seed=31)
+    qr = dcmqrscp_factory(
+        [ct.path],
+        move_destinations={"orthanc": (orthanc.ae_title, peers.LOOPBACK, orthanc.port)},
+    )
+    orthanc.rest.set_modality("qr", qr.ae_title, qr.port)
+    orthanc.rest.move_from(
+        "qr", "Study", {"StudyInstanceUID": ct.study_instance_uid}, orthanc.ae_title
+    )
+    oid = orthanc.rest.find_instance(ct.sop_instance_uid)
+    assert oid is not None and orthanc.rest.instances() == [oid]
+    stored = pydicom.dcmread(io.BytesIO(orthanc.rest.instance_file(oid)))
+    assert stored.PatientName == datagen.PATIENT_NAME_UMLAUT
+
+
+def test_storescp_nodelay_env(tmp_path: Path) -> None:
+    psutil = pytest.importorskip("psutil")
+    exe = peers.require_peer("dcmtk storescp", "storescp")
+    with peers.start_dcmtk_storescp(tmp_path, binary=exe, nodelay=True) as peer:
+        assert psutil.Process(peer.pid).environ().get("TCP_NODELAY") == "1"
