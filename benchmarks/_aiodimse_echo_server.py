@@ -15,7 +15,12 @@ import anyio
 async def serve(host: str, port: int, max_associations: int, ae_title: str) -> None:
     import aiodimse
 
-    server = aiodimse.AE(ae_title, max_associations=max_associations)
+    try:  # connections awaiting their A-ASSOCIATE-RQ are bounded separately, if supported
+        server = aiodimse.AE(
+            ae_title, max_associations=max_associations, max_pending_connections=max_associations
+        )
+    except TypeError:
+        server = aiodimse.AE(ae_title, max_associations=max_associations)
     async with server.serve(host, port) as listener:
         print(f"PORT {listener.port}", flush=True)
         # Blocks until the harness closes our stdin; the thread returns at end of file.
