@@ -8,7 +8,7 @@ checks :func:`validate_ae_title`, :func:`validate_uid`, :func:`validate_context_
 
 from __future__ import annotations
 
-from .codec import PDUDecoder, decode_pdu, encode_item, encode_pdu, pdu_type_name
+from .codec import PDUDecoder, decode_item, decode_pdu, encode_item, encode_pdu, pdu_type_name
 from .items import (
     AsynchronousOperationsWindow,
     ImplementationClassUID,
@@ -62,6 +62,7 @@ __all__ = [
     "UserIdentityRQ",
     "UserInformation",
     "UserInformationSubItem",
+    "decode_item",
     "decode_pdu",
     "encode_item",
     "encode_pdu",

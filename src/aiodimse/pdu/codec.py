@@ -2,12 +2,14 @@
 
 * :func:`encode_pdu` (:mod:`.encode`): PDU value -> wire bytes, strict by default.
 * :class:`PDUDecoder` (:mod:`.decoder`): incremental, bounded, zero-copy for P-DATA-TF.
-* :func:`decode_pdu`: exactly one whole PDU from bytes.
+* :func:`decode_pdu`: exactly one whole PDU from bytes; :func:`decode_item` one sub-item.
+* :func:`encode_item`: one user information sub-item.
 * :func:`pdu_type_name`: the PS3.8 name of a PDU value, for logs.
 """
 
 from __future__ import annotations
 
+from .decode import decode_item
 from .decoder import PDUDecoder, check_header, decode_pdu
 from .encode import encode_item, encode_pdu
 from .pdus import (
@@ -24,6 +26,7 @@ from .pdus import (
 __all__ = [
     "PDUDecoder",
     "check_header",
+    "decode_item",
     "decode_pdu",
     "encode_item",
     "encode_pdu",

@@ -63,7 +63,7 @@ from .pdus import (
     PDataTF,
 )
 
-__all__ = ["decode_body", "decode_pdata_tf"]
+__all__ = ["decode_body", "decode_item", "decode_pdata_tf"]
 
 _ITEM_HEADER = struct.Struct(">BBH")
 _U16 = struct.Struct(">H")
@@ -188,6 +188,19 @@ def _decode_sub_item(kind: int, data: bytes, a: int, b: int) -> UserInformationS
             raise _invalid("user identity AC sub-item has extra bytes")
         return UserIdentityAC(server_response=response)
     return None  # PS3.7 D.3: unknown sub-items are ignored (ROBUSTNESS.md case 10)
+
+
+def decode_item(data: bytes) -> UserInformationSubItem | None:
+    """Decode exactly one user information sub-item (header included); ``None`` if unknown.
+
+    Raises :class:`~aiodimse.errors.PDUDecodeError` if ``data`` is not exactly one item.
+    """
+    data = bytes(data)
+    items = list(_iter_items(data, 0, len(data), "sub-item"))
+    if len(items) != 1:
+        raise _invalid(f"expected one sub-item, found {len(items)}")
+    kind, a, b = items[0]
+    return _decode_sub_item(kind, data, a, b)
 
 
 def _decode_user_information(data: bytes, a: int, b: int) -> UserInformation:
