@@ -4,7 +4,8 @@
 what survives an encode/decode round trip unchanged: UIDs per PS3.5 9.1 (digits and dots,
 no leading zero in a component, at most 64 characters), AE titles of 1-16 characters without
 leading/trailing spaces or backslash, Error Comments of 1-64 default-repertoire characters
-without backslash or trailing space, US values 0..65535, tags 0..0xFFFFFFFF.
+without backslash or trailing space, US values 0..65535, Priority 0/1/2 (PS3.7 E.1),
+tags 0..0xFFFFFFFF.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from aiodimse.dimse.messages import DATASET_ABSENT, MESSAGE_CLASSES, DimseMessage
+from aiodimse.dimse.messages import DATASET_ABSENT, MESSAGE_CLASSES, DimseMessage, Priority
 
 __all__ = [
     "ae_titles",
@@ -64,6 +65,7 @@ _BY_FIELD: dict[str, st.SearchStrategy[Any]] = {
     "offending_element": _tag_lists,
     "attribute_identifier_list": _tag_lists,
     "command_data_set_type": command_data_set_types,
+    "priority": st.sampled_from([int(p) for p in Priority]),
 }
 
 
