@@ -342,19 +342,25 @@ def _record(row: Row, result: ClientResult, server: ManagedProcess) -> None:
     row.details["server_idle_rss"] = server.idle_rss
 
 
-def measure_row(
-    row: Row,
-    *,
-    client: str,
-    server: str,
-    concurrent: bool,
-    count: int,
-    echoes: int,
-    s: Settings,
-    max_associations: int,
-) -> Row:
-    """Start ``server`` once, then measure ``client`` against it ``s.repeat`` times."""
-    row.details.update(client=client, server=server)
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class Setup:
+    """One row of a case's matrix: who talks to whom, how much, and how it is reported."""
+
+    row: Row
+    client: str
+    server: str
+    count: int  # associations per repetition
+    echoes: int  # C-ECHOs per association
+    concurrent: bool = False
+
+
+def measure_row(setup: Setup, s: Settings, *, max_associations: int) -> Row:
+    """Start the setup's server once, then measure its client against it ``s.repeat`` times.
+
+    The sample is wall time (concurrent), C-ECHOs/s (unit ``echo/s``) or associations/s.
+    """
+    row, client, server = setup.row, setup.client, setup.server
+    row.details.update(client=client, server=server, count=setup.count, echoes=setup.echoes)
     try:
         if client == "aiodimse" or server == "aiodimse":
             harness.aiodimse_api()
@@ -364,15 +370,24 @@ def measure_row(
             def measure(_: int) -> float:
                 proc.reset_peak()
                 result = run_client(
-                    client, port, called, concurrent=concurrent, count=count, echoes=echoes, s=s
+                    client,
+                    port,
+                    called,
+                    concurrent=setup.concurrent,
+                    count=setup.count,
+                    echoes=setup.echoes,
+                    s=s,
                 )
                 _record(row, result, proc)
                 if not proc.alive():
                     raise RuntimeError(f"server exited: {proc.stderr_tail()!r}")
-                if concurrent:
+                if setup.concurrent:
                     return result.elapsed
-                if client in ("dcmtk", "dcmtk-nodelay"):
-                    harness.append_detail(row, "processes_per_s", count / result.elapsed)
+                if client in ("dcmtk", "dcmtk-nodelay") and row.unit == "assoc/s":
+                    runs = result.ok + result.failed
+                    harness.append_detail(row, "processes_per_s", runs / result.elapsed)
+                if row.unit == "echo/s":
+                    return result.echoes_ok / result.elapsed
                 return result.ok / result.elapsed
 
             budget = s.repeat * (s.time_limit + 60)
@@ -387,39 +402,53 @@ def measure_row(
 SEQ_CLIENTS = ("aiodimse", "pynetdicom", "dcmtk", "dcmtk-nodelay")
 
 
-def sequential_rows(s: Settings) -> Iterator[tuple[Row, str, str]]:
-    """The sequential matrix: (row, client, server) in table order."""
+def sequential_setups(s: Settings) -> Iterator[Setup]:
+    """The sequential matrix in table order (see README: own pair, common server/client)."""
 
-    def row(section: str, impl: str, label: str) -> Row:
+    def row(section: str, impl: str, label: str, *, echoes: bool = False) -> Row:
         return Row(
             section=section,
             impl=impl,
             label=label,
-            metric="associations/s",
-            unit="assoc/s",
+            metric="C-ECHOs/s on one association" if echoes else "associations/s",
+            unit="echo/s" if echoes else "assoc/s",
             higher_is_better=True,
         )
 
     for impl in SEQ_CLIENTS:
         if impl in s.impls:
             label = f"{CLIENTS[impl]} → {SERVERS[impl][0]}"
-            yield row("own pair", impl, label), impl, impl
+            yield Setup(row=row("own pair", impl, label), client=impl, server=impl, count=s.count,
+                        echoes=1)  # fmt: skip
     for impl in SEQ_CLIENTS:
         if impl in s.impls:
             label = f"{CLIENTS[impl]} → {SERVERS['dcmtk-nodelay'][0]}"
-            yield row("common server", impl, label), impl, "dcmtk-nodelay"
+            yield Setup(row=row("common server", impl, label), client=impl,
+                        server="dcmtk-nodelay", count=s.count, echoes=1)  # fmt: skip
     common = "probe" if s.probe_client else "aiodimse"
     for impl in SERVERS:
-        if impl in s.impls:
+        if impl in s.impls and (common in s.impls or common == "probe"):
             label = f"{CLIENTS[common]} → {SERVERS[impl][0]}"
-            yield row(f"common client: {common}", impl, label), common, impl
+            yield Setup(row=row(f"common client: {common}", impl, label), client=common,
+                        server=impl, count=s.count, echoes=1)  # fmt: skip
+    section = f"one association, {s.count} C-ECHOs"
+    for impl in SEQ_CLIENTS:
+        if impl in s.impls:
+            label = f"{CLIENTS[impl]} → {SERVERS[impl][0]}"
+            yield Setup(row=row(section, impl, label, echoes=True), client=impl, server=impl,
+                        count=1, echoes=s.count)  # fmt: skip
 
 
 CONCURRENT_SERVERS = ("aiodimse", "orthanc", "pynetdicom")
 
 
-def concurrent_rows(s: Settings) -> Iterator[tuple[Row, str, str]]:
+def concurrent_setups(s: Settings) -> Iterator[Setup]:
+    """``s.concurrency`` simultaneous associations from one client against each server."""
     client = "probe" if s.probe_client else "aiodimse"
+    if client not in s.impls and client != "probe":
+        print("  (no rows: the concurrent case's client is aiodimse; add it to --impl or use "
+              "--probe-client)", file=sys.stderr)  # fmt: skip
+        return
     for impl in CONCURRENT_SERVERS:
         if impl in s.impls:
             row = Row(
@@ -430,7 +459,8 @@ def concurrent_rows(s: Settings) -> Iterator[tuple[Row, str, str]]:
                 unit="s",
                 higher_is_better=False,
             )
-            yield row, client, impl
+            yield Setup(row=row, client=client, server=impl, count=s.concurrency,
+                        echoes=s.echoes, concurrent=True)  # fmt: skip
 
 
 def _sum_detail(value: Any) -> str:
@@ -460,33 +490,20 @@ COLUMNS = (
 
 def run_case(case: str, s: Settings, args: argparse.Namespace, machine: dict[str, Any]) -> None:
     if case == "sequential":
-        name, rows_iter = "echo-sequential", sequential_rows(s)
-        count, echoes, concurrent, max_assoc = s.count, 1, False, 10
-        title = f"sequential associate + {echoes} C-ECHO + release, {count} per repetition"
+        name, setups, max_assoc = "echo-sequential", sequential_setups(s), 10
+        title = f"sequential associate + C-ECHO + release, {s.count} per repetition"
     else:
-        name, rows_iter = "echo-concurrent", concurrent_rows(s)
-        count, echoes, concurrent = s.concurrency, s.echoes, True
+        name, setups = "echo-concurrent", concurrent_setups(s)
         max_assoc = max(2 * s.concurrency, 10)
-        title = f"{count} simultaneous associations × {echoes} C-ECHOs"
+        title = f"{s.concurrency} simultaneous associations × {s.echoes} C-ECHOs"
     print(f"\n## {name}: {title}, {s.repeat} repetitions\n", flush=True)
     rows: list[Row] = []
-    for row, client, server in rows_iter:
-        print(f"  running: {row.section}: {row.label} ...", file=sys.stderr, flush=True)
-        rows.append(
-            measure_row(
-                row,
-                client=client,
-                server=server,
-                concurrent=concurrent,
-                count=count,
-                echoes=echoes,
-                s=s,
-                max_associations=max_assoc,
-            )
-        )
+    for setup in setups:
+        print(f"  running: {setup.row.section}: {setup.row.label} ...", file=sys.stderr, flush=True)
+        rows.append(measure_row(setup, s, max_associations=max_assoc))
     print(harness.markdown_table(rows, COLUMNS), flush=True)
     if not args.no_json:
-        parameters = {**dataclasses.asdict(s), "case": case, "count": count, "echoes": echoes}
+        parameters = {**dataclasses.asdict(s), "case": case}
         path = harness.write_results(
             name, rows, parameters=parameters, machine=machine, results_dir=args.results_dir
         )
