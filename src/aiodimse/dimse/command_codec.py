@@ -44,7 +44,7 @@ from __future__ import annotations
 
 import logging
 import struct
-from dataclasses import MISSING, Field, dataclass, fields
+from dataclasses import MISSING, dataclass, fields
 from typing import Final
 
 from ..errors import CommandDecodeError, LocalProtocolError
@@ -252,15 +252,36 @@ def encode_command(message: DimseMessage) -> bytes:
 # ------------------------------------------------------------------------------- decoding
 
 
-def _class_fields(cls: type[DimseMessage]) -> dict[str, Field[object]]:
-    found = _FIELDS.get(cls)
-    if found is None:
-        found = {f.name: f for f in fields(cls)}
-        _FIELDS[cls] = found
-    return found
+@dataclass(frozen=True, slots=True)
+class _DecodeSpec:
+    """What decoding needs to know about one message class, computed once."""
+
+    by_tag: dict[int, _Elem]  # the class's wire fields (Command Field excluded)
+    mandatory: tuple[_Elem, ...]  # PS3.7 M fields the command must carry
 
 
-_FIELDS: dict[type[DimseMessage], dict[str, Field[object]]] = {}
+def _decode_spec(cls: type[DimseMessage]) -> _DecodeSpec:
+    spec = _SPECS.get(cls)
+    if spec is None:
+        class_fields = fields(cls)
+        spec = _DecodeSpec(
+            by_tag={_BY_FIELD[f.name].tag: _BY_FIELD[f.name] for f in class_fields},
+            mandatory=tuple(
+                _BY_FIELD[f.name]
+                for f in class_fields
+                # No default in the class, or M despite a default (_DEFAULTED_MANDATORY).
+                if (f.default is MISSING and f.default_factory is MISSING)
+                or f.name in _DEFAULTED_MANDATORY
+            ),
+        )
+        _SPECS[cls] = spec
+    return spec
+
+
+_SPECS: dict[type[DimseMessage], _DecodeSpec] = {}
+_CLASS_BY_COMMAND_FIELD: Final[dict[int, type[DimseMessage]]] = {
+    int(field): cls for field, cls in MESSAGE_CLASSES.items()
+}
 
 
 def _split(data: bytes) -> tuple[dict[int, bytes], int | None, int | None]:
@@ -355,30 +376,29 @@ def decode_command(data: bytes | bytearray | memoryview) -> DimseMessage:
         raise fail("Command Field (0000,0100) is missing", missing=True)
     if command_field is None:
         raise fail("Command Field (0000,0100) is not 2 bytes (US)", missing=False)
-    try:
-        cls = MESSAGE_CLASSES[CommandField(command_field)]
-    except (ValueError, KeyError):
+    cls = _CLASS_BY_COMMAND_FIELD.get(command_field)
+    if cls is None:
         raise fail(
             f"unknown Command Field 0x{command_field:04X} (PS3.7 E.1)",
             missing=False,
             offending=(_TAG_COMMAND_FIELD,),
-        ) from None
+        )
     if issubclass(cls, DimseRequest) and message_id is None:
         if elements.get(_TAG_MESSAGE_ID):
             raise fail("Message ID (0000,0110) is not 2 bytes (US)", missing=False)
         raise fail("Message ID (0000,0110) is missing", missing=True)
 
-    cls_fields = _class_fields(cls)
+    spec = _decode_spec(cls)
+    by_tag = spec.by_tag
     kwargs: dict[str, object] = {}
     for tag, value in elements.items():
-        elem = _BY_TAG.get(tag)
+        elem = by_tag.get(tag)
         if elem is None:
-            retired = "retired " if tag in RETIRED_COMMAND_TAGS else "unknown "
-            _log.debug("skipping %scommand element (0000,%04X)", retired, tag & 0xFFFF)
-            continue
-        if elem.field not in cls_fields:
-            if tag != _TAG_COMMAND_FIELD:
-                _log.debug("skipping (0000,%04X): not part of %s", tag & 0xFFFF, cls.__name__)
+            if tag != _TAG_COMMAND_FIELD and _log.isEnabledFor(logging.DEBUG):
+                kind = "retired" if tag in RETIRED_COMMAND_TAGS else "unknown"
+                if tag in _BY_TAG:
+                    kind = f"known but not part of {cls.__name__}"
+                _log.debug("skipping command element (0000,%04X): %s", tag & 0xFFFF, kind)
             continue
         if not value:
             continue  # PS3.5 7.1: zero length, no value: read as absent.
@@ -405,7 +425,9 @@ def decode_command(data: bytes | bytearray | memoryview) -> DimseMessage:
             )
         elif vr == "LO":
             text = value.decode("ascii", "replace").replace("\ufffd", "?")
-            kwargs[elem.field] = text.rstrip(" \x00")
+            text = text.rstrip(" \x00")
+            if text:
+                kwargs[elem.field] = text
         else:
             try:
                 text = value.decode("ascii")
@@ -420,21 +442,13 @@ def decode_command(data: bytes | bytearray | memoryview) -> DimseMessage:
             if text:
                 kwargs[elem.field] = text
 
-    # Mandatory: no default in the class, or M despite a default (_DEFAULTED_MANDATORY).
-    missing = [
-        name
-        for name, f in cls_fields.items()
-        if name not in kwargs
-        and (
-            (f.default is MISSING and f.default_factory is MISSING) or name in _DEFAULTED_MANDATORY
-        )
-    ]
+    missing = [elem for elem in spec.mandatory if elem.field not in kwargs]
     if missing:
-        offending = tuple(_BY_FIELD[name].tag for name in missing)
         raise fail(
-            f"{cls.__name__} lacks mandatory {', '.join(missing)} (PS3.7 9.3/10.3)",
+            f"{cls.__name__} lacks mandatory "
+            f"{', '.join(elem.field for elem in missing)} (PS3.7 9.3/10.3)",
             missing=True,
-            offending=offending,
+            offending=tuple(elem.tag for elem in missing),
         )
     try:
         return cls(**kwargs)  # type: ignore[arg-type]  # kwargs typed per field above

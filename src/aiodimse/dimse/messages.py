@@ -159,14 +159,16 @@ class DimseMessage:
     command_data_set_type: int = DATASET_ABSENT
 
     def __post_init__(self) -> None:
-        cls = type(self)
-        for name in _field_names(cls):
+        for name, kind in _field_kinds(type(self)):
             value = getattr(self, name)
-            if name in _US_FIELDS:
-                _check_us(name, value)
-            elif name in _AT_FIELDS:
+            if value is None:
+                continue
+            if kind == "US":
+                if not isinstance(value, int) or not 0 <= value <= 0xFFFF:
+                    _check_us(name, value)
+            elif kind == "AT":
                 _check_tags(name, value)
-            else:
+            elif type(value) is not str or not value:
                 _check_str(name, value)
 
     @property
@@ -180,16 +182,19 @@ class DimseMessage:
         return bool(self.command_field & 0x8000)
 
 
-def _field_names(cls: type[DimseMessage]) -> tuple[str, ...]:
-    """The wire fields of ``cls`` (its dataclass fields; ``command_field`` is a ClassVar)."""
-    names = _FIELD_CACHE.get(cls)
-    if names is None:
-        names = tuple(f.name for f in fields(cls))
-        _FIELD_CACHE[cls] = names
-    return names
+def _field_kinds(cls: type[DimseMessage]) -> tuple[tuple[str, str], ...]:
+    """(name, "US" | "AT" | "str") for each wire field of ``cls``, computed once per class."""
+    kinds = _FIELD_CACHE.get(cls)
+    if kinds is None:
+        kinds = tuple(
+            (f.name, "US" if f.name in _US_FIELDS else "AT" if f.name in _AT_FIELDS else "str")
+            for f in fields(cls)
+        )
+        _FIELD_CACHE[cls] = kinds
+    return kinds
 
 
-_FIELD_CACHE: dict[type[DimseMessage], tuple[str, ...]] = {}
+_FIELD_CACHE: dict[type[DimseMessage], tuple[tuple[str, str], ...]] = {}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
