@@ -90,6 +90,7 @@ class ClientResult:
     failed: int
     echoes_ok: int
     errors: dict[str, int] = dataclasses.field(default_factory=dict)
+    client_peak_rss: int | None = None  # in-process clients only
 
 
 # --------------------------------------------------------------------------------------------
@@ -224,10 +225,12 @@ def run_in_process(
             await _sequential(fn, count=s.warmup, echoes=echoes, s=s)
         return await runner(fn, count=count, echoes=echoes, s=s)
 
+    reset = harness.reset_own_peak_rss()
     result: ClientResult = anyio.run(main, backend="asyncio")
     if result.ok == 0 and result.failed:
         raise RuntimeError(f"all associations failed: {result.errors}")
-    return result
+    peak = harness.own_peak_rss() if reset else None
+    return dataclasses.replace(result, client_peak_rss=peak)
 
 
 def run_pynetdicom_client(
@@ -337,6 +340,8 @@ def _record(row: Row, result: ClientResult, server: ManagedProcess) -> None:
     harness.append_detail(row, "failed", result.failed)
     harness.append_detail(row, "elapsed_s", result.elapsed)
     harness.append_detail(row, "server_peak_rss", server.peak_rss())
+    if result.client_peak_rss is not None:
+        harness.append_detail(row, "client_peak_rss", result.client_peak_rss)
     if result.errors:
         harness.append_detail(row, "errors", result.errors)
     row.details["server_idle_rss"] = server.idle_rss
@@ -484,6 +489,7 @@ COLUMNS = (
     Column(key="processes_per_s", header="client processes/s"),
     Column(key="server_peak_rss", header="server peak RSS MiB", fmt=harness.fmt_mib),
     Column(key="server_idle_rss", header="server idle RSS MiB", fmt=harness.fmt_mib),
+    Column(key="client_peak_rss", header="client peak RSS MiB", fmt=harness.fmt_mib),
     Column(key="errors", header="errors", fmt=_errors_detail),
 )
 

@@ -124,6 +124,27 @@ def implementation_versions() -> dict[str, str | None]:
     return versions
 
 
+def git_revision() -> str | None:
+    """``git describe --always --dirty`` of the checkout the benchmarks run from, if any."""
+    if shutil.which("git") is None:
+        return None
+    return _first_line(["git", "-C", str(BENCH_DIR), "describe", "--always", "--dirty"])
+
+
+def reset_own_peak_rss() -> bool:
+    """Reset this process's ``VmHWM`` (Linux ``/proc/self/clear_refs``); ``False`` elsewhere."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5", encoding="ascii")
+    except OSError:
+        return False
+    return True
+
+
+def own_peak_rss() -> int | None:
+    """This process's peak RSS in bytes (``VmHWM``; psutil's current RSS as a fallback)."""
+    return read_vmhwm(os.getpid()) or current_rss(os.getpid())
+
+
 def machine_info() -> dict[str, Any]:
     """CPU count, memory, OS, Python and implementation versions, for the JSON result."""
     return {
@@ -135,6 +156,7 @@ def machine_info() -> dict[str, Any]:
         "python": sys.version.split()[0],
         "python_implementation": platform.python_implementation(),
         "versions": implementation_versions(),
+        "aiodimse_git": git_revision(),
     }
 
 
