@@ -423,6 +423,7 @@ class Association:
             self._deadline = None
         elif isinstance(effect, OpenTransport):
             self._wants_open = True
+            self._wants_close = False
             self._events.append(ConnectRequested())
         elif isinstance(effect, CloseTransport):
             self._wants_close = True
