@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import datagen, peers
+from tests.support import datagen, orthanc_peer, peers
 
 log = logging.getLogger("tests.conftest")
 
@@ -114,10 +114,10 @@ def dcmqrscp_factory(tmp_path: Path) -> Iterator[Callable[..., peers.Peer]]:
 
 
 @pytest.fixture(scope="session")
-def orthanc_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[peers.OrthancPeer]:
+def orthanc_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[orthanc_peer.OrthancPeer]:
     """One Orthanc for the session (AE ``ORTHANC``); prefer the ``orthanc`` fixture."""
     exe = peers.require_peer("Orthanc", "Orthanc")
-    server = peers.start_orthanc(tmp_path_factory.mktemp("orthanc"), binary=exe)
+    server = orthanc_peer.start_orthanc(tmp_path_factory.mktemp("orthanc"), binary=exe)
     log.info("started %s (pid %d, port %d)", server.version, server.peer.pid, server.port)
     try:
         yield server
@@ -126,7 +126,7 @@ def orthanc_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[peers.O
 
 
 @pytest.fixture
-def orthanc(orthanc_server: peers.OrthancPeer) -> peers.OrthancPeer:
+def orthanc(orthanc_server: orthanc_peer.OrthancPeer) -> orthanc_peer.OrthancPeer:
     """The session Orthanc, emptied of instances before the test.
 
     Point it at your own SCP with ``orthanc.rest.set_modality(name, ae_title, port)``.

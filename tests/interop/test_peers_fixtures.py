@@ -11,6 +11,7 @@ import pydicom
 import pytest
 
 from tests.support import datagen, peers
+from tests.support.orthanc_peer import OrthancPeer
 
 
 @pytest.fixture
@@ -81,7 +82,7 @@ def test_pynetdicom_storescp_receives_from_dcmtk_storescu(
     assert str(ds.PatientName) == datagen.PATIENT_NAME_UMLAUT
 
 
-def test_pynetdicom_echoscu_against_orthanc(orthanc: peers.OrthancPeer) -> None:
+def test_pynetdicom_echoscu_against_orthanc(orthanc: OrthancPeer) -> None:
     peers.require_peer("pynetdicom", "python:pynetdicom")
     result = peers.run_pynetdicom_echoscu(orthanc.port, called_ae=orthanc.ae_title)
     assert result.returncode == 0, result.stderr
@@ -92,7 +93,7 @@ def test_pynetdicom_echoscu_against_orthanc(orthanc: peers.OrthancPeer) -> None:
 
 
 def test_orthanc_receives_via_dcmtk_storescu_and_rest_lists_it(
-    orthanc: peers.OrthancPeer, make_dicom: Callable[..., datagen.Generated]
+    orthanc: OrthancPeer, make_dicom: Callable[..., datagen.Generated]
 ) -> None:
     assert orthanc.rest.instances() == []  # the fixture emptied it
     latin1 = make_dicom(kind=datagen.Kind.CT, charset=datagen.Charset.LATIN1, seed=11)
@@ -113,7 +114,7 @@ def test_orthanc_receives_via_dcmtk_storescu_and_rest_lists_it(
 
 
 def test_orthanc_stores_to_our_modality(
-    orthanc: peers.OrthancPeer, dcmtk_storescp: peers.Peer, ct_file: datagen.Generated
+    orthanc: OrthancPeer, dcmtk_storescp: peers.Peer, ct_file: datagen.Generated
 ) -> None:
     """The DicomModalities entry set at run time lets Orthanc C-STORE to another SCP."""
     oid = orthanc.rest.upload(ct_file.path.read_bytes())["ID"]
@@ -216,7 +217,7 @@ def test_dcmqrscp_find_and_move_to_storescp(
 
 
 def test_orthanc_rest_move_from_dcmqrscp(
-    orthanc: peers.OrthancPeer,
+    orthanc: OrthancPeer,
     dcmqrscp_factory: Callable[..., peers.Peer],
     make_dicom: Callable[..., datagen.Generated],
 ) -> None:
