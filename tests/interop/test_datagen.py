@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import subprocess
 import sys
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -306,3 +307,21 @@ def test_cli(tmp_path: Path) -> None:
     assert datagen.main([str(tmp_path / "big"), "--size", "1M"]) == 0
     (streamed,) = list((tmp_path / "big").iterdir())
     assert streamed.stat().st_size > 1 << 20
+
+
+@pytest.mark.parametrize("ts", datagen.TRANSFER_SYNTAXES)
+def test_in_memory_bytes_match_file(tmp_path: Path, ts: pydicom.uid.UID) -> None:
+    spec = Spec(kind=Kind.SC, transfer_syntax=ts)
+    whole = datagen.file_bytes(spec)
+    assert whole == datagen.write_file(spec, tmp_path).path.read_bytes()
+    body = datagen.dataset_bytes(spec)
+    assert whole.endswith(body) and len(body) < len(whole) - 132
+    # The wire form decodes on its own with the transfer syntax's encoding.
+    if ts == DeflatedExplicitVRLittleEndian:
+        body = zlib.decompress(body, -zlib.MAX_WBITS)
+    implicit = ts == ImplicitVRLittleEndian
+    little = ts != ExplicitVRBigEndian
+    ds = pydicom.filereader.read_dataset(
+        io.BytesIO(body), is_implicit_VR=implicit, is_little_endian=little
+    )
+    assert ds.SOPInstanceUID == spec.sop_instance_uid

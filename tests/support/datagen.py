@@ -17,6 +17,7 @@ CLI: ``python -m tests.support.datagen --help``.
 from __future__ import annotations
 
 import argparse
+import io
 import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
@@ -62,9 +63,11 @@ __all__ = [
     "Generated",
     "Kind",
     "Spec",
+    "dataset_bytes",
     "default_filename",
     "derive_uid",
     "expected_pixels",
+    "file_bytes",
     "inflate_dataset_bytes",
     "iter_streamed_chunks",
     "main",
@@ -140,6 +143,31 @@ def write_file(spec: Spec | None, directory: Path | str, filename: str | None = 
     path = directory / (filename or default_filename(spec))
     dcmwrite(path, make_dataset(spec), enforce_file_format=True)
     return _to_generated(path, spec)
+
+
+def file_bytes(spec: Spec | None = None) -> bytes:
+    """The PS3.10 file :func:`write_file` would write, in memory."""
+    buf = io.BytesIO()
+    dcmwrite(buf, make_dataset(spec or Spec()), enforce_file_format=True)
+    return buf.getvalue()
+
+
+def _dataset_start(data: bytes) -> int:
+    if data[128:132] != b"DICM":
+        raise ValueError("not a PS3.10 file (no DICM prefix)")
+    # PS3.10 7.1: group 2 opens with (0002,0000) UL, explicit VR LE: 12 bytes, value = length
+    # of the rest of group 2.
+    return 144 + int.from_bytes(data[140:144], "little")
+
+
+def dataset_bytes(spec: Spec | None = None) -> bytes:
+    """The dataset encoded in its transfer syntax without preamble or file meta.
+
+    This is what a C-STORE carries as its data set on the wire (PS3.7 9.3.1.1, deflated for
+    the Deflated transfer syntax as PS3.5 A.5 requires on the network too).
+    """
+    data = file_bytes(spec)
+    return data[_dataset_start(data) :]
 
 
 # --------------------------------------------------------------------------- streaming
@@ -284,11 +312,7 @@ def inflate_dataset_bytes(path: Path) -> bytes:
     Useful for raw-byte checks on deflated files; the file meta (group 2) is skipped.
     """
     data = path.read_bytes()
-    assert data[128:132] == b"DICM"
-    # Group 2 starts with (0002,0000) UL, explicit VR: 12 bytes, value = group length.
-    group_len = int.from_bytes(data[140:144], "little")
-    start = 144 + group_len
-    return zlib.decompress(data[start:], -zlib.MAX_WBITS)
+    return zlib.decompress(data[_dataset_start(data) :], -zlib.MAX_WBITS)
 
 
 # --------------------------------------------------------------------------- CLI
