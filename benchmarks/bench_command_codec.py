@@ -115,7 +115,9 @@ def pynetdicom_encoder(message: DimseMessage) -> Callable[[], bytes]:
             setattr(primitive, dataset_attr, BytesIO(payload))
         msg = message_cls()
         msg.primitive_to_message(primitive)
-        return bytes(pnd_encode(msg.command_set, True, True))
+        encoded = pnd_encode(msg.command_set, True, True)
+        assert encoded is not None
+        return bytes(encoded)
 
     return encode
 

@@ -141,3 +141,19 @@ def test_pynetdicom_primitive_path_gives_our_bytes(msg: DimseMessage) -> None:
     theirs = _write(pnd_msg.command_set)
     assert theirs == encode_command(msg)
     assert decode_command(theirs) == msg
+
+
+def test_command_dictionary_matches_pydicom() -> None:
+    """Our group-0000 tags (current and retired) are exactly pydicom's, VRs included."""
+    from pydicom._dicom_dict import DicomDictionary
+
+    from aiodimse.dimse.command_codec import COMMAND_TAGS, RETIRED_COMMAND_TAGS, command_vr
+
+    group0 = {tag: entry for tag, entry in DicomDictionary.items() if tag >> 16 == 0}
+    current = {tag for tag, entry in group0.items() if entry[3] != "Retired"}
+    retired = {tag for tag, entry in group0.items() if entry[3] == "Retired"}
+    assert set(COMMAND_TAGS) | {0x00000000} == current
+    assert set(RETIRED_COMMAND_TAGS) == retired
+    for tag in COMMAND_TAGS:
+        assert command_vr(tag) == group0[tag][0]
+        assert COMMAND_TAGS[tag] == "_".join(group0[tag][2].lower().replace("-", "_").split())

@@ -114,10 +114,10 @@ def test_one_class_per_command_field() -> None:
 
 
 def test_command_field_values_per_ps3_7_e1() -> None:
-    assert CommandField.C_STORE_RQ == 0x0001
-    assert CommandField.C_ECHO_RSP == 0x8030
-    assert CommandField.C_CANCEL_RQ == 0x0FFF
-    assert CommandField.N_DELETE_RSP == 0x8150
+    assert int(CommandField.C_STORE_RQ) == 0x0001
+    assert int(CommandField.C_ECHO_RSP) == 0x8030
+    assert int(CommandField.C_CANCEL_RQ) == 0x0FFF
+    assert int(CommandField.N_DELETE_RSP) == 0x8150
     for field in CommandField:
         if field is not CommandField.C_CANCEL_RQ:
             partner = field ^ 0x8000
@@ -161,7 +161,7 @@ def test_values_are_frozen_slotted_keyword_only_and_hashable() -> None:
         echo.message_id = 2  # type: ignore[misc]
     assert not hasattr(echo, "__dict__")
     with pytest.raises(TypeError):
-        CEchoRQ(1, "1.2.840.10008.1.1")  # type: ignore[misc]
+        CEchoRQ(1, "1.2.840.10008.1.1")  # type: ignore[call-arg, arg-type]
     assert len({echo, CEchoRQ(message_id=1, affected_sop_class_uid="1.2.840.10008.1.1")}) == 1
 
 

@@ -55,7 +55,13 @@ from .messages import (
     DimseRequest,
 )
 
-__all__ = ["COMMAND_TAGS", "RETIRED_COMMAND_TAGS", "decode_command", "encode_command"]
+__all__ = [
+    "COMMAND_TAGS",
+    "RETIRED_COMMAND_TAGS",
+    "command_vr",
+    "decode_command",
+    "encode_command",
+]
 
 _log = logging.getLogger("aiodimse.dimse.command_codec")
 
@@ -99,6 +105,13 @@ _DICTIONARY: Final[tuple[_Elem, ...]] = (
 COMMAND_TAGS: Final[dict[int, str]] = {e.tag: e.field for e in _DICTIONARY}
 _BY_FIELD: Final[dict[str, _Elem]] = {e.field: e for e in _DICTIONARY}
 _BY_TAG: Final[dict[int, _Elem]] = {e.tag: e for e in _DICTIONARY}
+
+
+def command_vr(tag: int) -> str | None:
+    """The VR of a command field we understand (PS3.7 Table E.1-1), or None."""
+    elem = _BY_TAG.get(tag)
+    return elem.vr if elem is not None else None
+
 
 #: PS3.7 E.2 (Table E.2-1): retired command fields; skipped when received, never sent.
 RETIRED_COMMAND_TAGS: Final[frozenset[int]] = frozenset(
