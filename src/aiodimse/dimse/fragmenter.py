@@ -1,0 +1,367 @@
+"""Fragment one DIMSE message into P-DATA-TF PDUs (PS3.8 9.3.5.1, Annex E).
+
+Theory of operation
+-------------------
+A message is an encoded command set followed by an optional dataset. Each is cut into
+fragments; each fragment travels in one PDV item (6-byte header: item length, presentation
+context ID, message control header, PS3.8 9.3.5.1 and E.2) and one or more PDVs form a
+P-DATA-TF PDU. The peer's Maximum Length (PS3.8 D.1, Table D.1-1) bounds the *PDU-length
+field* of every P-DATA-TF we send, i.e. the variable field: the PDV items **including their
+6-byte headers**, but not the 6-byte PDU header. A peer maximum of 0 means "no limit"; we
+then cap at :attr:`aiodimse.config.Limits.unlimited_pdu_cap`.
+
+Every fragment except possibly the very last one of an odd-length dataset has an even
+length (PS3.8 E.1: "each fragment of a message shall consist of an even number of bytes").
+So the smallest usable maximum is a PDV header plus 2 bytes of data
+(:data:`MIN_PEER_MAX_PDU_LENGTH` = 8); smaller peer maxima raise
+:class:`MaxPDULengthTooSmall` instead of ever computing a negative or zero payload size
+(pynetdicom #202, ROBUSTNESS 27).
+
+Payload is never copied when it arrives as one buffer: every PDV's ``data`` is a
+``memoryview`` slice of the caller's buffer. A dataset arriving as an (async) iterable of
+chunks of arbitrary sizes is repacked into full-size PDUs: a chunk that straddles a PDU
+boundary is sliced; a chunk of at least ``join_threshold`` bytes becomes its own PDV inside
+the PDU (costing a 6-byte header, no copy); runs of smaller chunks are joined into one PDV
+(the only payload copy, bounded by ``join_threshold`` per small chunk). Chunks are held by
+reference until their PDU is produced: the caller must not mutate a chunk after yielding it
+(a reader that reuses one buffer must yield ``bytes(buffer)``).
+
+By default the command and the dataset go in separate PDUs: PS3.8 E.1 allows them to share
+one (all PDVs of a P-DATA-TF must belong to the same message, which they do), but some
+peers mis-handle a PDU that holds both, so sharing is opt-in with
+``command_and_data_in_one_pdu=True``.
+
+Output: :meth:`Fragmenter.pdus` yields :class:`~aiodimse.pdu.PDataTF` values;
+:meth:`Fragmenter.gather` yields the same PDUs as gather lists (``list[bytes | memoryview]``,
+see :func:`aiodimse.pdu.pdata_tf_parts`) ready for ``writelines``/``sendmsg`` or
+``b"".join``. ``apdus``/``agather`` are the same for an async iterable dataset source. This
+module does no I/O: the async variants only iterate what the caller passes in.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
+from typing import Final, TypeAlias
+
+from ..config import Limits
+from ..constants import PDV_HEADER_LENGTH
+from ..errors import LocalProtocolError
+from ..pdu import PDV, PDataTF, pdata_tf_parts
+
+__all__ = [
+    "DEFAULT_JOIN_THRESHOLD",
+    "MAX_PDU_LENGTH_FIELD",
+    "MIN_PEER_MAX_PDU_LENGTH",
+    "AsyncDatasetSource",
+    "Buffer",
+    "DatasetSource",
+    "Fragmenter",
+    "MaxPDULengthTooSmall",
+    "resolve_max_pdu_length",
+]
+
+Buffer: TypeAlias = bytes | bytearray | memoryview
+#: A dataset as one buffer or as an iterable of chunks (any sizes, possibly empty).
+DatasetSource: TypeAlias = Buffer | Iterable[Buffer]
+#: A dataset as an async iterable of chunks.
+AsyncDatasetSource: TypeAlias = AsyncIterable[Buffer]
+
+#: PS3.8 9.3.5.1 + E.1: a PDV header and one even-length fragment of at least 2 bytes.
+MIN_PEER_MAX_PDU_LENGTH: Final = PDV_HEADER_LENGTH + 2
+
+#: PS3.8 9.3.5: the PDU-length field is 4 bytes, unsigned.
+MAX_PDU_LENGTH_FIELD: Final = 0xFFFFFFFF
+
+#: Chunks at least this long become their own PDV (no copy); shorter ones are joined.
+DEFAULT_JOIN_THRESHOLD: Final = 4096
+
+
+class MaxPDULengthTooSmall(LocalProtocolError):
+    """The peer's maximum PDU length cannot carry a PDV header plus 2 bytes of data.
+
+    ``peer_max_pdu_length`` is the value advertised (PS3.8 D.1); ``minimum`` is
+    :data:`MIN_PEER_MAX_PDU_LENGTH`. Nothing can be sent on such an association: the caller
+    should abort it (or refuse it during negotiation).
+    """
+
+    def __init__(self, peer_max_pdu_length: int, minimum: int = MIN_PEER_MAX_PDU_LENGTH):
+        super().__init__(
+            f"peer maximum PDU length {peer_max_pdu_length} cannot carry a PDV "
+            f"(needs at least {minimum}: {PDV_HEADER_LENGTH}-byte PDV header + 2 data bytes)"
+        )
+        self.peer_max_pdu_length = peer_max_pdu_length
+        self.minimum = minimum
+
+
+def resolve_max_pdu_length(peer_max_pdu_length: int, limits: Limits | None = None) -> int:
+    """The PDU-length bound to send with, given the peer's advertised maximum (PS3.8 D.1).
+
+    0 ("no maximum length is specified") becomes ``limits.unlimited_pdu_cap``; a value above
+    the 32-bit field is clamped; a value below :data:`MIN_PEER_MAX_PDU_LENGTH` (or negative)
+    raises :class:`MaxPDULengthTooSmall`.
+    """
+    if peer_max_pdu_length == 0:
+        cap = (limits or Limits()).unlimited_pdu_cap
+        return max(MIN_PEER_MAX_PDU_LENGTH, min(cap, MAX_PDU_LENGTH_FIELD))
+    if peer_max_pdu_length < MIN_PEER_MAX_PDU_LENGTH:
+        raise MaxPDULengthTooSmall(peer_max_pdu_length)
+    return min(peer_max_pdu_length, MAX_PDU_LENGTH_FIELD)
+
+
+def _as_view(buf: Buffer) -> memoryview:
+    view = memoryview(buf)
+    if view.ndim != 1 or view.itemsize != 1:
+        view = view.cast("B")
+    return view
+
+
+def _check_context_id(context_id: int) -> None:
+    # PS3.8 9.3.5.1, Table 9-23: presentation context IDs are odd integers 1..255.
+    if not (1 <= context_id <= 255 and context_id % 2 == 1):
+        raise LocalProtocolError(f"presentation context ID {context_id} is not odd 1..255")
+
+
+class _Packer:
+    """Packs one stream (command or dataset) of pieces into PDUs of at most ``max_len``.
+
+    ``lead`` PDVs (e.g. the command's last fragment) start the first PDU. A PDU is only
+    built while more bytes are queued than it can hold, so the last fragment (which carries
+    the last-fragment bit) is always built by :meth:`finish`.
+    """
+
+    __slots__ = ("_context_id", "_is_command", "_join", "_lead", "_max", "_queue", "_queued")
+
+    def __init__(
+        self,
+        context_id: int,
+        max_len: int,
+        *,
+        is_command: bool,
+        join_threshold: int,
+        lead: list[PDV] | None = None,
+    ) -> None:
+        self._context_id = context_id
+        self._max = max_len
+        self._is_command = is_command
+        self._join = join_threshold
+        self._lead: list[PDV] = lead or []
+        self._queue: deque[memoryview] = deque()
+        self._queued = 0
+
+    def _room(self) -> int:
+        return self._max - sum(PDV_HEADER_LENGTH + len(p.data) for p in self._lead)
+
+    def push(self, chunk: Buffer) -> Iterator[PDataTF]:
+        view = _as_view(chunk)
+        if not view:
+            return
+        self._queue.append(view)
+        self._queued += len(view)
+        # Strictly more than the room: at least one byte remains for a later PDU.
+        while self._queued > self._room():
+            yield self._build(final=False)
+
+    def finish(self) -> Iterator[PDataTF]:
+        """The remaining PDUs; the last PDV carries the last-fragment bit (PS3.8 E.2)."""
+        if not self._queue:
+            # Nothing was pushed (empty stream): one empty last fragment ends it.
+            if self._lead and self._room() < PDV_HEADER_LENGTH:
+                yield self._take_lead()
+            self._lead.append(self._pdv(b"", last=True))
+            yield self._take_lead()
+            return
+        while self._queue:
+            yield self._build(final=True)
+
+    def _pdv(self, data: bytes | memoryview, *, last: bool) -> PDV:
+        return PDV(
+            context_id=self._context_id, is_command=self._is_command, is_last=last, data=data
+        )
+
+    def _take_lead(self) -> PDataTF:
+        pdu = PDataTF(pdvs=tuple(self._lead))
+        self._lead = []
+        return pdu
+
+    def _build(self, *, final: bool) -> PDataTF:
+        """One PDU from the queue head; only the absolute end of a final stream is odd."""
+        queue = self._queue
+        pdvs = self._lead
+        room = self._room()
+        join = self._join
+        while queue and room >= MIN_PEER_MAX_PDU_LENGTH:
+            avail = (room - PDV_HEADER_LENGTH) & ~1  # PS3.8 E.1: even fragments
+            head = queue[0]
+            size = len(head)
+            data: memoryview
+            if size >= avail:
+                # The PDU ends inside (or right after) this chunk: slice, no copy.
+                if size == avail:
+                    queue.popleft()
+                    data = head
+                else:
+                    queue[0] = head[avail:]
+                    data = head[:avail]
+            elif size >= join and size >= 2:
+                take = size if size % 2 == 0 or (final and len(queue) == 1) else size - 1
+                if take == size:
+                    queue.popleft()
+                else:
+                    queue[0] = head[take:]
+                data = head[:take] if take != size else head
+            else:
+                data = self._join_small(avail)
+            self._queued -= len(data)
+            room -= PDV_HEADER_LENGTH + len(data)
+            pdvs.append(self._pdv(data, last=final and not queue))
+        self._lead = []
+        return PDataTF(pdvs=tuple(pdvs))
+
+    def _join_small(self, avail: int) -> memoryview:
+        """Join a run of small chunks (starting at the queue head) into one even fragment."""
+        queue = self._queue
+        join = self._join
+        buf = bytearray()
+        while queue and len(buf) < avail:
+            head = queue[0]
+            size = len(head)
+            if size >= join and buf:
+                if len(buf) % 2:
+                    # Keep the fragment even: borrow one byte of the big chunk.
+                    buf += head[:1]
+                    if size == 1:
+                        queue.popleft()
+                    else:
+                        queue[0] = head[1:]
+                break
+            need = avail - len(buf)
+            if size <= need:
+                buf += head
+                queue.popleft()
+            else:
+                buf += head[:need]
+                queue[0] = head[need:]
+        return memoryview(buf)
+
+
+class Fragmenter:
+    """Cuts DIMSE messages into P-DATA-TF PDUs for one association direction.
+
+    ``peer_max_pdu_length`` is the Maximum Length the peer advertised (PS3.8 D.1; 0 = no
+    limit, capped by ``limits.unlimited_pdu_cap``). Raises :class:`MaxPDULengthTooSmall` when
+    it is below :data:`MIN_PEER_MAX_PDU_LENGTH`. Invariants of every PDU produced:
+
+    * its PDU-length (sum of ``6 + len(pdv.data)``) is at most :attr:`max_pdu_length`;
+    * all its PDVs belong to one message and one presentation context (PS3.8 E.1);
+    * every fragment has an even length except the last of an odd-length dataset;
+    * the command's last fragment and the dataset's last fragment carry the last bit.
+
+    The object holds no per-message state; it can be shared by concurrent senders as long as
+    each message's PDUs are sent without interleaving (PS3.8 E.1).
+    """
+
+    __slots__ = ("_command_and_data", "_join", "_max")
+
+    def __init__(
+        self,
+        peer_max_pdu_length: int,
+        *,
+        limits: Limits | None = None,
+        command_and_data_in_one_pdu: bool = False,
+        join_threshold: int = DEFAULT_JOIN_THRESHOLD,
+    ) -> None:
+        self._max = resolve_max_pdu_length(peer_max_pdu_length, limits)
+        self._command_and_data = command_and_data_in_one_pdu
+        if join_threshold < 1:
+            raise ValueError("join_threshold must be at least 1")
+        self._join = join_threshold
+
+    @property
+    def max_pdu_length(self) -> int:
+        """The bound on every PDU-length field we produce (after 0 -> cap)."""
+        return self._max
+
+    @property
+    def command_and_data_in_one_pdu(self) -> bool:
+        """Whether the command's last fragment may share a PDU with the first data ones."""
+        return self._command_and_data
+
+    def _command_pdus(
+        self, context_id: int, command: Buffer, has_dataset: bool
+    ) -> tuple[list[PDataTF], list[PDV]]:
+        """Command PDUs, and the PDVs of the last one when it may take dataset PDVs too."""
+        _check_context_id(context_id)
+        cmd = _as_view(command)
+        if not cmd:
+            raise LocalProtocolError("an encoded command set cannot be empty (PS3.7 6.3)")
+        packer = _Packer(context_id, self._max, is_command=True, join_threshold=self._join)
+        pdus = list(packer.push(cmd))
+        pdus.extend(packer.finish())
+        if has_dataset and self._command_and_data:
+            return pdus[:-1], list(pdus[-1].pdvs)
+        return pdus, []
+
+    def _data_packer(self, context_id: int, lead: list[PDV]) -> _Packer:
+        return _Packer(
+            context_id, self._max, is_command=False, join_threshold=self._join, lead=lead
+        )
+
+    def pdus(
+        self, context_id: int, command: Buffer, dataset: DatasetSource | None = None
+    ) -> Iterator[PDataTF]:
+        """P-DATA-TF PDUs for one message: ``command`` (encoded command set) + ``dataset``.
+
+        ``dataset`` is ``None`` (no dataset: the command must say CommandDataSetType 0101H),
+        one buffer (sliced, never copied) or an iterable of chunks (lazily consumed). The
+        generator is lazy: the caller sends each PDU before asking for the next one.
+        """
+        first, lead = self._command_pdus(context_id, command, dataset is not None)
+        yield from first
+        if dataset is None:
+            return
+        packer = self._data_packer(context_id, lead)
+        if isinstance(dataset, bytes | bytearray | memoryview):
+            yield from packer.push(dataset)
+        else:
+            for chunk in dataset:
+                yield from packer.push(chunk)
+        yield from packer.finish()
+
+    async def apdus(
+        self,
+        context_id: int,
+        command: Buffer,
+        dataset: AsyncDatasetSource | DatasetSource | None = None,
+    ) -> AsyncIterator[PDataTF]:
+        """:meth:`pdus` for a dataset that may be an async iterable of chunks."""
+        if not isinstance(dataset, AsyncIterable):
+            for pdu in self.pdus(context_id, command, dataset):
+                yield pdu
+            return
+        first, lead = self._command_pdus(context_id, command, True)
+        for pdu in first:
+            yield pdu
+        packer = self._data_packer(context_id, lead)
+        async for chunk in dataset:
+            for pdu in packer.push(chunk):
+                yield pdu
+        for pdu in packer.finish():
+            yield pdu
+
+    def gather(
+        self, context_id: int, command: Buffer, dataset: DatasetSource | None = None
+    ) -> Iterator[list[bytes | memoryview]]:
+        """:meth:`pdus` as gather lists (PDU header, then per PDV header + payload view)."""
+        for pdu in self.pdus(context_id, command, dataset):
+            yield pdata_tf_parts(pdu.pdvs)
+
+    async def agather(
+        self,
+        context_id: int,
+        command: Buffer,
+        dataset: AsyncDatasetSource | DatasetSource | None = None,
+    ) -> AsyncIterator[list[bytes | memoryview]]:
+        """:meth:`apdus` as gather lists."""
+        async for pdu in self.apdus(context_id, command, dataset):
+            yield pdata_tf_parts(pdu.pdvs)
