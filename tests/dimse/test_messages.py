@@ -209,3 +209,18 @@ def test_boundaries_are_accepted() -> None:
         number_of_completed_sub_operations=0xFFFF,
         offending_element=(0, 0xFFFFFFFF),
     )
+
+
+def test_response_class_for() -> None:
+    from aiodimse.dimse.messages import response_class_for
+
+    assert response_class_for(CEchoRQ) is CEchoRSP
+    assert response_class_for(CStoreRQ) is CStoreRSP
+    assert response_class_for(NActionRQ) is NActionRSP
+    assert response_class_for(CCancelRQ) is None
+    assert response_class_for(CFindRSP) is None
+    for field, cls in MESSAGE_CLASSES.items():
+        rsp = response_class_for(cls)
+        if rsp is not None:
+            assert rsp.command_field == field | 0x8000
+            rsp(message_id_being_responded_to=1, status=0x0211)  # constructible the same way

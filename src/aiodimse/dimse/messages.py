@@ -57,6 +57,7 @@ __all__ = [
     "NSetRQ",
     "NSetRSP",
     "Priority",
+    "response_class_for",
 ]
 
 #: PS3.7 E.1, Command Data Set Type (0000,0800): "0101H indicates that no Data Set is present".
@@ -506,3 +507,15 @@ MESSAGE_CLASSES: Final[dict[CommandField, type[DimseMessage]]] = {
         NDeleteRSP,
     )
 }
+
+
+def response_class_for(request_cls: type[DimseMessage]) -> type[DimseResponse] | None:
+    """The -RSP class answering ``request_cls`` (Command Field with bit 15 set, PS3.7 E.1).
+
+    ``None`` for C-CANCEL-RQ (it gets no response) and for response classes.
+    """
+    field = request_cls.command_field
+    if field & 0x8000 or field is CommandField.C_CANCEL_RQ:
+        return None
+    cls = MESSAGE_CLASSES.get(CommandField(field | 0x8000))
+    return cls if cls is not None and issubclass(cls, DimseResponse) else None
