@@ -99,7 +99,7 @@ USAGE[CMoveRSP] = USAGE[CGetRSP]
 _N_RSP_OPTIONAL = {"affected_sop_class_uid", "affected_sop_instance_uid"} | RSP_STATUS_FIELDS
 USAGE[NGetRSP] = (RSP_MANDATORY, _N_RSP_OPTIONAL | {"attribute_identifier_list"})
 USAGE[NSetRSP] = USAGE[NGetRSP]
-USAGE[NCreateRSP] = (RSP_MANDATORY, _N_RSP_OPTIONAL)
+USAGE[NCreateRSP] = USAGE[NGetRSP]  # PS3.7 C.4.2: Attribute Identifier List with 0x0107
 USAGE[NDeleteRSP] = (RSP_MANDATORY, _N_RSP_OPTIONAL)
 
 WITH_DATASET_BY_DEFAULT = {CStoreRQ, CFindRQ, CGetRQ, CMoveRQ, NSetRQ}

@@ -391,6 +391,7 @@ class NGetRSP(DimseResponse):
 
     affected_sop_class_uid: str | None = None
     affected_sop_instance_uid: str | None = None
+    #: PS3.7 C.4.2: with status 0x0107, the attributes that were not recognized.
     attribute_identifier_list: tuple[int, ...] | None = None
 
 
@@ -413,6 +414,7 @@ class NSetRSP(DimseResponse):
 
     affected_sop_class_uid: str | None = None
     affected_sop_instance_uid: str | None = None
+    #: PS3.7 C.4.2: with status 0x0107, the attributes that were not recognized.
     attribute_identifier_list: tuple[int, ...] | None = None
 
 
@@ -456,6 +458,8 @@ class NCreateRSP(DimseResponse):
 
     affected_sop_class_uid: str | None = None
     affected_sop_instance_uid: str | None = None
+    #: PS3.7 C.4.2: with status 0x0107, the attributes that were not recognized.
+    attribute_identifier_list: tuple[int, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
