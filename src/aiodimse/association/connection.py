@@ -41,6 +41,14 @@ context that was not accepted (ROBUSTNESS 7) is Evt19: the table's answer (AA-8:
 source 2 and the error's reason, A-P-ABORT indication, ARTIM) is queued, and no further byte
 from the peer is decoded. In Sta2 the table's AA-1 applies (A-ABORT, source 0).
 
+Pausing: while the association waits for the local user's response (Sta3: A-ASSOCIATE
+response; Sta8: A-RELEASE response), received bytes are buffered but not processed until the
+user has answered with :meth:`~Association.send`, which then processes them. PS3.8 leaves to
+the implementation when the transport is read, and a correct peer sends nothing in these
+states; so a user answering an indication is never refused because a later PDU in the same
+read already moved the state on. More than 64 KiB buffered meanwhile is processed at once
+(memory stays bounded; the table then aborts).
+
 Choices the standard leaves open, made here:
   * Release collision (Sta9..Sta12) is answered automatically (AR-9 and AR-4 are issued by
     this object and the collision's A-RELEASE indication is not shown), so a user who sent
@@ -101,6 +109,9 @@ from .negotiation import Negotiated, check_accept, provider_rejection
 log = logging.getLogger("aiodimse.association")
 
 _NO_TRANSPORT = (State.Sta1, State.Sta4)
+# States that wait for the local user's response primitive; see "Pausing" in the docstring.
+_AWAITING_USER = (State.Sta3, State.Sta8)
+_AWAITING_USER_BUFFER_CAP = 64 * 1024
 _DEFAULT_LIMITS = Limits()
 
 Buffer = bytes | memoryview
@@ -268,6 +279,7 @@ class Association:
             )
         negotiated = self._check_outgoing(pdu)
         parts = self._encode(pdu)
+        before = self._state
         if isinstance(pdu, AAssociateRQ):
             self._request = pdu
             self._negotiated = None
@@ -278,6 +290,8 @@ class Association:
             self._run(event, now, pdu=pdu)
         finally:
             self._encoded = None
+        if before in _AWAITING_USER and self._receiving():
+            self._drain(now)  # PDUs that arrived while we waited for the user
 
     # -- internals --------------------------------------------------------------------
 
@@ -327,6 +341,11 @@ class Association:
 
     def _drain(self, now: float) -> None:
         while self._receiving():
+            if (
+                self._state in _AWAITING_USER
+                and self._decoder.buffered_bytes <= _AWAITING_USER_BUFFER_CAP
+            ):
+                return  # resumed by send() once the user has answered
             try:
                 pdu = self._decoder.next_pdu()
             except PDUDecodeError as exc:

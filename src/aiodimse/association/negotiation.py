@@ -29,7 +29,7 @@ from ..constants import (
     RejectResult,
     RejectSource,
 )
-from ..errors import RemoteProtocolError
+from ..errors import PDUEncodeError, RemoteProtocolError
 from ..pdu.items import (
     AsynchronousOperationsWindow,
     ImplementationClassUID,
@@ -44,6 +44,7 @@ from ..pdu.items import (
     UserInformationSubItem,
 )
 from ..pdu.pdus import AAssociateAC, AAssociateRJ, AAssociateRQ
+from ..pdu.validate import validate_uid
 from .fsm import Role
 
 log = logging.getLogger("aiodimse.association.negotiation")
@@ -199,13 +200,26 @@ def _effective(value: int, limits: Limits) -> int:
     return value
 
 
-def _answer_roles(rq: AAssociateRQ, policy: AcceptorPolicy) -> list[RoleSelection]:
+def _is_valid_uid(uid: str) -> bool:
+    try:
+        validate_uid(uid)
+    except PDUEncodeError:
+        return False
+    return True
+
+
+def _answer_roles(
+    rq: AAssociateRQ, policy: AcceptorPolicy, accepted_classes: set[str]
+) -> list[RoleSelection]:
     # PS3.7 D.3.3.4: answer each proposal with the same value (accept) or 0; never 1 for a
-    # role the requestor did not propose. No proposals -> no items in the answer.
+    # role the requestor did not propose. No proposals -> no items in the answer. Proposals
+    # for SOP classes we did not accept are moot and not answered (nor are invalid UIDs,
+    # which we would otherwise echo onto the wire).
     out: list[RoleSelection] = []
     seen: set[str] = set()
     for item in rq.user_information.role_selections:
-        if item.sop_class_uid in seen:
+        uid = item.sop_class_uid
+        if uid in seen or uid not in accepted_classes or not _is_valid_uid(uid):
             continue
         seen.add(item.sop_class_uid)
         accept_scu, accept_scp = policy.scp_roles.get(item.sop_class_uid, (True, False))
@@ -343,7 +357,7 @@ def negotiate(
                 ),
             )
         )
-    items.extend(_answer_roles(rq, policy))
+    items.extend(_answer_roles(rq, policy, accepted_classes))
     if ours_ui.implementation_version_name:
         items.append(ImplementationVersionName(name=ours_ui.implementation_version_name))
     answered: set[str] = set()
