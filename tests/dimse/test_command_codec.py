@@ -130,6 +130,12 @@ def test_robustness_24_unknown_command_field() -> None:
     assert err.offending_element == (0x00000100,)
 
 
+def test_robustness_24_unknown_response_command_field_is_not_answered() -> None:
+    err = decode_error(command(*store_rq_elements(command_field=elem(0x0100, us(0x8042)))))
+    assert err.status is None
+    assert err.command_field == 0x8042
+
+
 def test_robustness_24_unknown_command_field_without_message_id_is_not_answerable() -> None:
     err = decode_error(command(elem(0x0100, us(0x7777)), elem(0x0800, us(0x0101))))
     assert err.status is None

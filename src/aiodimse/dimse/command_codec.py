@@ -184,7 +184,9 @@ def _failure_status(command_field: int | None, message_id: int | None, missing: 
     try:
         cf = CommandField(command_field)
     except ValueError:
-        return _UNRECOGNIZED_OPERATION
+        # An unknown request is answered "Unrecognized operation"; an unknown response
+        # (bit 15 set, PS3.7 E.1) is not answered.
+        return None if command_field & 0x8000 else _UNRECOGNIZED_OPERATION
     if cf & 0x8000 or cf is CommandField.C_CANCEL_RQ:
         return None
     if cf in _CXXX_SERVICES:
