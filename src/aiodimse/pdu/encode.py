@@ -55,6 +55,7 @@ __all__ = ["encode_item", "encode_pdu"]
 _ITEM_HEADER = struct.Struct(">BBH")
 _PDU_HEADER = struct.Struct(">BBI")
 _U16 = struct.Struct(">H")
+_PDV_HEADER = struct.Struct(">IBB")
 
 # PS3.8 9.3.4 Table 9-21: reasons allowed per source of an A-ASSOCIATE-RJ.
 _RJ_REASONS = {1: frozenset({1, 2, 3, 7}), 2: frozenset({1, 2}), 3: frozenset({1, 2})}
@@ -240,6 +241,19 @@ def _encode_associate(pdu: AAssociateRQ | AAssociateAC, strict: bool) -> bytes:
     return _PDU_HEADER.pack(kind, 0, len(body)) + body
 
 
+def _encode_pdata_lenient(pdu: PDataTF) -> bytes:
+    """P-DATA-TF (PS3.8 9.3.5) without the context ID rule: any ID that fits a byte."""
+    parts = []
+    for pdv in pdu.pdvs:
+        control = (1 if pdv.is_command else 0) | (2 if pdv.is_last else 0)
+        parts.append(_PDV_HEADER.pack(len(pdv.data) + 2, pdv.context_id, control))
+        parts.append(bytes(pdv.data))
+    body = b"".join(parts)
+    if len(body) > 0xFFFFFFFF:
+        raise PDUEncodeError("P-DATA-TF does not fit the PDU length field")
+    return _PDU_HEADER.pack(PDUType.P_DATA_TF, 0, len(body)) + body
+
+
 def encode_item(item: UserInformationSubItem, *, strict: bool = True) -> bytes:
     """Encode one user information sub-item (51H..59H) with its 4-byte item header."""
     if type(item) not in _SUB_ITEM_TYPE:
@@ -256,9 +270,11 @@ def encode_pdu(pdu: PDU, *, strict: bool = True) -> bytes:
     without copying use :func:`aiodimse.pdu.pdata_tf_parts`.
     """
     if isinstance(pdu, PDataTF):
-        if strict and not pdu.pdvs:
-            raise PDUEncodeError("a P-DATA-TF needs at least one PDV (PS3.8 9.3.5)")
-        return b"".join(pdata_tf_parts(pdu.pdvs))
+        if strict:
+            if not pdu.pdvs:
+                raise PDUEncodeError("a P-DATA-TF needs at least one PDV (PS3.8 9.3.5)")
+            return b"".join(pdata_tf_parts(pdu.pdvs))
+        return _encode_pdata_lenient(pdu)
     if isinstance(pdu, AAssociateRQ | AAssociateAC):
         return _encode_associate(pdu, strict)
     if isinstance(pdu, AAssociateRJ):
