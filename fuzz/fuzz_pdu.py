@@ -28,7 +28,7 @@ import sys
 from pathlib import Path
 
 try:  # pragma: no cover - only when fuzzing
-    import atheris
+    import atheris  # type: ignore[import-untyped]
 except ImportError:  # pragma: no cover
     atheris = None
 

@@ -148,7 +148,7 @@ def user_informations(draw: st.DrawFn, *, for_rq: bool = True) -> UserInformatio
     items: list[UserInformationSubItem] = []
     if draw(st.booleans()):
         items.append(draw(maximum_lengths))
-    repeated = [
+    repeated: list[st.SearchStrategy[UserInformationSubItem]] = [
         implementation_class_uids,
         async_windows,
         role_selections,
@@ -159,7 +159,9 @@ def user_informations(draw: st.DrawFn, *, for_rq: bool = True) -> UserInformatio
         repeated.append(common_extended_negotiations)
     for strategy in repeated:
         items.extend(draw(st.lists(strategy, max_size=2)))
-    identity = user_identities_rq() if for_rq else user_identities_ac
+    identity: st.SearchStrategy[UserInformationSubItem] = (
+        user_identities_rq() if for_rq else user_identities_ac
+    )
     if draw(st.booleans()):
         items.append(draw(identity))
     items.sort(key=lambda item: _TYPE_ORDER[type(item)])

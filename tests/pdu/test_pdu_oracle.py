@@ -155,7 +155,12 @@ def theirs(wire: bytes) -> tuple[Any, ...]:
                 (c.context_id, str(c.abstract_syntax), tuple(str(t) for t in c.transfer_syntax))
                 for c in rq.presentation_context
             ]
-            called, calling, pdu = rq.called_ae_title, rq.calling_ae_title, rq
+            called, calling = rq.called_ae_title, rq.calling_ae_title
+            version, app, info = (
+                rq.protocol_version,
+                rq.application_context_name,
+                rq.user_information,
+            )
         else:
             ac = pn.A_ASSOCIATE_AC()
             ac.decode(wire)
@@ -167,14 +172,18 @@ def theirs(wire: bytes) -> tuple[Any, ...]:
                 )
                 for c in ac.presentation_context
             ]
-            called, calling, pdu = ac.reserved_aet, ac.reserved_aec, ac
-        info = pdu.user_information
+            called, calling = ac.reserved_aet, ac.reserved_aec
+            version, app, info = (
+                ac.protocol_version,
+                ac.application_context_name,
+                ac.user_information,
+            )
         return (
             "AAssociateRQ" if kind == 1 else "AAssociateAC",
-            pdu.protocol_version,
+            version,
             called,
             calling,
-            str(pdu.application_context_name),
+            str(app),
             contexts,
             [_their_sub(i) for i in (info.user_data if info else [])],
         )
@@ -262,7 +271,7 @@ def _pynetdicom_rq() -> bytes:
         pc = PresentationContext()
         pc.context_id = 2 * i + 1
         pc.abstract_syntax = abstract
-        pc.transfer_syntax = transfer
+        pc.transfer_syntax = list(transfer)
         prim.presentation_context_definition_list.append(pc)
     prim.user_information = _user_information(for_rq=True)
     pdu = pn.A_ASSOCIATE_RQ()
@@ -301,7 +310,7 @@ def _pynetdicom_simple() -> list[bytes]:
     rj = pn.A_ASSOCIATE_RJ()
     rj.from_primitive(rj_prim)
     pd_prim = pp.P_DATA()
-    pd_prim.presentation_data_value_list = [[1, b"\x03" + b"command"], [3, b"\x02" + bytes(1000)]]
+    pd_prim.presentation_data_value_list = [(1, b"\x03" + b"command"), (3, b"\x02" + bytes(1000))]
     pd = pn.P_DATA_TF()
     pd.from_primitive(pd_prim)
     ab_prim = pp.A_ABORT()
