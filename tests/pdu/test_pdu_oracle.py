@@ -310,7 +310,11 @@ def _pynetdicom_simple() -> list[bytes]:
     rj = pn.A_ASSOCIATE_RJ()
     rj.from_primitive(rj_prim)
     pd_prim = pp.P_DATA()
-    pd_prim.presentation_data_value_list = [(1, b"\x03" + b"command"), (3, b"\x02" + bytes(1000))]
+    # pynetdicom wants [ID, PDV] lists at run time though its annotation says tuples.
+    pd_prim.presentation_data_value_list = [
+        [1, b"\x03" + b"command"],  # type: ignore[list-item]
+        [3, b"\x02" + bytes(1000)],  # type: ignore[list-item]
+    ]
     pd = pn.P_DATA_TF()
     pd.from_primitive(pd_prim)
     ab_prim = pp.A_ABORT()
