@@ -203,7 +203,12 @@ class _Packer:
                 else:
                     queue[0] = head[avail:]
                     data = head[:avail]
-            elif size >= join and size >= 2:
+            elif (
+                (size >= join and size >= 2)
+                or (final and len(queue) == 1)
+                or (size % 2 == 0 and len(queue) > 1 and len(queue[1]) >= join)
+            ):
+                # Big enough to stand alone, the tail, or an even chunk before a big one.
                 take = size if size % 2 == 0 or (final and len(queue) == 1) else size - 1
                 if take == size:
                     queue.popleft()
