@@ -396,3 +396,13 @@ def test_check_accept_unanswered_context_is_rejected_and_tiny_max_refused() -> N
     assert set(n.accepted) == {1} and n.rejected[3].result == PresentationContextResult.NO_REASON
     with pytest.raises(RemoteProtocolError):
         check_accept(rq, _ac(rq, ok, max_pdu=6))  # too small for one PDV byte (ROBUSTNESS 27)
+
+
+def test_role_proposal_for_a_class_not_accepted_is_not_answered() -> None:
+    items = [
+        RoleSelection(sop_class_uid=MR_STORAGE, scu_role=1, scp_role=1),
+        RoleSelection(sop_class_uid="1.2.x", scu_role=1, scp_role=1),
+    ]
+    ac = ac_of(make_rq(extra=items), make_policy(scp_roles={MR_STORAGE: (True, True)}))
+    assert _roles(ac) == {}
+    encode_pdu(ac)

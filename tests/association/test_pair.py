@@ -517,3 +517,43 @@ def test_received_rq_is_the_request() -> None:
     pair.pump()
     assert pair.acc.assoc.request == rq == pair.req.assoc.request
     assert isinstance(pair.acc.events[0], AAssociateRQ)
+
+
+def test_pdus_behind_an_rq_wait_for_the_users_answer() -> None:
+    """Pausing in Sta3: the user's A-ASSOCIATE response is never refused because later bytes
+    of the same read already changed the state; those bytes are processed after it."""
+    acc = Association(Role.ACCEPTOR)
+    acc.transport_connected(0.0)
+    rq = make_rq()
+    acc.receive_data(encode_pdu(rq) + encode_pdu(rq), 1.0)  # a second RQ right behind
+    assert acc.state is State.Sta3 and acc.next_event() == rq
+    acc.send(negotiate(rq, make_policy()), 2.0)
+    # AC went out, then the second RQ was processed in Sta6: AA-8, A-ABORT(2, 2).
+    sent = decode_all(acc.data_to_send())
+    assert isinstance(sent[0], AAssociateAC) and sent[1:] == [AAbort(source=2, reason=2)]
+    assert acc.state is State.Sta13
+
+
+def test_pausing_is_bounded() -> None:
+    acc = Association(Role.ACCEPTOR)
+    acc.transport_connected(0.0)
+    acc.receive_data(encode_pdu(make_rq()), 1.0)
+    assert acc.state is State.Sta3
+    flood = encode_pdu(pdata(1, bytes(60000)))
+    acc.receive_data(flood, 1.0)
+    assert acc.state is State.Sta3  # still waiting: 60 kB is within the bound
+    acc.receive_data(flood, 1.0)  # more than 64 KiB buffered: processed now (AA-8 in Sta3)
+    assert acc.state is State.Sta13
+    assert decode_all(acc.data_to_send()) == [AAbort(source=2, reason=2)]
+
+
+def test_release_indication_pauses_until_answered() -> None:
+    pair = Pair()
+    pair.establish()
+    pair.acc.take()
+    acc = pair.acc.assoc
+    acc.receive_data(encode_pdu(AReleaseRQ()) + encode_pdu(AAbort(source=0, reason=0)), 1.0)
+    assert acc.state is State.Sta8 and kinds(pair.acc.take()) == ["AReleaseRQ"]
+    acc.send(AReleaseRP(), 2.0)  # accepted; then the A-ABORT is processed in Sta13 (AA-2)
+    assert acc.state is State.Sta1 and acc.wants_close
+    assert decode_all(acc.data_to_send()) == [AReleaseRP()]
