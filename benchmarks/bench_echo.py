@@ -576,6 +576,7 @@ def main(argv: list[str] | None = None) -> int:
         impls=tuple(args.impl),
         probe_client=args.probe_client,
     )
+    harness.install_signal_handlers()
     limit = harness.raise_open_files_limit(4 * settings.concurrency + 1024)
     machine = harness.machine_info()
     machine["open_files_limit"] = limit
@@ -586,8 +587,12 @@ def main(argv: list[str] | None = None) -> int:
     for impl, version in machine["versions"].items():
         print(f"- {impl}: {version or 'not installed'}")
     cases = ("sequential", "concurrent") if args.case == "all" else (args.case,)
-    for case in cases:
-        run_case(case, settings, args, machine)
+    try:
+        for case in cases:
+            run_case(case, settings, args, machine)
+    except KeyboardInterrupt:  # peers were stopped on the way out
+        print("interrupted", file=sys.stderr)
+        return 130
     return 0
 
 

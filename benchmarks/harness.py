@@ -34,6 +34,7 @@ import os
 import platform
 import queue
 import shutil
+import signal
 import socket
 import statistics
 import subprocess
@@ -158,6 +159,24 @@ def machine_info() -> dict[str, Any]:
         "versions": implementation_versions(),
         "aiodimse_git": git_revision(),
     }
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def install_signal_handlers() -> None:
+    """Make SIGINT and SIGTERM raise :class:`KeyboardInterrupt` in the main thread.
+
+    So that every ``finally`` runs and every peer is stopped. A handler of our own also keeps
+    ``asyncio.Runner`` from installing its SIGINT handler, which only cancels the main task,
+    a cancellation anyio's cancel scopes can absorb (Ctrl-C would then be ignored).
+    """
+    for name in ("SIGINT", "SIGTERM"):
+        signum = getattr(signal, name, None)
+        if signum is not None:
+            with contextlib.suppress(ValueError, OSError):
+                signal.signal(signum, _interrupt)
 
 
 def raise_open_files_limit(wanted: int) -> int | None:
