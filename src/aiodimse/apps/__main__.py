@@ -21,7 +21,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         description="DICOM networking tools (C-ECHO, storage SCP) built on aiodimse.",
     )
     sub = parser.add_subparsers(dest="tool", metavar="TOOL", required=True)
-    for name, module in TOOLS.items():
+    for module in TOOLS.values():
         module.add_parser(sub)
     args = parser.parse_args(argv)
     result: int = args.run(args)

@@ -17,7 +17,8 @@ from ._common import add_logging_flags, setup_logging
 
 def add_parser(sub: Any) -> None:
     p: argparse.ArgumentParser = sub.add_parser(
-        "demo", help="end-to-end demo against an embedded SCP",
+        "demo",
+        help="end-to-end demo against an embedded SCP",
         description="Start an embedded SCP on loopback and talk to it.",
     )
     add_logging_flags(p)
@@ -35,8 +36,10 @@ async def _main() -> int:
         scu = AE("DEMO_SCU")
         async with scu.associate("127.0.0.1", server.port, called_ae="DEMO_SCP") as assoc:
             n = assoc.negotiated
-            print(f"associated with DEMO_SCP on 127.0.0.1:{server.port}; peer max PDU "
-                  f"{assoc.peer_max_pdu}, implementation {n.peer_implementation_class_uid}")
+            print(
+                f"associated with DEMO_SCP on 127.0.0.1:{server.port}; peer max PDU "
+                f"{assoc.peer_max_pdu}, implementation {n.peer_implementation_class_uid}"
+            )
             status = await assoc.echo()
             print(f"C-ECHO: 0x{status.code:04X} {status.meaning}")
     print("C-STORE demo: not yet (arrives with the C-STORE issue)")

@@ -22,14 +22,33 @@ def add_parser(sub: Any) -> None:
     p.add_argument("-aet", "--calling-aet", default="ECHOSCU", help="our AE title (ECHOSCU)")
     p.add_argument("-aec", "--called-aet", default="ANY-SCP", help="peer AE title (ANY-SCP)")
     p.add_argument("--repeat", type=int, default=1, metavar="N", help="C-ECHOs to send (1)")
-    p.add_argument("-to", "--connection-timeout", type=float, default=30.0, metavar="S",
-                   help="TCP connect timeout in seconds (30)")
-    p.add_argument("-ta", "--acse-timeout", type=float, default=30.0, metavar="S",
-                   help="association establishment/release timeout in seconds (30)")
-    p.add_argument("-td", "--dimse-timeout", type=float, default=10.0, metavar="S",
-                   help="C-ECHO response timeout in seconds (10)")
-    p.add_argument("--max-pdu", type=int, default=None, metavar="N",
-                   help="our maximum PDU length in bytes")
+    p.add_argument(
+        "-to",
+        "--connection-timeout",
+        type=float,
+        default=30.0,
+        metavar="S",
+        help="TCP connect timeout in seconds (30)",
+    )
+    p.add_argument(
+        "-ta",
+        "--acse-timeout",
+        type=float,
+        default=30.0,
+        metavar="S",
+        help="association establishment/release timeout in seconds (30)",
+    )
+    p.add_argument(
+        "-td",
+        "--dimse-timeout",
+        type=float,
+        default=10.0,
+        metavar="S",
+        help="C-ECHO response timeout in seconds (10)",
+    )
+    p.add_argument(
+        "--max-pdu", type=int, default=None, metavar="N", help="our maximum PDU length in bytes"
+    )
     add_logging_flags(p)
     p.set_defaults(run=run)
 
@@ -45,16 +64,19 @@ async def _main(args: argparse.Namespace) -> int:
     from ..config import Limits
 
     limits = Limits(max_pdu_length=args.max_pdu) if args.max_pdu else Limits()
-    timeouts = Timeouts(connect=args.connection_timeout, acse=args.acse_timeout,
-                        echo=args.dimse_timeout)
+    timeouts = Timeouts(
+        connect=args.connection_timeout, acse=args.acse_timeout, echo=args.dimse_timeout
+    )
     try:
         ae = AE(args.calling_aet, timeouts=timeouts, limits=limits)
         async with ae.associate(args.addr, args.port, called_ae=args.called_aet) as assoc:
             for _ in range(args.repeat):
                 status = await assoc.echo()
                 if not args.quiet:
-                    print(f"C-ECHO to {args.called_aet}@{args.addr}:{args.port}: "
-                          f"0x{status.code:04X} {status.meaning}")
+                    print(
+                        f"C-ECHO to {args.called_aet}@{args.addr}:{args.port}: "
+                        f"0x{status.code:04X} {status.meaning}"
+                    )
                 if status.code != 0x0000:
                     return fail(f"C-ECHO failed: 0x{status.code:04X} {status.meaning}")
     except DicomError as exc:

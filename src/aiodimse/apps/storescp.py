@@ -21,14 +21,32 @@ def add_parser(sub: Any) -> None:
     p.add_argument("port", type=int, help="TCP port to listen on")
     p.add_argument("-aet", "--ae-title", default="STORESCP", help="our AE title (STORESCP)")
     p.add_argument("--bind", default="0.0.0.0", help="address to listen on (0.0.0.0)")
-    p.add_argument("-od", "--output-directory", type=Path, default=Path("."),
-                   help="where received files go (created when missing)")
-    p.add_argument("--max-associations", type=int, default=1000, metavar="N",
-                   help="associations at once; more are rejected as transient (1000)")
-    p.add_argument("--require-called-aet", action="store_true",
-                   help="reject associations whose called AE title is not ours")
-    p.add_argument("--require-calling-aet", nargs="+", metavar="AET", default=None,
-                   help="accept associations only from these calling AE titles")
+    p.add_argument(
+        "-od",
+        "--output-directory",
+        type=Path,
+        default=Path("."),
+        help="where received files go (created when missing)",
+    )
+    p.add_argument(
+        "--max-associations",
+        type=int,
+        default=1000,
+        metavar="N",
+        help="associations at once; more are rejected as transient (1000)",
+    )
+    p.add_argument(
+        "--require-called-aet",
+        action="store_true",
+        help="reject associations whose called AE title is not ours",
+    )
+    p.add_argument(
+        "--require-calling-aet",
+        nargs="+",
+        metavar="AET",
+        default=None,
+        help="accept associations only from these calling AE titles",
+    )
     add_logging_flags(p)
     p.set_defaults(run=run)
 

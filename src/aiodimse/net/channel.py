@@ -44,11 +44,18 @@ from ..association.events import (
 )
 from ..association.negotiation import Negotiated
 from ..config import Limits, Timeouts
-from ..constants import AbortReason, AbortSource, abort_reason_text
-from ..dimse.assembler import Assembler, CommandReceived, DataFragment, MessageComplete
+from ..constants import AbortSource, abort_reason_text
+from ..dimse.assembler import (
+    CommandReceived,
+    DataFragment,
+    MalformedCommand,
+    MessageAssembler,
+    MessageComplete,
+)
 from ..dimse.command_codec import encode_command
-from ..dimse.fragmenter import fragment_message
+from ..dimse.fragmenter import Fragmenter
 from ..dimse.messages import CCancelRQ, DimseMessage, DimseResponse
+from ..dimse.operations import DEFAULT_MESSAGE_ID_ALLOCATOR
 from ..errors import (
     AssociationAborted,
     AssociationError,
@@ -121,7 +128,9 @@ class Channel:
         self.negotiated: Negotiated | None = None
         self.rejection: AssociationRejected | None = None
         self.error: AssociationError | None = None
-        self._assembler: Assembler | None = None
+        self._assembler: MessageAssembler | None = None
+        self._fragmenter: Fragmenter | None = None
+        self._message_lock = anyio.Lock()
         self._incoming: _Incoming | None = None
         self._waiters: dict[int, MemoryObjectSendStream[Received]] = {}
         #: Message ID of a request we perform -> event set when the peer sends C-CANCEL.
@@ -149,18 +158,22 @@ class Channel:
 
     # -- running -------------------------------------------------------------------------------
 
-    async def run(self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+    async def run(
+        self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
+    ) -> None:
         """Read until the association ends; handlers run in a task group owned here."""
-        async with anyio.create_task_group() as tg:
-            self._task_group = tg
-            task_status.started()
-            try:
-                await self._read_loop()
-            finally:
-                self._finish()
-                tg.cancel_scope.cancel()
-        with anyio.CancelScope(shield=True):
-            await self._close_stream()
+        try:
+            async with anyio.create_task_group() as tg:
+                self._task_group = tg
+                task_status.started()
+                try:
+                    await self._read_loop()
+                finally:
+                    self._finish()
+                    tg.cancel_scope.cancel()
+        finally:
+            with anyio.CancelScope(shield=True):
+                await self._close_stream()
 
     def _now(self) -> float:
         return anyio.current_time()
@@ -258,7 +271,7 @@ class Channel:
             parts = self._core.data_to_send()
             if not parts:
                 return
-            data = parts[0] if len(parts) == 1 else b"".join(parts)
+            data = b"".join(parts)  # one write per PDU batch, header and payload gathered
             try:
                 await self._stream.send(data)
             except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError) as exc:
@@ -284,30 +297,22 @@ class Channel:
 
     async def _dispatch(self, ev: object, now: float) -> None:
         if isinstance(ev, PDataTF):
-            self._on_pdata(ev)
+            await self._on_pdata(ev, now)
         elif isinstance(ev, AAssociateRQ):
             self._rq = ev
             if self.on_associate is None:
                 raise AssociationError("no acceptor policy for an incoming association")
             answer = await self.on_associate(ev)
+            self._core.send(answer, now)
             if isinstance(answer, AAssociateAC):
-                self._set_established(ev, answer)
+                self._set_established()
             else:
                 self.rejection = AssociationRejected(answer.result, answer.source, answer.reason)
                 self._settled.set()
-            self._core.send(answer, now)
         elif isinstance(ev, AAssociateAC):
-            assert self._rq is not None  # the core only indicates an AC in Sta5
-            try:
-                self._set_established(self._rq, ev)
-            except RemoteProtocolError as exc:
-                # PS3.8 9.3.3 / ROBUSTNESS 20: an AC accepting what we never proposed.
-                log.error("%s: invalid A-ASSOCIATE-AC: %s", self.peer, exc)
-                self.negotiated = None
-                self._fail(AssociationAborted(f"{self.peer}: invalid A-ASSOCIATE-AC: {exc}"))
-                self._core.send(
-                    AAbort(source=AbortSource.SERVICE_USER, reason=0), now
-                )
+            # The core validated the AC against our RQ (an AC accepting what we never
+            # proposed is Evt19 there: A-ABORT, never reported established; ROBUSTNESS 20).
+            self._set_established()
         elif isinstance(ev, AAssociateRJ):
             self.rejection = AssociationRejected(ev.result, ev.source, ev.reason)
             self._settled.set()
@@ -319,7 +324,8 @@ class Channel:
         elif isinstance(ev, AReleaseRP):
             self._released.set()
         elif isinstance(ev, AAbort):
-            msg = f"{self.peer}: peer aborted the association: {abort_reason_text(ev.source, ev.reason)}"
+            why = abort_reason_text(ev.source, ev.reason)
+            msg = f"{self.peer}: peer aborted the association: {why}"
             self._fail(AssociationAborted(msg, source=ev.source, reason=ev.reason))
         elif isinstance(ev, ProviderAbort):
             self._fail(AssociationAborted(f"{self.peer}: {ev}", source=2, reason=int(ev.reason)))
@@ -330,13 +336,16 @@ class Channel:
         else:  # pragma: no cover - new event kinds must be handled explicitly
             log.debug("%s: unhandled event %r", self.peer, ev)
 
-    def _set_established(self, rq: AAssociateRQ, ac: AAssociateAC) -> None:
-        from ..association.negotiation import check_accept
-
-        self.negotiated = check_accept(rq, ac, self.limits)
-        self._ac = ac
-        accepted = set(self.negotiated.accepted)
-        self._assembler = Assembler(accepted, limits=self.limits)
+    def _set_established(self) -> None:
+        negotiated = self._core.negotiated
+        assert negotiated is not None  # the core sets it with the AC
+        self.negotiated = negotiated
+        self._fragmenter = Fragmenter(negotiated.peer_max_pdu, limits=self.limits)
+        self._assembler = MessageAssembler(
+            negotiated.accepted,
+            limits=self.limits,
+            max_dataset_length=self.limits.max_in_memory_dataset,
+        )
         self._settled.set()
 
     def _fail_waiters(self, why: str) -> None:
@@ -346,12 +355,30 @@ class Channel:
 
     # -- DIMSE in ------------------------------------------------------------------------------
 
-    def _on_pdata(self, pdata: PDataTF) -> None:
+    async def _on_pdata(self, pdata: PDataTF, now: float) -> None:
         assembler = self._assembler
         if assembler is None:
             return
         for pdv in pdata.pdvs:
-            for ev in assembler.receive_pdv(pdv):
+            try:
+                events = assembler.receive_pdv(pdv)
+            except MalformedCommand as exc:
+                await self._malformed_command(exc, now)
+                continue
+            except RemoteProtocolError as exc:
+                # PS3.8 Annex E violated (order, interleaving, size): A-ABORT with the
+                # reason the error carries (ROBUSTNESS 22-23).
+                log.error("%s: %s; aborting", self.peer, exc)
+                self._fail(
+                    AssociationAborted(
+                        f"{self.peer}: {exc}", source=2, reason=int(exc.abort_reason)
+                    )
+                )
+                self._core.send(
+                    AAbort(source=AbortSource.SERVICE_PROVIDER, reason=exc.abort_reason), now
+                )
+                return
+            for ev in events:
                 if isinstance(ev, CommandReceived):
                     self._incoming = _Incoming(ev.context_id, ev.message)
                     if self._debug:
@@ -360,19 +387,45 @@ class Channel:
                     inc = self._incoming
                     assert inc is not None  # the assembler checked the order
                     inc.size += len(ev.data)
-                    if inc.size > self.limits.max_in_memory_dataset:
-                        raise RemoteProtocolError(
-                            f"dataset larger than {self.limits.max_in_memory_dataset} bytes",
-                            abort_reason=AbortReason.NOT_SPECIFIED,
-                        )
                     inc.chunks.append(bytes(ev.data))
                 elif isinstance(ev, MessageComplete):
                     inc = self._incoming
                     assert inc is not None
                     self._incoming = None
                     dataset = b"".join(inc.chunks) if inc.message.has_dataset else None
-                    self._deliver(Received(context_id=inc.context_id, message=inc.message,
-                                           dataset=dataset))
+                    self._deliver(
+                        Received(context_id=inc.context_id, message=inc.message, dataset=dataset)
+                    )
+
+    async def _malformed_command(self, exc: MalformedCommand, now: float) -> None:
+        """PS3.7 C.5 / ROBUSTNESS 24: answer with a failure status when possible, else abort."""
+        from ..dimse.messages import response_class_for
+
+        cls = None
+        if exc.command_field is not None:
+            from ..dimse.messages import MESSAGE_CLASSES, CommandField
+
+            try:
+                rq_cls = MESSAGE_CLASSES.get(CommandField(exc.command_field))
+            except ValueError:
+                rq_cls = None
+            cls = response_class_for(rq_cls) if rq_cls is not None else None
+        if exc.status is not None and exc.message_id is not None and cls is not None:
+            log.warning("%s: %s; answering 0x%04X", self.peer, exc, exc.status)
+            rsp = cls(
+                message_id_being_responded_to=exc.message_id,
+                status=exc.status,
+                error_comment=str(exc.cause)[:64] or None,
+                offending_element=exc.offending_element or None,
+            )
+            if self._task_group is not None:
+                self._task_group.start_soon(self.send_message, exc.context_id, rsp)
+            return
+        log.error("%s: %s; aborting", self.peer, exc)
+        self._fail(
+            AssociationAborted(f"{self.peer}: {exc}", source=2, reason=int(exc.abort_reason))
+        )
+        self._core.send(AAbort(source=AbortSource.SERVICE_PROVIDER, reason=exc.abort_reason), now)
 
     def _deliver(self, received: Received) -> None:
         msg = received.message
@@ -381,8 +434,11 @@ class Channel:
             # logged and ignored (ROBUSTNESS 26).
             cancel = self.cancellations.get(msg.message_id_being_responded_to)
             if cancel is None:
-                log.info("%s: C-CANCEL for unknown message ID %d ignored", self.peer,
-                         msg.message_id_being_responded_to)
+                log.info(
+                    "%s: C-CANCEL for unknown message ID %d ignored",
+                    self.peer,
+                    msg.message_id_being_responded_to,
+                )
             else:
                 cancel.set()
             return
@@ -391,8 +447,9 @@ class Channel:
             send = self._waiters.get(responding_to)
             if send is None:
                 # ROBUSTNESS 26: a response to an unknown Message ID is logged and ignored.
-                log.warning("%s: response to unknown message ID %d ignored", self.peer,
-                            responding_to)
+                log.warning(
+                    "%s: response to unknown message ID %d ignored", self.peer, responding_to
+                )
                 return
             try:
                 send.send_nowait(received)
@@ -409,8 +466,9 @@ class Channel:
         try:
             await self.on_request(self, received)
         except DicomError as exc:
-            log.warning("%s: handling %s failed: %s", self.peer,
-                        type(received.message).__name__, exc)
+            log.warning(
+                "%s: handling %s failed: %s", self.peer, type(received.message).__name__, exc
+            )
 
     # -- user side -----------------------------------------------------------------------------
 
@@ -433,7 +491,9 @@ class Channel:
         return self.negotiated
 
     @asynccontextmanager
-    async def expect_responses(self, message_id: int) -> AsyncIterator[MemoryObjectReceiveStream[Received]]:
+    async def expect_responses(
+        self, message_id: int
+    ) -> AsyncIterator[MemoryObjectReceiveStream[Received]]:
         """Register interest in responses to ``message_id`` (before sending the request)."""
         send, receive = anyio.create_memory_object_stream[Received](64)
         self._waiters[message_id] = send
@@ -471,12 +531,13 @@ class Channel:
             raise self.error or AssociationError("association is not established")
         if self._debug:
             log.debug("%s: sending %r", self.peer, message)
+        assert self._fragmenter is not None
         command = encode_command(message)
-        for pdata in fragment_message(
-            context_id, command, dataset, max_pdu_length=self.negotiated.peer_max_pdu
-        ):
-            self._core.send(pdata, self._now())
-            await self._flush()
+        # PS3.8 E.1: one message's PDVs are never interleaved with another's.
+        async with self._message_lock:
+            for pdata in self._fragmenter.pdus(context_id, command, dataset):
+                self._core.send(pdata, self._now())
+                await self._flush()
 
     async def release(self) -> None:
         """A-RELEASE (PS3.8 9.2): wait for the RP (``Timeouts.acse``), else abort."""
@@ -512,6 +573,10 @@ class Channel:
         self._closed.set()
         with anyio.CancelScope(shield=True):
             await self._close_stream()
+
+    def next_message_id(self) -> int:
+        """A Message ID unique in this process while outstanding (PS3.7 9.3.1.1)."""
+        return DEFAULT_MESSAGE_ID_ALLOCATOR.allocate(self._waiters)
 
     async def wait_closed(self) -> None:
         await self._closed.wait()

@@ -22,10 +22,11 @@ async def open_tcp(host: str, port: int, *, timeout: float | None) -> anyio.abc.
             stream = await anyio.connect_tcp(host, port)
     except TimeoutError:
         raise DicomTimeoutError(f"TCP connection to {host}:{port}", timeout or 0) from None
-    except ConnectionRefusedError as exc:
-        raise NetworkError(f"connection refused by {host}:{port}") from exc
     except OSError as exc:
-        raise NetworkError(f"cannot connect to {host}:{port}: {_oserror_words(exc)}") from exc
+        root = _root_cause(exc)
+        if isinstance(root, ConnectionRefusedError):
+            raise NetworkError(f"connection refused by {host}:{port}") from exc
+        raise NetworkError(f"cannot connect to {host}:{port}: {_oserror_words(root)}") from exc
     configure_socket(stream)
     return stream
 
@@ -45,6 +46,15 @@ def configure_socket(stream: anyio.abc.SocketStream) -> None:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT, 4)
     except OSError as exc:  # pragma: no cover - exotic platforms
         log.debug("socket options not set: %s", exc)
+
+
+def _root_cause(exc: OSError) -> OSError:
+    """anyio wraps the attempts' errors: ``OSError(...) from cause`` (or a group of them)."""
+    cause: object = exc.__cause__
+    group = getattr(cause, "exceptions", None)  # an ExceptionGroup (no builtin on 3.10)
+    if group:
+        cause = group[-1]
+    return cause if isinstance(cause, OSError) else exc
 
 
 def _oserror_words(exc: OSError) -> str:

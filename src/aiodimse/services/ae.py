@@ -156,20 +156,22 @@ class AE:
         peer = f"{called_ae}@{host}:{port}"
         if stream is None:
             stream = await open_tcp(host, port, timeout=self.timeouts.connect)
-        core = CoreAssociation(Role.REQUESTOR, limits=self.limits,
-                               artim_timeout=self.timeouts.acse or 30.0)
+        core = CoreAssociation(
+            Role.REQUESTOR, limits=self.limits, artim_timeout=self.timeouts.acse or 30.0
+        )
         channel = Channel(stream, core, limits=self.limits, timeouts=self.timeouts, peer=peer)
         channel.on_request = self._serve_request
+        # The body's exception is re-raised as itself, not wrapped in an ExceptionGroup.
+        error: BaseException | None = None
         async with anyio.create_task_group() as tg:
             await tg.start(channel.run)
             try:
                 await channel.associate(rq)
-                assoc = Association(channel, self)
-                yield assoc
-            except BaseException:
+                yield Association(channel, self)
+            except BaseException as exc:
+                error = exc
                 with anyio.CancelScope(shield=True):
                     await channel.abort()
-                raise
             else:
                 with anyio.CancelScope(shield=True):
                     await channel.release()
@@ -177,6 +179,8 @@ class AE:
                 with anyio.move_on_after(self.timeouts.abort, shield=True):
                     await channel.wait_closed()
                 tg.cancel_scope.cancel()
+        if error is not None:
+            raise error
 
     # -- acceptor --------------------------------------------------------------------------
 

@@ -58,7 +58,9 @@ def build_requested(contexts: Iterable[Context]) -> tuple[PresentationContextRQ,
     return tuple(items)
 
 
-def as_contexts(values: Sequence[Context | str] | None, default: Sequence[Context]) -> list[Context]:
+def as_contexts(
+    values: Sequence[Context | str] | None, default: Sequence[Context]
+) -> list[Context]:
     """Accept SOP class UID strings as shorthand for a context with the default syntaxes."""
     if values is None:
         return list(default)

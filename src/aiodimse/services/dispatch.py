@@ -35,8 +35,10 @@ async def dispatch_request(ae: AE, channel: Channel, received: object) -> None:
         if rsp_cls is not None:
             await channel.send_message(
                 received.context_id,
-                rsp_cls(message_id_being_responded_to=msg.message_id,
-                        status=STATUS_UNRECOGNIZED_OPERATION),
+                rsp_cls(
+                    message_id_being_responded_to=msg.message_id,
+                    status=STATUS_UNRECOGNIZED_OPERATION,
+                ),
             )
 
 

@@ -26,7 +26,6 @@ import anyio.abc
 from ..association.connection import Association as CoreAssociation
 from ..association.connection import Role
 from ..association.negotiation import AcceptorPolicy, negotiate
-from ..constants import RejectResult, RejectSource
 from ..net.channel import Channel
 from ..net.connect import configure_socket
 from ..pdu import AAssociateAC, AAssociateRJ, AAssociateRQ
@@ -50,6 +49,8 @@ class Server:
         self.total_associations = 0
         self.total_rejected = 0
         self._channels: set[Channel] = set()
+        self._all_closed = anyio.Event()
+        self._all_closed.set()
         self._tg: anyio.abc.TaskGroup | None = None
 
     def policy(self) -> AcceptorPolicy:
@@ -57,7 +58,9 @@ class Server:
         return AcceptorPolicy(
             ae_title=ae.ae_title if ae.require_called_aet else None,
             calling_ae_titles=ae.require_calling_aets,
-            supported={c.abstract_syntax: tuple(c.transfer_syntaxes) for c in ae.supported_contexts},
+            supported={
+                c.abstract_syntax: tuple(c.transfer_syntaxes) for c in ae.supported_contexts
+            },
             scp_roles={
                 c.abstract_syntax: (bool(c.scu_role), bool(c.scp_role))
                 for c in ae.supported_contexts
@@ -69,25 +72,50 @@ class Server:
 
     @asynccontextmanager
     async def listening(self, host: str, port: int) -> AsyncIterator[Server]:
-        listener = await anyio.create_tcp_listener(local_host=host, local_port=port, reuse_port=False)
-        sock = listener.extra(anyio.abc.SocketAttribute.raw_socket)
+        listener = await anyio.create_tcp_listener(
+            local_host=host, local_port=port, reuse_port=False
+        )
+        sock = listener.listeners[0].extra(anyio.abc.SocketAttribute.raw_socket)
         self.host, self.port = sock.getsockname()[:2]
         log.info("%s listening on %s:%d", self.ae.ae_title, self.host, self.port)
         self._policy = self.policy()
-        async with anyio.create_task_group() as tg:
-            self._tg = tg
-            tg.start_soon(listener.serve, self._handle)
+        error: BaseException | None = None
+        async with anyio.create_task_group() as connections:
+            async with anyio.create_task_group() as acceptor:
+                for sub in listener.listeners:
+                    # create_tcp_listener makes SocketListeners (one per address family).
+                    assert isinstance(sub, anyio.abc.SocketListener)
+                    acceptor.start_soon(self._accept_loop, sub, connections)
+                try:
+                    yield self
+                except BaseException as exc:  # re-raised below, unwrapped
+                    error = exc
+                finally:
+                    acceptor.cancel_scope.cancel()
+            with anyio.CancelScope(shield=True):
+                await listener.aclose()
+                # Graceful shutdown: running associations get shutdown_timeout to finish.
+                with anyio.move_on_after(self.shutdown_timeout):
+                    await self._all_closed.wait()
+                for ch in list(self._channels):
+                    await ch.abort()
+            connections.cancel_scope.cancel()
+        if error is not None:
+            raise error
+
+    async def _accept_loop(
+        self,
+        listener: anyio.abc.SocketListener,
+        connections: anyio.abc.TaskGroup,
+    ) -> None:
+        while True:
             try:
-                yield self
-            finally:
-                with anyio.CancelScope(shield=True):
-                    await listener.aclose()
-                    with anyio.move_on_after(self.shutdown_timeout):
-                        while self._channels:
-                            await anyio.sleep(0.05)
-                    for ch in list(self._channels):
-                        await ch.abort()
-                tg.cancel_scope.cancel()
+                stream = await listener.accept()
+            except OSError as exc:  # e.g. EMFILE: keep serving the others
+                log.error("accept failed: %s", exc)
+                await anyio.sleep(0.1)
+                continue
+            connections.start_soon(self._handle, stream)
 
     async def _handle(self, stream: anyio.abc.SocketStream) -> None:
         if self.pending >= self.ae.max_pending_connections:
@@ -101,24 +129,19 @@ class Server:
         except (OSError, anyio.TypedAttributeLookupError):
             peer = "?"
         ae = self.ae
-        core = CoreAssociation(Role.ACCEPTOR, limits=ae.limits,
-                               artim_timeout=ae.timeouts.acse or 30.0)
+        core = CoreAssociation(
+            Role.ACCEPTOR, limits=ae.limits, artim_timeout=ae.timeouts.acse or 30.0
+        )
         channel = Channel(stream, core, limits=ae.limits, timeouts=ae.timeouts, peer=peer)
         state = {"pending": True, "active": False}
 
         async def on_associate(rq: AAssociateRQ) -> AAssociateAC | AAssociateRJ:
             state["pending"] = False
             self.pending -= 1
-            answer: AAssociateAC | AAssociateRJ
-            if self.active >= ae.max_associations:
-                # PS3.8 9.3.4 / ROBUSTNESS 21: transient, service-provider (presentation), 2.
-                answer = AAssociateRJ(
-                    result=RejectResult.REJECTED_TRANSIENT,
-                    source=RejectSource.SERVICE_PROVIDER_PRESENTATION,
-                    reason=2,
-                )
-            else:
-                answer = negotiate(rq, self._policy)
+            # PS3.8 9.3.4 / ROBUSTNESS 21: over the limit, RJ transient, source 3, reason 2.
+            answer = negotiate(
+                rq, self._policy, local_limit_exceeded=self.active >= ae.max_associations
+            )
             if isinstance(answer, AAssociateAC):
                 self.active += 1
                 self.total_associations += 1
@@ -126,19 +149,29 @@ class Server:
                 channel.peer = f"{rq.calling_ae_title}@{peer}"
             else:
                 self.total_rejected += 1
-                log.info("%s: rejected A-ASSOCIATE-RQ from %s: result %d source %d reason %d",
-                         ae.ae_title, peer, answer.result, answer.source, answer.reason)
+                log.info(
+                    "%s: rejected A-ASSOCIATE-RQ from %s: result %d source %d reason %d",
+                    ae.ae_title,
+                    peer,
+                    answer.result,
+                    answer.source,
+                    answer.reason,
+                )
             return answer
 
         channel.on_associate = on_associate
         channel.on_request = ae._serve_request
         self.pending += 1
+        if not self._channels:
+            self._all_closed = anyio.Event()
         self._channels.add(channel)
         try:
             core.transport_connected(anyio.current_time())
             await channel.run()
         finally:
             self._channels.discard(channel)
+            if not self._channels:
+                self._all_closed.set()
             if state["pending"]:
                 self.pending -= 1
             if state["active"]:
