@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import sys
 
 import pytest
 from hypothesis import given, settings
@@ -159,6 +160,37 @@ def test_pdv_data_are_views_into_the_buffer_and_never_overwritten() -> None:
     for pdv in kept:
         assert isinstance(pdv.data, memoryview)
         assert pdv.data == payload
+
+
+def _push_through(decoder: PDUDecoder, wire: bytes, times: int, keep: list[PDV]) -> None:
+    for _ in range(times):
+        view = decoder.get_buffer()
+        view[: len(wire)] = wire
+        del view
+        decoder.buffer_updated(len(wire))
+        got = decoder.next_pdu()
+        assert isinstance(got, PDataTF)
+        keep.extend(got.pdvs)
+
+
+@pytest.mark.skipif(sys.implementation.name != "cpython", reason="reuse needs CPython")
+def test_buffer_without_views_is_reused_and_with_views_is_not() -> None:
+    payload = bytes(range(256)) * 256  # 64 KiB
+    wire = encode_pdu(
+        PDataTF(pdvs=(PDV(context_id=1, is_command=False, is_last=True, data=payload),))
+    )
+    decoder = PDUDecoder(Limits(max_pdu_length=1 << 20))
+    dropped: list[PDV] = []
+    _push_through(decoder, wire, 100, dropped)  # 6.4 MiB, PDVs kept
+    assert decoder.buffers_allocated > 3
+    assert all(p.data == payload for p in dropped)
+    dropped.clear()  # no view left now
+    before = decoder.buffers_allocated
+    scratch: list[PDV] = []
+    for _ in range(100):
+        _push_through(decoder, wire, 1, scratch)
+        scratch.clear()
+    assert decoder.buffers_allocated <= before + 1
 
 
 def test_get_buffer_respects_sizehint_and_commit_bounds() -> None:

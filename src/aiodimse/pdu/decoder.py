@@ -13,17 +13,23 @@ bytes are needed.
   :class:`~aiodimse.config.Limits` (P-DATA-TF above ``max_pdu_length``, A-ASSOCIATE above
   ``max_association_pdu_length``, fixed-size PDUs not 4). Nothing is ever allocated from a
   declared length: memory follows the bytes received.
-* P-DATA-TF PDVs are ``memoryview`` slices of the receive buffer. The buffer is never
-  resized or overwritten once written: when it runs out of space a fresh ``bytearray`` is
-  allocated and only the unconsumed tail is moved; the old one lives on while views of it
-  do. A new buffer is at most twice the unconsumed bytes plus the read size (or a fixed
-  minimum), so memory stays proportional to what the peer actually sent.
+* P-DATA-TF PDVs are ``memoryview`` slices of the receive buffer. A buffer that may still
+  have views is never resized or overwritten: when space runs out, a fresh ``bytearray``
+  is allocated and only the unconsumed tail is moved; the old one lives on while views of
+  it do. On CPython a buffer that provably has no views left (``PDUDecoder._unshared``) is
+  compacted in place instead, which saves the allocation.
+* A new buffer holds the unconsumed bytes, room for the rest of a pending PDU whose header
+  was accepted (at most the unconsumed bytes or :data:`BUFFER_SIZE`, whichever is larger)
+  and one read: memory stays proportional to what the peer actually sent. A pending PDU
+  that will not fit is moved as soon as its header is known, while its tail is short, so
+  a large PDU is copied at most once, and only partly.
 * The first error is final: the decoder keeps raising it; later bytes are discarded.
 """
 
 from __future__ import annotations
 
 import struct
+import sys
 
 from ..config import Limits
 from ..constants import PDU_HEADER_LENGTH, AbortReason, PDUType
@@ -47,6 +53,7 @@ _FIXED_FOUR = frozenset(
 )
 _ASSOCIATE = frozenset({PDUType.A_ASSOCIATE_RQ, PDUType.A_ASSOCIATE_AC})
 _DEFAULT_LIMITS = Limits()
+_CPYTHON = sys.implementation.name == "cpython"
 
 
 def _unrecognized(pdu_type: int) -> PDUDecodeError:
@@ -106,7 +113,17 @@ class PDUDecoder:
     as long as the caller keeps them.
     """
 
-    __slots__ = ("_buf", "_end", "_error", "_limits", "_pending", "_scratch", "_start", "_view")
+    __slots__ = (
+        "_allocations",
+        "_buf",
+        "_end",
+        "_error",
+        "_limits",
+        "_pending",
+        "_scratch",
+        "_start",
+        "_view",
+    )
 
     def __init__(self, limits: Limits = _DEFAULT_LIMITS) -> None:
         self._limits = limits
@@ -117,6 +134,7 @@ class PDUDecoder:
         self._pending = 0  # total size of the PDU being received, once its header is known
         self._error: PDUDecodeError | None = None
         self._scratch: bytearray | None = None
+        self._allocations = 0
 
     # -- introspection ---------------------------------------------------------------
 
@@ -135,6 +153,11 @@ class PDUDecoder:
         return len(self._buf)
 
     @property
+    def buffers_allocated(self) -> int:
+        """How many receive buffers this decoder has allocated so far."""
+        return self._allocations
+
+    @property
     def error(self) -> PDUDecodeError | None:
         """The error that stopped the decoder, if any."""
         return self._error
@@ -142,17 +165,51 @@ class PDUDecoder:
     # -- input -----------------------------------------------------------------------
 
     def _reallocate(self, want: int, minimum: int) -> None:
-        """Move the unconsumed tail into a fresh buffer with at least ``want`` free bytes."""
-        tail = self._end - self._start
-        # Grow towards the pending PDU's size, but never more than doubling what we hold:
-        # memory follows bytes received, never the declared length.
-        growth = min(tail, max(0, self._pending - tail))
-        new = bytearray(max(tail + growth + want, minimum))
-        new[:tail] = self._view[self._start : self._end]
-        self._buf = new
-        self._view = memoryview(new)
+        """Make ``want`` free bytes after the unconsumed tail, moving the tail to the front.
+
+        The tail moves into a fresh buffer, unless the current one is large enough and
+        provably has no views left (:meth:`_unshared`), in which case it is compacted in
+        place and no memory is allocated.
+        """
+        start, end = self._start, self._end
+        tail = end - start
+        # Room for the rest of the pending PDU (its header is known and within the limits),
+        # but never more than what we hold or one BUFFER_SIZE beyond it: memory follows
+        # the bytes received, never the declared length.
+        growth = min(max(0, self._pending - tail), max(tail, BUFFER_SIZE))
+        size = max(tail + growth + want, minimum)
+        if len(self._buf) >= size and self._unshared():
+            buf = self._buf
+            buf[:tail] = buf[start:end]  # the right side is a copy: no overlap issue
+            self._view = memoryview(buf)
+        else:
+            new = bytearray(size)
+            self._allocations += 1
+            new[:tail] = self._view[start:end]
+            self._buf = new
+            self._view = memoryview(new)
         self._start = 0
         self._end = tail
+
+    def _unshared(self) -> bool:
+        """True if no view of the current buffer exists any more (then it may be reused).
+
+        CPython counts the exports of a bytearray and refuses to resize one that has any:
+        after dropping our own view, a one-byte shrink fails with ``BufferError`` exactly
+        when a PDV (or a ``get_buffer`` view) still refers to the buffer. When it succeeds
+        it is undone at once (O(1), the allocation is kept). Elsewhere we never reuse.
+        """
+        if not _CPYTHON or not self._buf:
+            return False
+        self._view.release()
+        buf = self._buf
+        try:
+            last = buf.pop()
+        except BufferError:
+            self._view = memoryview(buf)
+            return False
+        buf.append(last)
+        return True
 
     def feed(self, data: bytes | bytearray | memoryview) -> None:
         """Append a copy of ``data`` to the stream (ignored once the decoder has failed)."""
@@ -175,7 +232,11 @@ class PDUDecoder:
             if self._scratch is None or len(self._scratch) < want:
                 self._scratch = bytearray(want)
             return memoryview(self._scratch)
-        if len(self._buf) - self._end < want:
+        free = len(self._buf) - self._end
+        if free < want or (
+            # The pending PDU will not fit here: move it now, while its tail is short.
+            self._start + self._pending > len(self._buf) and self._start > 0
+        ):
             self._reallocate(want, BUFFER_SIZE)
         return self._view[self._end :]
 
