@@ -6,7 +6,8 @@ maximum PDU length (``--max-pdu``), then reassembled from the wire bytes. Cases:
 fragment (aiodimse)
     ``Fragmenter.gather`` from one buffer: gather lists, no payload copy (what a
     ``sendmsg``/``writelines`` transport sends), and the same joined to one ``bytes`` per
-    PDU (what a plain ``send(bytes)`` needs); and from 64 KiB chunks (a file read loop).
+    PDU (what a plain ``send(bytes)`` needs); and from 64 KiB and 4 KiB chunks (file read
+    loops; 4 KiB chunks are joined, 64 KiB ones pass through).
 fragment (pynetdicom)
     ``DIMSEMessage.encode_msg`` + ``P_DATA_TF.from_primitive(...).encode()`` per PDU.
 reassemble (aiodimse)
@@ -53,10 +54,10 @@ def best(fn: Callable[[], object], repeat: int) -> float:
     return min(times)
 
 
-def chunks(data: bytes) -> Iterator[memoryview]:
+def chunks(data: bytes, size: int = CHUNK) -> Iterator[memoryview]:
     view = memoryview(data)
-    for i in range(0, len(view), CHUNK):
-        yield view[i : i + CHUNK]
+    for i in range(0, len(view), size):
+        yield view[i : i + size]
 
 
 # ----------------------------------------------------------------------------- aiodimse
@@ -76,9 +77,9 @@ def ours_join(frag: Fragmenter, cmd: bytes, data: bytes) -> int:
     return n
 
 
-def ours_chunked(frag: Fragmenter, cmd: bytes, data: bytes) -> int:
+def ours_chunked(frag: Fragmenter, cmd: bytes, data: bytes, size: int = CHUNK) -> int:
     n = 0
-    for parts in frag.gather(1, cmd, chunks(data)):
+    for parts in frag.gather(1, cmd, chunks(data, size)):
         n += len(parts)
     return n
 
@@ -190,6 +191,7 @@ def bench_one(max_pdu: int, cmd: bytes, data: bytes, repeat: int, pynetdicom: bo
     f_gather = run("fragment   aiodimse gather lists", lambda: ours_gather(frag, cmd, data))
     f_join = run("fragment   aiodimse joined bytes", lambda: ours_join(frag, cmd, data))
     run("fragment   aiodimse 64 KiB chunks", lambda: ours_chunked(frag, cmd, data))
+    run("fragment   aiodimse 4 KiB chunks", lambda: ours_chunked(frag, cmd, data, 4096))
     r_stream = run("reassemble aiodimse streamed", lambda: ours_reassemble(wire, max_pdu, False))
     r_mem = run("reassemble aiodimse in memory", lambda: ours_reassemble(wire, max_pdu, True))
     if pynetdicom:
