@@ -232,3 +232,31 @@ def test_async_source_gives_same_pdus_as_sync() -> None:
     assert split_streams(PDataTF(pdvs=p.pdvs) for p in frag.pdus(7, CMD, b"".join(chunks)))[
         1
     ] == b"".join(chunks)
+
+
+def test_message_pdus_encodes_and_checks_dataset_agreement() -> None:
+    from aiodimse.dimse.command_codec import decode_command
+    from aiodimse.dimse.messages import CEchoRQ, CStoreRQ
+
+    echo = CEchoRQ(message_id=1, affected_sop_class_uid="1.2.840.10008.1.1")
+    store = CStoreRQ(message_id=2, affected_sop_class_uid="1.2", affected_sop_instance_uid="1.3")
+    frag = Fragmenter(100)
+    cmd, data, _ = split_streams(frag.message_pdus(1, store, b"abcd"))
+    assert decode_command(cmd) == store and data == b"abcd"
+    assert decode_command(split_streams(frag.message_pdus(1, echo))[0]) == echo
+    with pytest.raises(LocalProtocolError):
+        frag.message_pdus(1, store)
+    with pytest.raises(LocalProtocolError):
+        frag.message_pdus(1, echo, b"ab")
+
+    async def collect() -> bytes:
+        return b"".join(
+            [
+                bytes(p.data)
+                async for pdu in frag.amessage_pdus(1, store, _achunks([b"ab", b"cd"]))
+                for p in pdu.pdvs
+                if not p.is_command
+            ]
+        )
+
+    assert asyncio.run(collect()) == b"abcd"

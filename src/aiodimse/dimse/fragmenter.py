@@ -48,6 +48,8 @@ from ..config import Limits
 from ..constants import PDV_HEADER_LENGTH
 from ..errors import LocalProtocolError
 from ..pdu import PDV, PDataTF, pdata_tf_parts
+from .command_codec import encode_command
+from .messages import DimseMessage
 
 __all__ = [
     "DEFAULT_JOIN_THRESHOLD",
@@ -123,6 +125,15 @@ def _check_context_id(context_id: int) -> None:
     # PS3.8 9.3.5.1, Table 9-23: presentation context IDs are odd integers 1..255.
     if not (1 <= context_id <= 255 and context_id % 2 == 1):
         raise LocalProtocolError(f"presentation context ID {context_id} is not odd 1..255")
+
+
+def _check_dataset_agrees(message: DimseMessage, has_dataset: bool) -> None:
+    # PS3.7 E.1: Command Data Set Type 0101H means no dataset; any other value means one.
+    if message.has_dataset != has_dataset:
+        raise LocalProtocolError(
+            f"{type(message).__name__} says has_dataset={message.has_dataset} but a dataset "
+            f"was {'given' if has_dataset else 'not given'}"
+        )
 
 
 class _Packer:
@@ -377,6 +388,30 @@ class Fragmenter:
                 yield pdu
         for pdu in packer.finish():
             yield pdu
+
+    def message_pdus(
+        self,
+        context_id: int,
+        message: DimseMessage,
+        dataset: DatasetSource | None = None,
+    ) -> Iterator[PDataTF]:
+        """:meth:`pdus` for a message object: encodes it and checks the dataset agrees.
+
+        Raises :class:`~aiodimse.errors.LocalProtocolError` when ``message.has_dataset``
+        (PS3.7 E.1 Command Data Set Type) and ``dataset is not None`` disagree.
+        """
+        _check_dataset_agrees(message, dataset is not None)
+        return self.pdus(context_id, encode_command(message), dataset)
+
+    def amessage_pdus(
+        self,
+        context_id: int,
+        message: DimseMessage,
+        dataset: AsyncDatasetSource | DatasetSource | None = None,
+    ) -> AsyncIterator[PDataTF]:
+        """:meth:`apdus` for a message object (see :meth:`message_pdus`)."""
+        _check_dataset_agrees(message, dataset is not None)
+        return self.apdus(context_id, encode_command(message), dataset)
 
     def gather(
         self, context_id: int, command: Buffer, dataset: DatasetSource | None = None
