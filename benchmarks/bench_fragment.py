@@ -13,7 +13,7 @@ fragment (pynetdicom)
 reassemble (aiodimse)
     the wire stream in 64 KiB reads through ``PDUDecoder.feed``/``next_pdu`` and
     ``MessageAssembler.receive_pdata``; the dataset either streamed (fragments counted, as
-    a file sink would see them) or appended to one ``bytearray`` (in-memory sink).
+    a file sink would see them) or written to a ``BytesIO`` (in-memory sink, as pynetdicom).
 reassemble (pynetdicom)
     ``P_DATA_TF().decode`` on each (pre-split) PDU, ``to_primitive`` and
     ``DIMSEMessage.decode_msg`` (framing not timed, which favours pynetdicom).
@@ -92,7 +92,7 @@ def ours_wire(frag: Fragmenter, cmd: bytes, data: bytes) -> tuple[bytes, list[by
 def ours_reassemble(wire: bytes, max_pdu: int, in_memory: bool) -> int:
     decoder = PDUDecoder(Limits(max_pdu_length=max(max_pdu, 16384)))
     asm = MessageAssembler([1])
-    sink = bytearray()
+    sink = BytesIO()
     got = 0
     view = memoryview(wire)
     for i in range(0, len(view), READ_SIZE):
@@ -102,7 +102,7 @@ def ours_reassemble(wire: bytes, max_pdu: int, in_memory: bool) -> int:
             for ev in asm.receive_pdata(pdu):
                 if isinstance(ev, DataFragment):
                     if in_memory:
-                        sink += ev.data
+                        sink.write(ev.data)
                     got += len(ev.data)
     return got
 
