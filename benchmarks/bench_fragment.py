@@ -148,6 +148,7 @@ def pnd_reassemble(pdus: list[bytes]) -> int:
         pdu.decode(raw)
         done = msg.decode_msg(pdu.to_primitive())
     assert done
+    assert msg.data_set is not None
     return len(msg.data_set.getvalue())
 
 
