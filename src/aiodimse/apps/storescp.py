@@ -47,6 +47,8 @@ def add_parser(sub: Any) -> None:
         default=None,
         help="accept associations only from these calling AE titles",
     )
+    p.add_argument("--no-tcp-quickack", action="store_true",
+                   help="do not re-arm TCP_QUICKACK after reads (Linux; for measurements)")
     add_logging_flags(p)
     p.set_defaults(run=run)
 
@@ -67,6 +69,7 @@ async def _main(args: argparse.Namespace) -> None:
         max_associations=args.max_associations,
         require_called_aet=args.require_called_aet,
         require_calling_aets=args.require_calling_aet,
+        tcp_quickack=not args.no_tcp_quickack,
     )
     async with ae.serve(args.bind, args.port) as server:
         if not args.quiet:

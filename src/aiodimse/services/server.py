@@ -132,7 +132,14 @@ class Server:
         core = CoreAssociation(
             Role.ACCEPTOR, limits=ae.limits, artim_timeout=ae.timeouts.acse or 30.0
         )
-        channel = Channel(stream, core, limits=ae.limits, timeouts=ae.timeouts, peer=peer)
+        channel = Channel(
+            stream,
+            core,
+            limits=ae.limits,
+            timeouts=ae.timeouts,
+            peer=peer,
+            tcp_quickack=ae.tcp_quickack,
+        )
         state = {"pending": True, "active": False}
 
         async def on_associate(rq: AAssociateRQ) -> AAssociateAC | AAssociateRJ:
