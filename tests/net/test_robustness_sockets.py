@@ -1,0 +1,706 @@
+"""Association-level robustness (ROBUSTNESS.md 13-21, 39-40, 43, 47-48) over real sockets.
+
+Each test puts a hand-driven raw peer (:mod:`tests.net.badpeer`) on one end of a loopback
+TCP connection and aiodimse's anyio shell (``AE.serve`` / ``AE.associate`` / ``Channel``) on
+the other, on asyncio and trio. Timeouts are small (0.3-2 s) so the file stays fast; every
+wait is bounded by ``anyio.fail_after``.
+"""
+
+from __future__ import annotations
+
+import socket
+import struct
+import sys
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+import anyio
+import anyio.abc
+import psutil
+import pytest
+
+import aiodimse
+from aiodimse.association.connection import Association as CoreAssociation
+from aiodimse.association.connection import Role
+from aiodimse.association.negotiation import negotiate
+from aiodimse.config import Timeouts
+from aiodimse.constants import VERIFICATION_SOP_CLASS
+from aiodimse.dimse.messages import CEchoRQ, CEchoRSP
+from aiodimse.errors import (
+    AssociationAborted,
+    AssociationRejected,
+    DicomError,
+    NetworkError,
+)
+from aiodimse.net.channel import Channel
+from aiodimse.pdu import (
+    PDU,
+    AAbort,
+    AAssociateAC,
+    AAssociateRJ,
+    AAssociateRQ,
+    AReleaseRP,
+    AReleaseRQ,
+    PresentationContextAC,
+    encode_pdu,
+)
+from aiodimse.services.server import Server
+
+from .badpeer import (
+    RawPeer,
+    accept_ac,
+    command_of,
+    command_pdata,
+    connect,
+    raw_acceptor,
+    verification_rq,
+)
+
+pytestmark = pytest.mark.anyio
+
+LINUX = sys.platform.startswith("linux")
+EXPLICIT_VR_BIG_ENDIAN = "1.2.840.10008.1.2.2"
+
+
+def _fds() -> int:
+    return int(psutil.Process().num_fds())
+
+
+def _rss() -> int:
+    return int(psutil.Process().memory_info().rss)
+
+
+async def _fds_settle_to(baseline: int, within: float = 3.0) -> int:
+    """Wait (bounded) until this process has at most ``baseline`` open fds; return the count."""
+    try:
+        await _until(lambda: _fds() <= baseline, within)
+    except TimeoutError:
+        pass
+    return _fds()
+
+
+async def _until(condition: Callable[[], bool], within: float) -> None:
+    """Bounded wait for a fact with no event to wait on (a counter, the fd table)."""
+    with anyio.fail_after(within):
+        while not condition():  # noqa: ASYNC110 - nothing to wait on but the fact
+            await anyio.sleep(0.01)
+
+
+async def _associate(peer: RawPeer, rq: AAssociateRQ | None = None) -> AAssociateAC:
+    """As a raw requestor: send a valid Verification RQ and expect an AC."""
+    await peer.send_pdu(rq or verification_rq())
+    ac = await peer.receive_pdu()
+    assert isinstance(ac, AAssociateAC), ac
+    assert ac.presentation_contexts[0].result == 0
+    return ac
+
+
+async def _expect_closed(peer: RawPeer, within: float) -> list[PDU]:
+    """Every PDU the other end sends before it closes, which must happen within ``within``."""
+    return await peer.receive_all_until_closed(timeout=within)
+
+
+def _rst(peer: RawPeer) -> None:
+    """Make the next close of ``peer`` a TCP reset (SO_LINGER on, 0 s)."""
+    sock = peer.stream.extra(anyio.abc.SocketAttribute.raw_socket)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+
+
+async def _echo_ok(port: int, called: str = "SCP") -> None:
+    """A well-behaved client is served (C-ECHO success) within 5 s."""
+    with anyio.fail_after(5):
+        async with aiodimse.AE("GOOD").associate("127.0.0.1", port, called_ae=called) as a:
+            assert (await a.echo()).code == 0x0000
+
+
+# -- 14: A-ASSOCIATE-RQ on an established association ------------------------------------------
+
+
+async def test_case_14_associate_rq_on_established_association() -> None:
+    """PS3.8 Table 9-10, Sta6 + Evt6 -> AA-8: A-ABORT(2,2), then the server closes (ARTIM)."""
+    scp = aiodimse.AE("SCP", timeouts=Timeouts(acse=0.5))
+    async with scp.serve("127.0.0.1", 0) as server:
+        async with await connect(server.port) as peer:
+            await _associate(peer)
+            await peer.send_pdu(verification_rq())
+            start = anyio.current_time()
+            received = await _expect_closed(peer, within=3)
+            elapsed = anyio.current_time() - start
+            assert received == [AAbort(source=2, reason=2)]
+            assert elapsed < 0.5 + 1.0  # ARTIM (acse) bounds the wait for our close
+        await _echo_ok(server.port)
+        await _until(lambda: not (server.active or server.pending), 3)
+
+
+# -- 15: P-DATA after we sent A-RELEASE-RQ (Sta7) ----------------------------------------------
+
+
+async def test_case_15_pdata_after_our_release_rq_is_delivered() -> None:
+    """pynetdicom #998: a C-ECHO-RSP sent after our A-RELEASE-RQ still reaches the caller."""
+    seen: list[PDU | None] = []
+    echo_rq_seen = anyio.Event()
+
+    async def acceptor(peer: RawPeer) -> None:
+        rq = await peer.receive_pdu()
+        assert isinstance(rq, AAssociateRQ)
+        await peer.send_pdu(accept_ac(rq))
+        echo = command_of(await peer.receive_pdu())
+        assert isinstance(echo, CEchoRQ)
+        echo_rq_seen.set()
+        release = await peer.receive_pdu()
+        seen.append(release)
+        assert isinstance(release, AReleaseRQ)
+        # Sta7 on the other side: a P-DATA first, then the release answer.
+        rsp = CEchoRSP(
+            message_id_being_responded_to=echo.message_id,
+            status=0x0000,
+            affected_sop_class_uid=VERIFICATION_SOP_CLASS,
+        )
+        await peer.send_bytes(encode_pdu(command_pdata(1, rsp)) + encode_pdu(AReleaseRP()))
+        seen.extend(await _expect_closed(peer, within=3))
+        script_done.set()
+
+    script_done = anyio.Event()
+    statuses: list[int] = []
+    async with raw_acceptor(acceptor) as port:
+        scu = aiodimse.AE("SCU", timeouts=Timeouts(acse=2))
+        with anyio.fail_after(5):
+            async with scu.associate("127.0.0.1", port, called_ae="RAW") as assoc:
+
+                async def echo() -> None:
+                    statuses.append((await assoc.echo()).code)
+
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(echo)
+                    await echo_rq_seen.wait()
+                    await assoc.release()  # while the echo is outstanding
+                assert not assoc.is_established
+        with anyio.fail_after(3):
+            await script_done.wait()
+    assert statuses == [0x0000]
+    assert seen == [AReleaseRQ()]  # nothing after the release: no abort, we closed
+
+
+# -- 16: release collision -----------------------------------------------------------------------
+
+
+async def test_case_16_release_collision_as_requestor() -> None:
+    """Sta7 + Evt12 (AR-8 -> Sta9): we answer RP, get the peer's RP, close: a release."""
+    seen: list[PDU] = []
+
+    async def acceptor(peer: RawPeer) -> None:
+        rq = await peer.receive_pdu()
+        assert isinstance(rq, AAssociateRQ)
+        await peer.send_pdu(accept_ac(rq))
+        ours = await peer.receive_pdu()
+        assert isinstance(ours, AReleaseRQ)
+        await peer.send_pdu(AReleaseRQ())  # the collision
+        answer = await peer.receive_pdu()
+        assert isinstance(answer, AReleaseRP)  # requestor answers first (AR-9)
+        await peer.send_pdu(AReleaseRP())  # acceptor's answer (AR-4)
+        seen.extend(await _expect_closed(peer, within=3))  # requestor closes (AR-3)
+        seen.append(AReleaseRP())  # marker: the script ran to the end
+
+    async with raw_acceptor(acceptor) as port:
+        scu = aiodimse.AE("SCU", timeouts=Timeouts(acse=2))
+        with anyio.fail_after(5):
+            async with scu.associate("127.0.0.1", port, called_ae="RAW") as assoc:
+                assert assoc.is_established
+            # The block ended without an exception: the collision completed as a release.
+            assert not assoc.is_established
+        await _until(lambda: bool(seen), 3)
+    assert seen == [AReleaseRP()]
+
+
+@asynccontextmanager
+async def _channel_acceptor(
+    ae: aiodimse.AE,
+) -> AsyncIterator[tuple[int, anyio.abc.ObjectReceiveStream[Channel]]]:
+    """The anyio shell as acceptor, one Channel per connection, handed to the test."""
+    policy = Server(ae).policy()
+    send, receive = anyio.create_memory_object_stream[Channel](4)
+    listener = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=0)
+    port = listener.extra(anyio.abc.SocketAttribute.local_port)
+
+    async def handle(stream: anyio.abc.SocketStream) -> None:
+        core = CoreAssociation(
+            Role.ACCEPTOR, limits=ae.limits, artim_timeout=ae.timeouts.acse or 30
+        )
+        channel = Channel(stream, core, limits=ae.limits, timeouts=ae.timeouts, peer="raw")
+
+        async def on_associate(rq: AAssociateRQ) -> AAssociateAC | AAssociateRJ:
+            answer = negotiate(rq, policy)
+            return answer
+
+        channel.on_associate = on_associate
+        core.transport_connected(anyio.current_time())
+        await send.send(channel)
+        await channel.run()
+
+    async with listener, send, receive, anyio.create_task_group() as tg:
+        tg.start_soon(listener.serve, handle)
+        try:
+            yield port, receive
+        finally:
+            tg.cancel_scope.cancel()
+
+
+async def test_case_16_release_collision_as_acceptor() -> None:
+    """Sta7 + Evt12 on the acceptor (AR-8 -> Sta10): the peer's RP, our RP, its close."""
+    ae = aiodimse.AE("SCP", timeouts=Timeouts(acse=2))
+    async with _channel_acceptor(ae) as (port, channels):
+        async with await connect(port) as peer:
+            await _associate(peer)
+            channel = await channels.receive()
+            await _until(lambda: channel.is_established, 3)
+            seen: list[PDU] = []
+
+            async def raw_requestor() -> None:
+                ours = await peer.receive_pdu()
+                assert isinstance(ours, AReleaseRQ)
+                await peer.send_pdu(AReleaseRQ())  # the collision
+                await peer.send_pdu(AReleaseRP())  # requestor answers first (AR-9)
+                answer = await peer.receive_pdu()
+                assert isinstance(answer, AReleaseRP)  # acceptor's answer (AR-4)
+                seen.append(answer)
+                await peer.aclose()  # the requestor closes (AR-3)
+
+            with anyio.fail_after(5):
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(raw_requestor)
+                    await channel.release()  # returns once the transport is closed
+            assert channel.is_closed
+            assert channel.error is None  # a release, not an abort
+            assert seen == [AReleaseRP()]
+
+
+# -- 17: a peer that never answers our A-RELEASE-RQ ------------------------------------------
+
+
+async def test_case_17_release_never_answered_times_out_and_aborts() -> None:
+    seen: list[PDU] = []
+
+    async def acceptor(peer: RawPeer) -> None:
+        rq = await peer.receive_pdu()
+        assert isinstance(rq, AAssociateRQ)
+        await peer.send_pdu(accept_ac(rq))
+        seen.extend(await _expect_closed(peer, within=5))  # never answers anything
+
+    acse = 0.3
+    async with raw_acceptor(acceptor) as port:
+        scu = aiodimse.AE("SCU", timeouts=Timeouts(acse=acse))
+        with anyio.fail_after(5):
+            async with scu.associate("127.0.0.1", port, called_ae="RAW") as assoc:
+                start = anyio.current_time()
+            elapsed = anyio.current_time() - start
+            assert not assoc.is_established
+        assert acse * 0.9 <= elapsed < acse + 1.0
+        await _until(lambda: len(seen) >= 2, 3)
+    assert seen == [AReleaseRQ(), AAbort(source=0, reason=0)]
+
+
+# -- 18/19: after RJ or RELEASE-RP the peer does not close: ARTIM closes it ------------------
+
+
+async def test_case_18_19_rejected_peer_that_stays_is_closed_by_artim() -> None:
+    scp = aiodimse.AE("SCP", require_called_aet=True, timeouts=Timeouts(acse=0.5))
+    async with scp.serve("127.0.0.1", 0) as server:
+        async with await connect(server.port) as peer:
+            await peer.send_pdu(verification_rq(called="WRONG"))
+            start = anyio.current_time()
+            received = await _expect_closed(peer, within=3)  # we never close
+            elapsed = anyio.current_time() - start
+        assert received == [AAssociateRJ(result=1, source=1, reason=7)]
+        assert elapsed < 0.5 + 1.0
+        await _until(lambda: not (server.pending or server.active), 3)
+        assert server.total_rejected == 1
+        await _echo_ok(server.port)
+
+
+async def test_case_19_released_peer_that_stays_is_closed_by_artim() -> None:
+    """AR-4: after our A-RELEASE-RP, ARTIM runs (Sta13); a peer that never closes is closed."""
+    scp = aiodimse.AE("SCP", timeouts=Timeouts(acse=0.5))
+    async with scp.serve("127.0.0.1", 0) as server:
+        async with await connect(server.port) as peer:
+            await _associate(peer)
+            await peer.send_pdu(AReleaseRQ())
+            start = anyio.current_time()
+            received = await _expect_closed(peer, within=3)
+            elapsed = anyio.current_time() - start
+        assert received == [AReleaseRP()]
+        assert elapsed < 0.5 + 1.0
+        await _until(lambda: server.active == 0, 3)
+
+
+# -- 20: an A-ASSOCIATE-AC accepting what we never proposed ----------------------------------
+
+
+@pytest.mark.parametrize("fault", ["unproposed_context_id", "unoffered_transfer_syntax"])
+async def test_case_20_ac_accepting_what_we_never_proposed(fault: str) -> None:
+    seen: list[PDU] = []
+
+    async def acceptor(peer: RawPeer) -> None:
+        rq = await peer.receive_pdu()
+        assert isinstance(rq, AAssociateRQ)
+        proposed = rq.presentation_contexts[0]
+        if fault == "unproposed_context_id":
+            pc = PresentationContextAC(
+                context_id=proposed.context_id + 2,
+                result=0,
+                transfer_syntax=proposed.transfer_syntaxes[0],
+            )
+        else:
+            assert EXPLICIT_VR_BIG_ENDIAN not in proposed.transfer_syntaxes
+            pc = PresentationContextAC(
+                context_id=proposed.context_id, result=0, transfer_syntax=EXPLICIT_VR_BIG_ENDIAN
+            )
+        await peer.send_pdu(accept_ac(rq, contexts=(pc,)))
+        seen.extend(await _expect_closed(peer, within=3))
+
+    established: list[bool] = []
+    async with raw_acceptor(acceptor) as port:
+        scu = aiodimse.AE("SCU", timeouts=Timeouts(acse=1))
+        with anyio.fail_after(5):
+            with pytest.raises((AssociationAborted, DicomError)) as info:
+                async with scu.associate("127.0.0.1", port, called_ae="RAW"):
+                    established.append(True)
+        assert isinstance(info.value, DicomError)
+        assert not isinstance(info.value, AssociationRejected)
+        await _until(lambda: bool(seen), 3)
+    assert established == []  # never reported established
+    assert len(seen) == 1 and isinstance(seen[0], AAbort), seen
+    assert seen[0].source == 2  # AA-8: service provider
+
+
+# -- 21: called AE not recognised -> RJ 1/1/7, exact bytes --------------------------------------
+
+
+async def test_case_21_called_ae_not_recognized_exact_rj_bytes() -> None:
+    scp = aiodimse.AE("SCP", require_called_aet=True, timeouts=Timeouts(acse=0.5))
+    async with scp.serve("127.0.0.1", 0) as server:
+        async with await connect(server.port) as peer:
+            await peer.send_pdu(verification_rq(called="NOT_THE_SCP"))
+            data = await peer.receive_raw_until_closed(timeout=3)
+        # PS3.8 9.3.4: type 03H, reserved, length 4, reserved, result 1, source 1, reason 7.
+        assert data == bytes([0x03, 0x00, 0, 0, 0, 4, 0x00, 0x01, 0x01, 0x07])
+
+
+# -- unknown PDU types on the server port ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        b"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
+        bytes.fromhex("16030100a5010000a10303") + bytes(32),  # TLS ClientHello prefix
+        b"\xff\x00\xff\xff\xff\xff",  # unknown type, 4 GiB declared
+        b"\x00\x00\x00\x00\x00\x10",
+        b"\x08\x00\x00\x00\x00\x04\x00\x00\x00\x00",
+    ],
+    ids=["http", "tls_client_hello", "ff_4gib", "type_00", "type_08"],
+)
+async def test_case_4_unknown_pdu_type_on_server_port(payload: bytes) -> None:
+    """ROBUSTNESS 4 at the socket: judged at the header, answered at once, others served.
+
+    Sta2 + Evt19 is AA-1 (PS3.8 Table 9-10): A-ABORT, ARTIM, Sta13; the peer gets the
+    A-ABORT at once (nothing waits for the declared length) and the close within ARTIM.
+    """
+    acse = 1.0
+    scp = aiodimse.AE("SCP", timeouts=Timeouts(acse=acse))
+    async with scp.serve("127.0.0.1", 0) as server:
+        rss_before = _rss()
+        async with await connect(server.port) as peer:
+            await peer.send_bytes(payload)
+            start = anyio.current_time()
+            first = await peer.receive_pdu(timeout=acse / 2)  # well before ARTIM
+            rest = await _expect_closed(peer, within=acse + 1.0)
+        assert anyio.current_time() - start < acse + 1.0
+        assert first is None or isinstance(first, AAbort), first
+        assert rest == []
+        assert _rss() - rss_before < 16 * 1024 * 1024  # nothing allocated from the length
+        await _echo_ok(server.port)
+        await _until(lambda: server.pending == 0, 3)
+
+
+# -- 39: hundreds of idle and half-open connections ------------------------------------------
+
+
+async def test_case_39_idle_connections_bounded_and_resources_return_to_baseline() -> None:
+    n_silent, n_header, n_partial_rq = 150, 100, 50
+    total = n_silent + n_header + n_partial_rq
+    acse = 2.0
+    scp = aiodimse.AE("SCP", timeouts=Timeouts(acse=acse))
+    async with scp.serve("127.0.0.1", 0) as server:
+        await _echo_ok(server.port)  # warm up whatever the loop allocates lazily
+        await _fds_settle_to(0, within=0.2)
+        fd_baseline = _fds() if LINUX else 0
+        rss_baseline = _rss()
+
+        peers: list[RawPeer] = []
+        try:
+            for i in range(total):
+                peer = await connect(server.port)
+                peers.append(peer)
+                if i < n_silent:
+                    continue
+                if i < n_silent + n_header:
+                    await peer.send_bytes(b"\x01\x00\x00\x00")  # 4 of 6 header bytes
+                else:
+                    # A-ASSOCIATE-RQ header promising 200 bytes, then 10 of them.
+                    await peer.send_bytes(b"\x01\x00\x00\x00\x00\xc8" + bytes(10))
+            await _until(lambda: server.pending >= total, acse * 0.7)
+            # Other clients are still served while all of them wait.
+            await _echo_ok(server.port)
+            assert server.pending == total
+            # ARTIM closes every one of them (they never close themselves).
+            with anyio.fail_after(acse + 3):
+                for peer in peers:
+                    assert await peer.receive_all_until_closed(timeout=acse + 3) == []
+        finally:
+            for peer in peers:
+                await peer.aclose()
+        await _until(lambda: server.pending == 0, 3)
+        assert server.active == 0
+        if LINUX:
+            assert await _fds_settle_to(fd_baseline) == fd_baseline
+        assert _rss() - rss_baseline < 20 * 1024 * 1024
+        await _echo_ok(server.port)
+
+
+# -- 40: idle and trickling established associations ----------------------------------------
+
+
+async def test_case_40_idle_established_association_closed_by_network_timeout() -> None:
+    network = 0.4
+    scp = aiodimse.AE("SCP", timeouts=Timeouts(acse=5, network=network))
+    async with scp.serve("127.0.0.1", 0) as server:
+        async with await connect(server.port) as peer:
+            await _associate(peer)
+            start = anyio.current_time()
+            received = await _expect_closed(peer, within=network + 2)
+            elapsed = anyio.current_time() - start
+        assert network * 0.9 <= elapsed < network + 1.0
+        assert len(received) == 1 and isinstance(received[0], AAbort), received
+        await _until(lambda: server.active == 0, 3)
+        await _echo_ok(server.port)
+
+
+async def test_case_40_activity_keeps_association_alive_past_network_timeout() -> None:
+    """Timeouts.network counts time with no byte received: whole PDUs keep it open."""
+    network = 0.4
+    scp = aiodimse.AE("SCP", timeouts=Timeouts(acse=5, network=network))
+    async with scp.serve("127.0.0.1", 0) as server:
+        async with await connect(server.port) as peer:
+            await _associate(peer)
+            start = anyio.current_time()
+            for message_id in range(1, 6):  # 5 echoes 0.2 s apart: 1 s > network
+                rq = CEchoRQ(message_id=message_id, affected_sop_class_uid=VERIFICATION_SOP_CLASS)
+                await peer.send_pdu(command_pdata(1, rq))
+                rsp = command_of(await peer.receive_pdu(timeout=2))
+                assert isinstance(rsp, CEchoRSP) and rsp.message_id_being_responded_to == message_id
+                await anyio.sleep(network / 2)
+            assert anyio.current_time() - start > 2 * network
+            await peer.send_pdu(AReleaseRQ())
+            assert await _expect_closed(peer, within=3) == [AReleaseRP()]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "ROBUSTNESS 40: no per-PDU deadline once established; Channel._read_loop re-arms the"
+        " network idle deadline on every chunk, so a P-DATA trickled one byte at a time keeps"
+        " the association (and its buffer) alive indefinitely"
+    ),
+)
+async def test_case_40_trickled_pdata_is_cut_off_by_a_per_pdu_deadline() -> None:
+    network = 0.3
+    scp = aiodimse.AE("SCP", timeouts=Timeouts(acse=5, network=network))
+    async with scp.serve("127.0.0.1", 0) as server:
+        async with await connect(server.port) as peer:
+            await _associate(peer)
+            rq = CEchoRQ(message_id=1, affected_sop_class_uid=VERIFICATION_SOP_CLASS)
+            data = encode_pdu(command_pdata(1, rq))
+            assert len(data) > 60  # 60 bytes at 0.1 s: 6 s, far beyond any sane deadline
+            closed = False
+            start = anyio.current_time()
+            with anyio.move_on_after(5 * network):
+                for i in range(len(data) - 1):  # never the last byte
+                    try:
+                        await peer.send_bytes(data[i : i + 1])
+                    except (anyio.BrokenResourceError, OSError):
+                        closed = True
+                        break
+                    await anyio.sleep(network / 3)
+            if not closed:
+                with anyio.move_on_after(0.2):
+                    closed = await peer.receive_pdu() is None or peer.closed_by_other_end
+            elapsed = anyio.current_time() - start
+        assert closed and elapsed < 5 * network
+        assert server.active == 0
+
+
+# -- 43: shutdown with associations active --------------------------------------------------
+
+
+async def test_case_43_shutdown_with_active_association_is_bounded() -> None:
+    """``AE.serve`` takes no shutdown_timeout; ``Server.shutdown_timeout`` is set on the object."""
+    scp = aiodimse.AE("SCP", timeouts=Timeouts(acse=2))
+    shutdown_timeout = 0.5
+    peers: list[RawPeer] = []
+    try:
+        with anyio.fail_after(5):
+            async with scp.serve("127.0.0.1", 0) as server:
+                assert server.shutdown_timeout == 10.0  # the default
+                server.shutdown_timeout = shutdown_timeout
+                for _ in range(3):
+                    peer = await connect(server.port)
+                    peers.append(peer)
+                    await _associate(peer)
+                assert server.active == 3
+                start = anyio.current_time()
+            elapsed = anyio.current_time() - start
+        assert shutdown_timeout * 0.9 <= elapsed < shutdown_timeout + 1.0
+        for peer in peers:
+            received = await _expect_closed(peer, within=1)
+            assert all(isinstance(p, AAbort) for p in received) and len(received) <= 1, received
+    finally:
+        for peer in peers:
+            await peer.aclose()
+
+
+async def test_case_43_shutdown_waits_for_an_association_that_releases() -> None:
+    """Graceful part: an association that releases within shutdown_timeout is not aborted."""
+    scp = aiodimse.AE("SCP", timeouts=Timeouts(acse=2))
+    statuses: list[int] = []
+    established = anyio.Event()
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tg:
+            async with scp.serve("127.0.0.1", 0) as server:
+                server.shutdown_timeout = 3.0
+
+                async def client() -> None:
+                    async with aiodimse.AE("SCU").associate("127.0.0.1", server.port) as a:
+                        established.set()
+                        await anyio.sleep(0.3)  # still busy when the server starts to stop
+                        statuses.append((await a.echo()).code)
+
+                tg.start_soon(client)
+                await established.wait()
+                start = anyio.current_time()
+            elapsed = anyio.current_time() - start
+    assert statuses == [0x0000]  # the client's work and release completed normally
+    assert 0.2 < elapsed < 3.0  # waited for it, did not run into shutdown_timeout
+
+
+# -- 47: the peer disconnects or resets mid handshake / mid operation -------------------------
+
+
+@pytest.mark.parametrize("how", ["close", "reset"])
+@pytest.mark.parametrize("when", ["before_ac", "mid_ac", "awaiting_echo_rsp"])
+async def test_case_47_peer_disconnects(when: str, how: str) -> None:
+    async def acceptor(peer: RawPeer) -> None:
+        rq = await peer.receive_pdu()
+        assert isinstance(rq, AAssociateRQ)
+        if when == "mid_ac":
+            await peer.send_bytes(encode_pdu(accept_ac(rq))[:20])
+        elif when == "awaiting_echo_rsp":
+            await peer.send_pdu(accept_ac(rq))
+            assert isinstance(command_of(await peer.receive_pdu()), CEchoRQ)
+        if how == "reset":
+            _rst(peer)
+        # returning closes the connection
+
+    reached_echo: list[bool] = []
+    async with raw_acceptor(acceptor) as port:
+        scu = aiodimse.AE("SCU", timeouts=Timeouts(acse=5))
+        with anyio.fail_after(3):  # well under acse and the echo timeout: nothing waits on them
+            with pytest.raises(DicomError) as info:
+                async with scu.associate("127.0.0.1", port, called_ae="RAW") as assoc:
+                    reached_echo.append(True)
+                    await assoc.echo(timeout=10)
+    assert isinstance(info.value, NetworkError | AssociationAborted), repr(info.value)
+    assert info.value.retryable
+    assert reached_echo == ([True] if when == "awaiting_echo_rsp" else [])
+
+
+@pytest.mark.parametrize("how", ["close", "reset"])
+async def test_case_47_requestor_disconnects_mid_handshake_server_keeps_serving(how: str) -> None:
+    scp = aiodimse.AE("SCP", timeouts=Timeouts(acse=5))
+    async with scp.serve("127.0.0.1", 0) as server:
+        full = encode_pdu(verification_rq())
+        for cut in (3, 6, len(full) // 2, len(full) - 1):
+            peer = await connect(server.port)
+            await peer.send_bytes(full[:cut])
+            if how == "reset":
+                _rst(peer)
+            await peer.aclose()
+        await _echo_ok(server.port)
+        await _until(lambda: server.pending == 0, 2)  # freed by the close, not by ARTIM (5 s)
+
+
+async def test_case_47_server_side_peer_resets_while_handler_runs() -> None:
+    """A reset while the SCP's handler is running: handler cancelled, slot freed."""
+    scp = aiodimse.AE("SCP", timeouts=Timeouts(acse=5))
+    started = anyio.Event()
+    cancelled = anyio.Event()
+
+    async def stuck(req: aiodimse.EchoRequest) -> int:
+        if started.is_set():
+            return 0x0000  # the next client's echo
+        started.set()
+        try:
+            await anyio.sleep_forever()
+        finally:
+            cancelled.set()
+        return 0x0110  # pragma: no cover
+
+    scp.on_echo = stuck
+    async with scp.serve("127.0.0.1", 0) as server:
+        peer = await connect(server.port)
+        await _associate(peer)
+        rq = CEchoRQ(message_id=7, affected_sop_class_uid=VERIFICATION_SOP_CLASS)
+        await peer.send_pdu(command_pdata(1, rq))
+        with anyio.fail_after(3):
+            await started.wait()
+            _rst(peer)
+            await peer.aclose()
+            await cancelled.wait()
+        await _until(lambda: server.active == 0, 3)
+        await _echo_ok(server.port)
+
+
+# -- 48: cancellation of an SCU block from outside -------------------------------------------
+
+
+async def test_case_48_cancelled_scu_block_aborts_and_leaks_nothing() -> None:
+    seen: list[PDU] = []
+    script_done = anyio.Event()
+
+    async def acceptor(peer: RawPeer) -> None:
+        rq = await peer.receive_pdu()
+        assert isinstance(rq, AAssociateRQ)
+        await peer.send_pdu(accept_ac(rq))
+        assert isinstance(command_of(await peer.receive_pdu()), CEchoRQ)
+        seen.extend(await _expect_closed(peer, within=3))  # never answers the echo
+        script_done.set()
+
+    fd_baseline = _fds() if LINUX else 0
+    reached_echo: list[bool] = []
+    async with raw_acceptor(acceptor) as port:
+        scu = aiodimse.AE("SCU", timeouts=Timeouts(acse=5))
+        start = anyio.current_time()
+        with anyio.move_on_after(0.4) as scope:
+            async with scu.associate("127.0.0.1", port, called_ae="RAW") as assoc:
+                reached_echo.append(True)
+                await assoc.echo(timeout=None)
+        elapsed = anyio.current_time() - start
+        assert scope.cancelled_caught
+        assert elapsed < 0.4 + 1.0
+        assert not assoc.is_established
+        with anyio.fail_after(3):
+            await script_done.wait()
+    assert reached_echo == [True]
+    # The peer saw A-ABORT (service user) or just the close; never a release.
+    assert seen in ([AAbort(source=0, reason=0)], []), seen
+    if LINUX:
+        assert await _fds_settle_to(fd_baseline) == fd_baseline
