@@ -158,11 +158,19 @@ async def test_tcp_nodelay_is_set_on_both_ends() -> None:
     from aiodimse.net.connect import open_tcp
 
     async with aiodimse.AE("SCP").serve("127.0.0.1", 0) as server:
-        stream = await open_tcp("127.0.0.1", server.port, timeout=5)
-        sock = stream.extra(anyio.abc.SocketAttribute.raw_socket)
+        transport = await open_tcp("127.0.0.1", server.port, timeout=5)
+        sock = transport.raw_socket
+        assert sock is not None
         assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
         assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE) != 0
-        await stream.aclose()
+        await anyio.wait_all_tasks_blocked()
+        # The accepted end (server internals, inspected on purpose).
+        (channel,) = server._channels
+        accepted = channel._transport.raw_socket
+        assert accepted is not None
+        assert accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
+        assert accepted.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE) != 0
+        await transport.aclose()
 
 
 async def test_many_concurrent_associations_on_one_loop() -> None:

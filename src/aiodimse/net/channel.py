@@ -76,10 +76,9 @@ from ..pdu import (
     AReleaseRQ,
     PDataTF,
 )
+from .transport import Transport
 
 log = logging.getLogger("aiodimse.net")
-
-RECEIVE_SIZE = 256 * 1024
 
 
 @dataclass(slots=True, kw_only=True)
@@ -108,7 +107,7 @@ class Channel:
 
     def __init__(
         self,
-        stream: anyio.abc.ByteStream,
+        transport: Transport,
         core: CoreAssociation,
         *,
         limits: Limits,
@@ -116,8 +115,8 @@ class Channel:
         peer: str = "",
         tcp_quickack: bool = True,
     ) -> None:
-        self._stream = stream
-        self._quickack_sock = _quickack_socket(stream) if tcp_quickack else None
+        self._transport = transport
+        self._quickack_sock = _quickack_socket(transport) if tcp_quickack else None
         self._core = core
         self.limits = limits
         self.timeouts = timeouts
@@ -195,23 +194,25 @@ class Channel:
             self._idle_deadline = math.inf
 
     async def _read_loop(self) -> None:
-        stream = self._stream
+        transport = self._transport
         core = self._core
         while not self._closed.is_set():
             with anyio.CancelScope(deadline=self._deadline()) as timer:
                 while True:
                     try:
-                        data = await stream.receive(RECEIVE_SIZE)
-                    except (anyio.EndOfStream, anyio.ClosedResourceError):
-                        self._lost("peer closed the connection")
+                        n = await transport.receive(core, self._now())
+                    except anyio.ClosedResourceError:
+                        self._lost("connection closed")
                         return
                     except (anyio.BrokenResourceError, OSError) as exc:
                         self._lost(f"connection broken: {_describe(exc)}")
                         return
+                    if n == 0:
+                        self._lost("peer closed the connection")
+                        return
                     if self._quickack_sock is not None:
                         _rearm_quickack(self._quickack_sock)
                     now = self._now()
-                    core.receive_data(data, now)
                     await self._pump(now)
                     if self._closed.is_set():
                         return
@@ -265,7 +266,7 @@ class Channel:
 
     async def _close_stream(self) -> None:
         try:
-            await self._stream.aclose()
+            await self._transport.aclose()
         except (OSError, anyio.BrokenResourceError, anyio.ClosedResourceError):
             pass
 
@@ -276,9 +277,8 @@ class Channel:
             parts = self._core.data_to_send()
             if not parts:
                 return
-            data = b"".join(parts)  # one write per PDU batch, header and payload gathered
             try:
-                await self._stream.send(data)
+                await self._transport.send(parts)  # one write, header and payload gathered
             except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError) as exc:
                 raise NetworkError(f"{self.peer}: sending failed: {_describe(exc)}") from exc
 
@@ -592,11 +592,11 @@ def send_pdu_now(channel: Channel, pdu: PDU) -> None:
     channel._core.send(pdu, anyio.current_time())
 
 
-def _quickack_socket(stream: anyio.abc.ByteStream) -> socket.socket | None:
-    """The TCP socket under ``stream`` when the platform has TCP_QUICKACK (Linux)."""
+def _quickack_socket(transport: Transport) -> socket.socket | None:
+    """The TCP socket under ``transport`` when the platform has TCP_QUICKACK (Linux)."""
     if not hasattr(socket, "TCP_QUICKACK"):
         return None
-    sock = stream.extra(anyio.abc.SocketAttribute.raw_socket, None)
+    sock = transport.raw_socket
     if sock is None or sock.family not in (socket.AF_INET, socket.AF_INET6):
         return None
     return sock

@@ -8,18 +8,18 @@ import socket
 import sys
 
 import anyio
-import anyio.abc
 
 from ..errors import DicomTimeoutError, NetworkError
+from .transport import SocketTransport, connect_socket
 
 log = logging.getLogger("aiodimse.net")
 
 
-async def open_tcp(host: str, port: int, *, timeout: float | None) -> anyio.abc.SocketStream:
+async def open_tcp(host: str, port: int, *, timeout: float | None) -> SocketTransport:
     """Connect to ``host:port`` within ``timeout`` seconds; raise :class:`NetworkError`."""
     try:
         with anyio.fail_after(timeout):
-            stream = await anyio.connect_tcp(host, port)
+            sock = await connect_socket(host, port)
     except TimeoutError:
         raise DicomTimeoutError(f"TCP connection to {host}:{port}", timeout or 0) from None
     except OSError as exc:
@@ -27,13 +27,13 @@ async def open_tcp(host: str, port: int, *, timeout: float | None) -> anyio.abc.
         if isinstance(root, ConnectionRefusedError):
             raise NetworkError(f"connection refused by {host}:{port}") from exc
         raise NetworkError(f"cannot connect to {host}:{port}: {_oserror_words(root)}") from exc
-    configure_socket(stream)
-    return stream
+    configure_socket(sock)
+    return SocketTransport(sock)
 
 
-def configure_socket(stream: anyio.abc.SocketStream) -> None:
-    """TCP_NODELAY (asyncio sets it already; trio too) and keepalive; never SO_RCVBUF."""
-    sock = stream.extra(anyio.abc.SocketAttribute.raw_socket, None)
+def configure_socket(sock: socket.socket | None) -> None:
+    """TCP_NODELAY (no Nagle delay on our small PDUs) and keepalive; never SO_RCVBUF
+    (setting it disables the kernel's receive-buffer autotuning on Linux)."""
     if sock is None or sock.family not in (socket.AF_INET, socket.AF_INET6):
         return
     try:

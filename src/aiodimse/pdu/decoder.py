@@ -222,12 +222,15 @@ class PDUDecoder:
         self._end += n
 
     def get_buffer(self, sizehint: int = -1) -> memoryview:
-        """Writable space in the decoder's buffer, at least ``max(sizehint, READ_SIZE)``.
+        """Writable space in the decoder's buffer: at least ``sizehint`` bytes when it is
+        positive (the caller sizes its reads, e.g. small for many idle connections and
+        larger for bulk transfers), else at least :data:`READ_SIZE`.
 
         Like ``asyncio.BufferedProtocol.get_buffer``: write received bytes into it, then
         call :meth:`buffer_updated` with their count.
         """
-        want = max(sizehint, READ_SIZE)
+        want = sizehint if sizehint > 0 else READ_SIZE
+        minimum = want if sizehint > 0 else BUFFER_SIZE
         if self._error is not None:
             if self._scratch is None or len(self._scratch) < want:
                 self._scratch = bytearray(want)
@@ -237,7 +240,7 @@ class PDUDecoder:
             # The pending PDU will not fit here: move it now, while its tail is short.
             self._start + self._pending > len(self._buf) and self._start > 0
         ):
-            self._reallocate(want, BUFFER_SIZE)
+            self._reallocate(want, minimum)
         return self._view[self._end :]
 
     def buffer_updated(self, nbytes: int) -> None:

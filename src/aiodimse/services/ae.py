@@ -23,6 +23,7 @@ from ..constants import VERIFICATION_SOP_CLASS
 from ..errors import LocalProtocolError
 from ..net.channel import Channel
 from ..net.connect import open_tcp
+from ..net.transport import StreamTransport, Transport
 from ..pdu import (
     AAssociateRQ,
     ImplementationClassUID,
@@ -160,13 +161,16 @@ class AE:
             user_information=self.user_information(),
         )
         peer = f"{called_ae}@{host}:{port}"
+        transport: Transport
         if stream is None:
-            stream = await open_tcp(host, port, timeout=self.timeouts.connect)
+            transport = await open_tcp(host, port, timeout=self.timeouts.connect)
+        else:
+            transport = StreamTransport(stream)
         core = CoreAssociation(
             Role.REQUESTOR, limits=self.limits, artim_timeout=self.timeouts.acse or 30.0
         )
         channel = Channel(
-            stream,
+            transport,
             core,
             limits=self.limits,
             timeouts=self.timeouts,

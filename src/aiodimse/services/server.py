@@ -16,6 +16,7 @@ finish for ``shutdown_timeout`` seconds, then aborts the rest.
 from __future__ import annotations
 
 import logging
+import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
@@ -28,6 +29,7 @@ from ..association.connection import Role
 from ..association.negotiation import AcceptorPolicy, negotiate
 from ..net.channel import Channel
 from ..net.connect import configure_socket
+from ..net.transport import SocketTransport, listen_sockets
 from ..pdu import AAssociateAC, AAssociateRJ, AAssociateRQ
 
 if TYPE_CHECKING:
@@ -72,20 +74,15 @@ class Server:
 
     @asynccontextmanager
     async def listening(self, host: str, port: int) -> AsyncIterator[Server]:
-        listener = await anyio.create_tcp_listener(
-            local_host=host, local_port=port, reuse_port=False
-        )
-        sock = listener.listeners[0].extra(anyio.abc.SocketAttribute.raw_socket)
-        self.host, self.port = sock.getsockname()[:2]
+        sockets = listen_sockets(host, port)
+        self.host, self.port = sockets[0].getsockname()[:2]
         log.info("%s listening on %s:%d", self.ae.ae_title, self.host, self.port)
         self._policy = self.policy()
         error: BaseException | None = None
         async with anyio.create_task_group() as connections:
             async with anyio.create_task_group() as acceptor:
-                for sub in listener.listeners:
-                    # create_tcp_listener makes SocketListeners (one per address family).
-                    assert isinstance(sub, anyio.abc.SocketListener)
-                    acceptor.start_soon(self._accept_loop, sub, connections)
+                for sock in sockets:
+                    acceptor.start_soon(self._accept_loop, sock, connections)
                 try:
                     yield self
                 except BaseException as exc:  # re-raised below, unwrapped
@@ -93,7 +90,9 @@ class Server:
                 finally:
                     acceptor.cancel_scope.cancel()
             with anyio.CancelScope(shield=True):
-                await listener.aclose()
+                for sock in sockets:
+                    anyio.notify_closing(sock)
+                    sock.close()
                 # Graceful shutdown: running associations get shutdown_timeout to finish.
                 with anyio.move_on_after(self.shutdown_timeout):
                     await self._all_closed.wait()
@@ -103,37 +102,34 @@ class Server:
         if error is not None:
             raise error
 
-    async def _accept_loop(
-        self,
-        listener: anyio.abc.SocketListener,
-        connections: anyio.abc.TaskGroup,
-    ) -> None:
+    async def _accept_loop(self, listener: socket.socket, connections: anyio.abc.TaskGroup) -> None:
         while True:
-            try:
-                stream = await listener.accept()
-            except OSError as exc:  # e.g. EMFILE: keep serving the others
-                log.error("accept failed: %s", exc)
-                await anyio.sleep(0.1)
-                continue
-            connections.start_soon(self._handle, stream)
+            await anyio.wait_readable(listener)
+            while True:  # accept everything queued before waiting again
+                try:
+                    sock, addr = listener.accept()
+                except (BlockingIOError, InterruptedError):
+                    break
+                except OSError as exc:  # e.g. EMFILE: keep serving the others
+                    log.error("accept failed: %s", exc)
+                    await anyio.sleep(0.1)
+                    break
+                connections.start_soon(self._handle, sock, addr)
 
-    async def _handle(self, stream: anyio.abc.SocketStream) -> None:
+    async def _handle(self, sock: socket.socket, addr: object) -> None:
+        transport = SocketTransport(sock)
         if self.pending >= self.ae.max_pending_connections:
             log.warning("too many connections awaiting A-ASSOCIATE-RQ; closing a new one")
-            await stream.aclose()
+            await transport.aclose()
             return
-        configure_socket(stream)
-        try:
-            remote = stream.extra(anyio.abc.SocketAttribute.remote_address)
-            peer = f"{remote[0]}:{remote[1]}" if isinstance(remote, tuple) else str(remote)
-        except (OSError, anyio.TypedAttributeLookupError):
-            peer = "?"
+        configure_socket(sock)
+        peer = f"{addr[0]}:{addr[1]}" if isinstance(addr, tuple) else str(addr)
         ae = self.ae
         core = CoreAssociation(
             Role.ACCEPTOR, limits=ae.limits, artim_timeout=ae.timeouts.acse or 30.0
         )
         channel = Channel(
-            stream,
+            transport,
             core,
             limits=ae.limits,
             timeouts=ae.timeouts,

@@ -1,0 +1,192 @@
+"""Byte transports under a :class:`~aiodimse.net.channel.Channel`.
+
+:class:`SocketTransport` is the fast path for plain TCP: it waits with
+``anyio.wait_readable``/``wait_writable`` (asyncio, trio; on Windows' proactor loop anyio
+provides them with a selector thread) and then
+
+* **receives without copies**: ``recv_into`` writes straight into the PDU decoder's own
+  buffer (``Association.get_buffer``), so P-DATA PDVs are views of the bytes the kernel
+  delivered; reads are sized adaptively (64 KiB while messages are small, up to 1 MiB
+  while reads keep filling the buffer) so a thousand idle associations stay small;
+* **sends gathered**: ``sendmsg`` writes a PDU header and its payload views in one system
+  call (one write per PDU, no join); where ``sendmsg`` does not exist (Windows) the parts
+  are joined.
+
+:class:`StreamTransport` wraps any anyio byte stream (a caller's own connection, a tunnel,
+TLS) with one copy per read.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import socket
+from collections.abc import Sequence
+from typing import Protocol
+
+import anyio
+import anyio.abc
+import anyio.lowlevel
+
+from ..association.connection import Association as CoreAssociation
+
+#: Read sizes: start small, double while reads fill the buffer (bulk transfer), up to MAX.
+MIN_READ = 64 * 1024
+MAX_READ = 1024 * 1024
+
+_HAS_SENDMSG = hasattr(socket.socket, "sendmsg")
+_IN_PROGRESS = {errno.EINPROGRESS, errno.EWOULDBLOCK, errno.EAGAIN, 10035}  # 10035: Windows
+
+
+class Transport(Protocol):
+    """What a channel needs from the bytes underneath."""
+
+    @property
+    def raw_socket(self) -> socket.socket | None: ...
+
+    async def receive(self, core: CoreAssociation, now: float) -> int:
+        """Wait for bytes, hand them to ``core``; return how many (0: the peer closed)."""
+        ...
+
+    async def send(self, parts: Sequence[bytes | memoryview]) -> None: ...
+
+    async def aclose(self) -> None: ...
+
+
+class SocketTransport:
+    """A connected, non-blocking TCP socket (see the module docstring)."""
+
+    __slots__ = ("_closed", "_read_size", "_ready", "_sock")
+
+    def __init__(self, sock: socket.socket) -> None:
+        sock.setblocking(False)
+        self._sock = sock
+        self._read_size = MIN_READ
+        self._ready = False  # the last read filled its buffer: more is probably waiting
+        self._closed = False
+
+    @property
+    def raw_socket(self) -> socket.socket | None:
+        return self._sock
+
+    async def receive(self, core: CoreAssociation, now: float) -> int:
+        sock = self._sock
+        while True:
+            if self._ready:
+                await anyio.lowlevel.checkpoint()  # fairness: never monopolise the loop
+            else:
+                # Wait *before* asking for a buffer: an idle connection holds none.
+                await anyio.wait_readable(sock)
+            buf = core.get_buffer(self._read_size)
+            try:
+                n = sock.recv_into(buf, self._read_size)
+            except (BlockingIOError, InterruptedError):
+                self._ready = False
+                continue
+            finally:
+                del buf
+            if n == self._read_size:
+                self._ready = True
+                self._read_size = min(self._read_size * 2, MAX_READ)
+            else:
+                self._ready = False
+            if n:
+                core.buffer_updated(n, now)
+            return n
+
+    async def send(self, parts: Sequence[bytes | memoryview]) -> None:
+        sock = self._sock
+        if not _HAS_SENDMSG or len(parts) == 1:
+            views = [memoryview(b"".join(parts) if len(parts) > 1 else parts[0])]
+        else:
+            views = [memoryview(p) for p in parts if len(p)]
+        while views:
+            try:
+                if len(views) == 1:
+                    sent = sock.send(views[0])
+                else:
+                    sent = sock.sendmsg(views)
+            except (BlockingIOError, InterruptedError):
+                await anyio.wait_writable(sock)
+                continue
+            while sent:
+                head = views[0]
+                if sent >= len(head):
+                    sent -= len(head)
+                    views.pop(0)
+                else:
+                    views[0] = head[sent:]
+                    sent = 0
+        await anyio.lowlevel.checkpoint()
+
+    async def aclose(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        anyio.notify_closing(self._sock)
+        self._sock.close()
+        await anyio.lowlevel.checkpoint()
+
+
+class StreamTransport:
+    """Any anyio byte stream (one copy per read into the decoder)."""
+
+    __slots__ = ("_stream",)
+
+    def __init__(self, stream: anyio.abc.ByteStream) -> None:
+        self._stream = stream
+
+    @property
+    def raw_socket(self) -> socket.socket | None:
+        sock = self._stream.extra(anyio.abc.SocketAttribute.raw_socket, None)
+        return sock if isinstance(sock, socket.socket) else None
+
+    async def receive(self, core: CoreAssociation, now: float) -> int:
+        try:
+            data = await self._stream.receive(MAX_READ)
+        except anyio.EndOfStream:
+            return 0
+        core.receive_data(data, now)
+        return len(data)
+
+    async def send(self, parts: Sequence[bytes | memoryview]) -> None:
+        await self._stream.send(b"".join(parts))
+
+    async def aclose(self) -> None:
+        await self._stream.aclose()
+
+
+async def connect_socket(host: str, port: int) -> socket.socket:
+    """Open a non-blocking TCP connection (each resolved address in turn)."""
+    infos = await anyio.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    last: OSError | None = None
+    for family, kind, proto, _name, addr in infos:
+        sock = socket.socket(family, kind, proto)
+        try:
+            sock.setblocking(False)
+            err = sock.connect_ex(addr)
+            if err in _IN_PROGRESS:
+                await anyio.wait_writable(sock)
+                err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+            if err:
+                raise OSError(err, os.strerror(err))
+            return sock
+        except BaseException as exc:
+            sock.close()
+            if not isinstance(exc, OSError):
+                raise
+            last = exc
+    raise last or OSError(errno.EHOSTUNREACH, f"no address for {host}")
+
+
+def listen_sockets(host: str, port: int, backlog: int = 1024) -> list[socket.socket]:
+    """Bound, listening, non-blocking sockets for ``host:port`` (port 0: a free one)."""
+    if host in ("", "::") and socket.has_dualstack_ipv6():
+        sock = socket.create_server(
+            ("::", port), family=socket.AF_INET6, backlog=backlog, dualstack_ipv6=True
+        )
+    else:
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        sock = socket.create_server((host or "0.0.0.0", port), family=family, backlog=backlog)
+    sock.setblocking(False)
+    return [sock]
