@@ -75,6 +75,7 @@ from ..pdu import (
     AReleaseRP,
     AReleaseRQ,
     PDataTF,
+    pdu_type_name,
 )
 from .transport import Transport
 
@@ -300,7 +301,15 @@ class Channel:
                 self._closed.set()
                 return
 
+    def _send_pdu(self, pdu: PDU, now: float) -> None:
+        """Hand a PDU to the core (it queues the bytes; :meth:`_flush` writes them)."""
+        if self._debug:
+            log.debug("%s: sending %s", self.peer, summarize(pdu))
+        self._core.send(pdu, now)
+
     async def _dispatch(self, ev: object, now: float) -> None:
+        if self._debug:
+            log.debug("%s: received %s", self.peer, summarize(ev))
         if isinstance(ev, PDataTF):
             await self._on_pdata(ev, now)
         elif isinstance(ev, AAssociateRQ):
@@ -308,7 +317,7 @@ class Channel:
             if self.on_associate is None:
                 raise AssociationError("no acceptor policy for an incoming association")
             answer = await self.on_associate(ev)
-            self._core.send(answer, now)
+            self._send_pdu(answer, now)
             if isinstance(answer, AAssociateAC):
                 self._set_established()
             else:
@@ -323,7 +332,7 @@ class Channel:
             self._settled.set()
         elif isinstance(ev, AReleaseRQ):
             # PS3.8 9.2: we always agree to release; in-flight operations end with it.
-            self._core.send(AReleaseRP(), now)
+            self._send_pdu(AReleaseRP(), now)
             self._released.set()
             self._fail_waiters("peer released the association")
         elif isinstance(ev, AReleaseRP):
@@ -379,7 +388,7 @@ class Channel:
                         f"{self.peer}: {exc}", source=2, reason=int(exc.abort_reason)
                     )
                 )
-                self._core.send(
+                self._send_pdu(
                     AAbort(source=AbortSource.SERVICE_PROVIDER, reason=exc.abort_reason), now
                 )
                 return
@@ -430,7 +439,7 @@ class Channel:
         self._fail(
             AssociationAborted(f"{self.peer}: {exc}", source=2, reason=int(exc.abort_reason))
         )
-        self._core.send(AAbort(source=AbortSource.SERVICE_PROVIDER, reason=exc.abort_reason), now)
+        self._send_pdu(AAbort(source=AbortSource.SERVICE_PROVIDER, reason=exc.abort_reason), now)
 
     def _deliver(self, received: Received) -> None:
         msg = received.message
@@ -481,7 +490,7 @@ class Channel:
         """As requestor: send ``rq`` and wait for the answer (``Timeouts.acse``)."""
         self._rq = rq
         now = self._now()
-        self._core.send(rq, now)
+        self._send_pdu(rq, now)
         await self._pump(now)
         try:
             with anyio.fail_after(self.timeouts.acse):
@@ -541,7 +550,7 @@ class Channel:
         # PS3.8 E.1: one message's PDVs are never interleaved with another's.
         async with self._message_lock:
             for pdata in self._fragmenter.pdus(context_id, command, dataset):
-                self._core.send(pdata, self._now())
+                self._send_pdu(pdata, self._now())
                 await self._flush()
 
     async def release(self) -> None:
@@ -549,7 +558,7 @@ class Channel:
         if self._closed.is_set():
             return
         now = self._now()
-        self._core.send(AReleaseRQ(), now)
+        self._send_pdu(AReleaseRQ(), now)
         try:
             await self._flush()
             with anyio.fail_after(self.timeouts.acse):
@@ -570,7 +579,7 @@ class Channel:
             return
         with anyio.move_on_after(self.timeouts.abort, shield=True):
             try:
-                self._core.send(AAbort(source=source, reason=reason), self._now())
+                self._send_pdu(AAbort(source=source, reason=reason), self._now())
                 await self._flush()
             except (DicomError, OSError):
                 pass
@@ -590,6 +599,38 @@ class Channel:
 def send_pdu_now(channel: Channel, pdu: PDU) -> None:
     """Queue ``pdu`` in the core (flushed by the next pump); used by tests."""
     channel._core.send(pdu, anyio.current_time())
+
+
+def summarize(item: object) -> str:
+    """One line about a PDU or event, for ``-d`` logs (only built when debug is on)."""
+    if isinstance(item, PDataTF):
+        sizes = ", ".join(
+            f"ctx {p.context_id} {'cmd' if p.is_command else 'data'}"
+            f"{' last' if p.is_last else ''} {len(p.data)} B"
+            for p in item.pdvs
+        )
+        return f"P-DATA-TF [{sizes}]"
+    if isinstance(item, AAssociateRQ):
+        ctx = ", ".join(f"{c.context_id}:{c.abstract_syntax}" for c in item.presentation_contexts)
+        return (
+            f"A-ASSOCIATE-RQ {item.calling_ae_title} -> {item.called_ae_title}, "
+            f"max PDU {item.user_information.maximum_length}, contexts [{ctx}]"
+        )
+    if isinstance(item, AAssociateAC):
+        ctx = ", ".join(
+            f"{c.context_id}:ok {c.transfer_syntax}"
+            if c.result == 0
+            else f"{c.context_id}:rejected {c.result}"
+            for c in item.presentation_contexts
+        )
+        return f"A-ASSOCIATE-AC max PDU {item.user_information.maximum_length}, contexts [{ctx}]"
+    if isinstance(item, AAssociateRJ):
+        return f"A-ASSOCIATE-RJ result {item.result} source {item.source} reason {item.reason}"
+    if isinstance(item, AAbort):
+        return f"A-ABORT source {item.source} reason {item.reason}"
+    if isinstance(item, AReleaseRQ | AReleaseRP):
+        return pdu_type_name(item)
+    return repr(item)
 
 
 def _quickack_socket(transport: Transport) -> socket.socket | None:
