@@ -30,7 +30,7 @@ import math
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import anyio
 import anyio.abc
@@ -77,6 +77,7 @@ from ..pdu import (
     PDataTF,
     pdu_type_name,
 )
+from .sinks import DatasetSink, MemorySink
 from .transport import Transport
 
 log = logging.getLogger("aiodimse.net")
@@ -84,19 +85,27 @@ log = logging.getLogger("aiodimse.net")
 
 @dataclass(slots=True, kw_only=True)
 class Received:
-    """A complete incoming DIMSE message: command and (in-memory) dataset bytes."""
+    """A complete incoming DIMSE message.
+
+    ``dataset`` holds the bytes when the dataset went to the default in-memory sink;
+    ``sink`` is the sink the ``sink_factory`` chose (a file sink, say), already closed.
+    """
 
     context_id: int
     message: DimseMessage
     dataset: bytes | None = None
+    sink: DatasetSink | None = None
 
 
 @dataclass(slots=True)
 class _Incoming:
     context_id: int
     message: DimseMessage
-    chunks: list[bytes] = field(default_factory=list)
-    size: int = 0
+    sink: DatasetSink | None
+
+
+#: Chooses the sink for the dataset of an incoming message; ``None``: keep it in memory.
+SinkFactory = Callable[["Channel", int, DimseMessage], "DatasetSink | None"]
 
 
 AssociateHandler = Callable[[AAssociateRQ], Awaitable[AAssociateAC | AAssociateRJ]]
@@ -141,6 +150,7 @@ class Channel:
         self._task_group: anyio.abc.TaskGroup | None = None
         self.on_associate: AssociateHandler | None = None
         self.on_request: RequestHandler | None = None
+        self.sink_factory: SinkFactory | None = None
         self._idle_deadline = math.inf
         self._debug = log.isEnabledFor(logging.DEBUG)
 
@@ -172,6 +182,7 @@ class Channel:
                 try:
                     await self._read_loop()
                 finally:
+                    await self._discard_incoming()
                     self._finish()
                     tg.cancel_scope.cancel()
         finally:
@@ -255,6 +266,13 @@ class Channel:
             send.close()
         self._waiters.clear()
         self._settled.set()
+
+    async def _discard_incoming(self) -> None:
+        """The association ended mid-message: partial output is removed (ROBUSTNESS 47)."""
+        inc, self._incoming = self._incoming, None
+        if inc is not None and inc.sink is not None:
+            with anyio.CancelScope(shield=True):
+                await inc.sink.discard()
 
     def _finish(self) -> None:
         if self.error is None and not self._released.is_set() and self.rejection is None:
@@ -393,22 +411,37 @@ class Channel:
                 )
                 return
             for ev in events:
-                if isinstance(ev, CommandReceived):
-                    self._incoming = _Incoming(ev.context_id, ev.message)
-                    if self._debug:
-                        log.debug("%s: received %r", self.peer, ev.message)
-                elif isinstance(ev, DataFragment):
+                if isinstance(ev, DataFragment):
                     inc = self._incoming
-                    assert inc is not None  # the assembler checked the order
-                    inc.size += len(ev.data)
-                    inc.chunks.append(bytes(ev.data))
+                    if inc is not None and inc.sink is not None:
+                        await inc.sink.write(ev.data)
+                elif isinstance(ev, CommandReceived):
+                    sink: DatasetSink | None = None
+                    if ev.message.has_dataset:
+                        if self.sink_factory is not None:
+                            sink = self.sink_factory(self, ev.context_id, ev.message)
+                        if sink is None:
+                            sink = MemorySink(self.limits.max_in_memory_dataset)
+                    self._incoming = _Incoming(ev.context_id, ev.message, sink)
                 elif isinstance(ev, MessageComplete):
                     inc = self._incoming
-                    assert inc is not None
+                    assert inc is not None  # the assembler checked the order
                     self._incoming = None
-                    dataset = b"".join(inc.chunks) if inc.message.has_dataset else None
-                    self._deliver(
-                        Received(context_id=inc.context_id, message=inc.message, dataset=dataset)
+                    dataset: bytes | None = None
+                    if inc.sink is not None:
+                        await inc.sink.close()
+                        if isinstance(inc.sink, MemorySink):
+                            if inc.sink.error is not None:
+                                log.error("%s: %s", self.peer, inc.sink.error)
+                            else:
+                                dataset = inc.sink.getvalue()
+                    await self._deliver(
+                        Received(
+                            context_id=inc.context_id,
+                            message=inc.message,
+                            dataset=dataset,
+                            sink=inc.sink,
+                        )
                     )
 
     async def _malformed_command(self, exc: MalformedCommand, now: float) -> None:
@@ -441,7 +474,7 @@ class Channel:
         )
         self._send_pdu(AAbort(source=AbortSource.SERVICE_PROVIDER, reason=exc.abort_reason), now)
 
-    def _deliver(self, received: Received) -> None:
+    async def _deliver(self, received: Received) -> None:
         msg = received.message
         if isinstance(msg, CCancelRQ):
             # PS3.7 9.3.2.3: C-CANCEL refers to an operation we perform; unknown ones are
@@ -466,9 +499,10 @@ class Channel:
                 )
                 return
             try:
-                send.send_nowait(received)
-            except anyio.WouldBlock:
-                log.error("%s: response queue full for message %d", self.peer, responding_to)
+                # Blocks the reader while the consumer is behind: backpressure to the peer.
+                await send.send(received)
+            except (anyio.BrokenResourceError, anyio.ClosedResourceError):
+                log.info("%s: response to message %d no longer awaited", self.peer, responding_to)
             return
         if self.on_request is None or self._task_group is None:
             log.warning("%s: request %s ignored (no handler)", self.peer, type(msg).__name__)
