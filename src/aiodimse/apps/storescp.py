@@ -47,8 +47,11 @@ def add_parser(sub: Any) -> None:
         default=None,
         help="accept associations only from these calling AE titles",
     )
-    p.add_argument("--no-tcp-quickack", action="store_true",
-                   help="do not re-arm TCP_QUICKACK after reads (Linux; for measurements)")
+    p.add_argument(
+        "--no-tcp-quickack",
+        action="store_true",
+        help="do not re-arm TCP_QUICKACK after reads (Linux; for measurements)",
+    )
     add_logging_flags(p)
     p.set_defaults(run=run)
 
