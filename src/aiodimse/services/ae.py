@@ -12,6 +12,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from functools import partial
 
 import anyio
 import anyio.abc
@@ -20,6 +21,7 @@ from ..association.connection import Association as CoreAssociation
 from ..association.connection import Role
 from ..config import Limits, Timeouts
 from ..constants import VERIFICATION_SOP_CLASS
+from ..dimse.messages import CEchoRQ, DimseMessage
 from ..errors import LocalProtocolError
 from ..net.channel import Channel
 from ..net.connect import open_tcp
@@ -33,6 +35,7 @@ from ..pdu import (
 )
 from .association import Association
 from .contexts import VERIFICATION, Context, as_contexts, build_requested
+from .dispatch import RequestHandler, SinkFactory, choose_sink, dispatch_request, handle_echo
 from .server import Server
 
 log = logging.getLogger("aiodimse")
@@ -123,6 +126,10 @@ class AE:
         self.tcp_quickack = tcp_quickack
         #: The C-ECHO handler: returns the status to answer with (default 0x0000 Success).
         self.on_echo: EchoHandler = _echo_success
+        #: Services performed for peers, by request class (see services.dispatch).
+        self.request_handlers: dict[type[DimseMessage], RequestHandler] = {CEchoRQ: handle_echo}
+        #: Where incoming datasets stream, by request class (default: memory).
+        self.sink_factories: dict[type[DimseMessage], SinkFactory] = {}
 
     # -- requestor -------------------------------------------------------------------------
 
@@ -177,7 +184,7 @@ class AE:
             peer=peer,
             tcp_quickack=self.tcp_quickack,
         )
-        channel.on_request = self._serve_request
+        self.configure_channel(channel)
         # The body's exception is re-raised as itself, not wrapped in an ExceptionGroup.
         error: BaseException | None = None
         async with anyio.create_task_group() as tg:
@@ -208,10 +215,10 @@ class AE:
         async with server.listening(host, port):
             yield server
 
-    async def _serve_request(self, channel: Channel, received: object) -> None:
-        from .dispatch import dispatch_request
-
-        await dispatch_request(self, channel, received)
+    def configure_channel(self, channel: Channel) -> None:
+        """Route a channel's incoming requests and datasets to this AE's services."""
+        channel.on_request = partial(dispatch_request, self)
+        channel.sink_factory = partial(choose_sink, self)
 
 
 def _check_ae_title(title: str) -> None:

@@ -1,36 +1,52 @@
-"""Incoming DIMSE requests to the AE's handlers (either association role)."""
+"""Incoming DIMSE requests to the AE's services (either association role).
+
+An :class:`~aiodimse.services.ae.AE` holds two registries, filled by the services it
+enables (verification always; storage, query/retrieve when configured):
+
+* ``request_handlers``: request class -> ``async handler(ae, channel, received)`` that
+  performs the operation and sends the response(s);
+* ``sink_factories``: request class -> ``factory(channel, context_id, message)`` choosing
+  where the request's dataset streams while it arrives (a temporary file for C-STORE);
+  none registered: the dataset is kept in memory (bounded by ``Limits``).
+
+The same registries serve associations we accepted and associations we opened (C-GET
+brings C-STOREs back over our own association).
+"""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
-from ..dimse.messages import CEchoRQ, CEchoRSP, DimseRequest
+from ..dimse.messages import CEchoRQ, CEchoRSP, DimseMessage, DimseRequest, response_class_for
 from ..net.channel import Channel, Received
+from ..net.sinks import DatasetSink
 
 if TYPE_CHECKING:
     from .ae import AE
 
 log = logging.getLogger("aiodimse.scp")
 
-#: PS3.7 C.5.5 / Annex C: "Unrecognized Operation".
+#: PS3.7 C.5 / Annex C: "Unrecognized Operation".
 STATUS_UNRECOGNIZED_OPERATION = 0x0211
-#: PS3.7 C.5.8 (used for handler exceptions in C-ECHO): "Processing failure".
+#: PS3.7 Annex C: "Processing failure" (a handler raised).
 STATUS_PROCESSING_FAILURE = 0x0110
 
+RequestHandler = Callable[["AE", Channel, Received], Awaitable[None]]
+SinkFactory = Callable[[Channel, int, DimseMessage], "DatasetSink | None"]
 
-async def dispatch_request(ae: AE, channel: Channel, received: object) -> None:
-    """Run the handler for one request and send its response."""
-    assert isinstance(received, Received)
+
+async def dispatch_request(ae: AE, channel: Channel, received: Received) -> None:
+    """Run the registered handler for one request; unknown requests get 0x0211."""
     msg = received.message
-    if isinstance(msg, CEchoRQ):
-        await _echo(ae, channel, received, msg)
+    handler = ae.request_handlers.get(type(msg))
+    if handler is not None:
+        await handler(ae, channel, received)
         return
     log.warning("%s: no service for %s; answering 0x0211", channel.peer, type(msg).__name__)
     if isinstance(msg, DimseRequest):
         # The response class pairs with the request class (PS3.7 E.1 Command Field).
-        from ..dimse.messages import response_class_for
-
         rsp_cls = response_class_for(type(msg))
         if rsp_cls is not None:
             await channel.send_message(
@@ -42,9 +58,20 @@ async def dispatch_request(ae: AE, channel: Channel, received: object) -> None:
             )
 
 
-async def _echo(ae: AE, channel: Channel, received: Received, msg: CEchoRQ) -> None:
+def choose_sink(
+    ae: AE, channel: Channel, context_id: int, message: DimseMessage
+) -> DatasetSink | None:
+    """The channel's sink factory: the service's, else ``None`` (memory)."""
+    factory = ae.sink_factories.get(type(message))
+    return factory(channel, context_id, message) if factory is not None else None
+
+
+async def handle_echo(ae: AE, channel: Channel, received: Received) -> None:
+    """C-ECHO SCP (PS3.7 9.1.5): the AE's ``on_echo`` handler gives the status."""
     from .ae import EchoRequest
 
+    msg = received.message
+    assert isinstance(msg, CEchoRQ)
     rq = channel.request
     request = EchoRequest(
         message_id=msg.message_id,

@@ -163,7 +163,7 @@ class Server:
             return answer
 
         channel.on_associate = on_associate
-        channel.on_request = ae._serve_request
+        ae.configure_channel(channel)
         self.pending += 1
         if not self._channels:
             self._all_closed = anyio.Event()
