@@ -28,6 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     ae.add_supported_context(Verification)
     ae.maximum_associations = args.max_associations
     server = ae.start_server((args.host, args.port), block=False)
+    assert server is not None, "non-blocking start_server returns the server"
     try:
         print(f"PORT {server.server_address[1]}", flush=True)
         sys.stdin.read()  # until the harness closes our stdin
