@@ -157,7 +157,7 @@ async def _sequential(fn: AssociationFn, *, count: int, echoes: int, s: Settings
     ok = failed = echoes_ok = 0
     errors: collections.Counter[str] = collections.Counter()
     start = time.perf_counter()
-    with anyio.move_on_after(s.time_limit):
+    with anyio.move_on_after(s.time_limit) as scope:
         for _ in range(count):
             try:
                 with anyio.fail_after(s.per_association_timeout):
@@ -171,6 +171,8 @@ async def _sequential(fn: AssociationFn, *, count: int, echoes: int, s: Settings
                 ok += 1
             else:
                 failed += 1
+    if scope.cancelled_caught:
+        errors["stopped at time limit"] += 1
     return ClientResult(
         elapsed=time.perf_counter() - start,
         ok=ok,
