@@ -16,6 +16,9 @@ Every read is bounded (``timeout``); nothing here sleeps or polls.
 
 from __future__ import annotations
 
+import errno
+import os
+import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
@@ -122,9 +125,31 @@ class RawPeer:
         await self.aclose()
 
 
-async def connect(port: int, host: str = "127.0.0.1") -> RawPeer:
-    """A raw requestor connected to ``host:port``."""
-    return RawPeer(await anyio.connect_tcp(host, port))
+async def connect(port: int, host: str = "127.0.0.1", *, rcvbuf: int | None = None) -> RawPeer:
+    """A raw requestor connected to ``host:port``.
+
+    ``rcvbuf`` sets SO_RCVBUF before connecting (a small TCP window: a peer that does not
+    read soon stops the other end's sends).
+    """
+    if rcvbuf is None:
+        return RawPeer(await anyio.connect_tcp(host, port))
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        sock.setblocking(False)
+        err = sock.connect_ex((host, port))
+        if err not in (0, errno.EINPROGRESS, errno.EWOULDBLOCK, 10035):  # 10035: Windows
+            raise OSError(err, os.strerror(err))
+        with anyio.fail_after(5):
+            await anyio.wait_writable(sock)
+        err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        if err:
+            raise OSError(err, os.strerror(err))
+        stream = await anyio.abc.SocketStream.from_socket(sock)
+    except BaseException:
+        sock.close()
+        raise
+    return RawPeer(stream)
 
 
 PeerScript = Callable[[RawPeer], Awaitable[None]]
