@@ -360,7 +360,14 @@ class Channel:
             msg = f"{self.peer}: peer aborted the association: {why}"
             self._fail(AssociationAborted(msg, source=ev.source, reason=ev.reason))
         elif isinstance(ev, ProviderAbort):
-            self._fail(AssociationAborted(f"{self.peer}: {ev}", source=2, reason=int(ev.reason)))
+            who = "the peer's service provider" if ev.received else "us"
+            self._fail(
+                AssociationAborted(
+                    f"{self.peer}: association aborted by {who}: {ev.detail}",
+                    source=2,
+                    reason=int(ev.reason),
+                )
+            )
         elif isinstance(ev, ConnectRequested):
             self._core.transport_connected(now)
         elif isinstance(ev, CloseRequested | TransportClosed):
