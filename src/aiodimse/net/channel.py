@@ -28,7 +28,7 @@ from __future__ import annotations
 import logging
 import math
 import socket
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
@@ -579,9 +579,18 @@ class Channel:
         self,
         context_id: int,
         message: DimseMessage,
-        dataset: bytes | memoryview | Iterable[bytes | memoryview] | None = None,
+        dataset: bytes
+        | memoryview
+        | Iterable[bytes | memoryview]
+        | AsyncIterable[bytes | memoryview]
+        | None = None,
     ) -> None:
-        """Send a DIMSE message (PS3.7) fragmented to the peer's maximum PDU length."""
+        """Send a DIMSE message (PS3.7) fragmented to the peer's maximum PDU length.
+
+        ``dataset`` may be an async iterable of chunks (e.g. a file read off the loop): it is
+        pulled one chunk at a time while the PDUs go out, never joined. If it raises, the
+        message is left incomplete on the wire: the caller must abort the association.
+        """
         if self.negotiated is None or self._closed.is_set():
             raise self.error or AssociationError("association is not established")
         if self._debug:
@@ -590,6 +599,18 @@ class Channel:
         command = encode_command(message)
         # PS3.8 E.1: one message's PDVs are never interleaved with another's.
         async with self._message_lock:
+            if isinstance(dataset, AsyncIterable):
+                pdus = self._fragmenter.apdus(context_id, command, dataset)
+                try:
+                    async for pdata in pdus:
+                        self._send_pdu(pdata, self._now())
+                        await self._flush()
+                finally:
+                    # An async generator: close it now, not when it is garbage collected.
+                    aclose = getattr(pdus, "aclose", None)
+                    if aclose is not None:
+                        await aclose()
+                return
             for pdata in self._fragmenter.pdus(context_id, command, dataset):
                 self._send_pdu(pdata, self._now())
                 await self._flush()

@@ -1,0 +1,410 @@
+"""A PS3.10 file's dataset as a stream of chunks read off the event loop.
+
+Theory of operation
+-------------------
+A C-STORE SCU sends the *dataset* of a PS3.10 file: the bytes after the 128-byte preamble,
+``DICM`` and the File Meta Information (group 0002, always Explicit VR Little Endian,
+PS3.10 7.1). Those bytes are already encoded in the file's transfer syntax, so when the
+association's presentation context uses that transfer syntax they go to the peer unchanged
+(bit-preserving, deflated datasets included: PS3.5 A.5 deflates on the network too).
+
+:func:`read_file_info` (blocking; :func:`probe_file` runs it in a worker thread) parses the
+file meta with a small bounded parser of its own (it needs the exact byte offset where the
+dataset starts) and reads the dataset's own SOP Class and Instance UIDs (0008,0016/0018)
+with pydicom, stopping right after them: pixel data is never read. The dataset's values win
+over a stale file meta; each disagreement becomes a warning in :attr:`DicomFileInfo.warnings`.
+
+:class:`DatasetReader` then yields the dataset in chunks of ``chunk_size`` (1 MiB by
+default), each read by a worker thread under a :class:`anyio.CapacityLimiter` (by default
+:func:`file_io_limiter`, one per event loop), so the loop never waits on the disk and at
+most one chunk per reader is in memory. Before the first byte it checks that the file still
+has the size and modification time that were probed, and every read must return the bytes
+expected: a file that changes while it is being sent raises :class:`FileChanged` (the
+caller must then abort the association: a partial message cannot be taken back).
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import BinaryIO, Final
+
+import anyio
+from anyio.lowlevel import RunVar
+
+from ..errors import DicomError
+
+__all__ = [
+    "DEFAULT_CHUNK_SIZE",
+    "DatasetReader",
+    "DicomFileError",
+    "DicomFileInfo",
+    "FileChanged",
+    "NotDicomFile",
+    "file_io_limiter",
+    "probe_file",
+    "read_file_info",
+]
+
+log = logging.getLogger("aiodimse.filesource")
+
+#: Bytes per disk read. Large reads keep the thread hops rare (one per MiB).
+DEFAULT_CHUNK_SIZE: Final = 1 << 20
+#: Worker threads reading files at once per event loop (the default limiter's size): enough
+#: to keep a disk busy for several associations, few enough to leave anyio's default
+#: thread pool (40) to everything else.
+FILE_IO_THREADS: Final = 4
+#: Cap on the File Meta Information group (it holds a few UIDs; garbage never makes us read
+#: more than this).
+MAX_FILE_META_LENGTH: Final = 64 * 1024
+#: PS3.10 7.1: 128-byte preamble, then the 4-byte prefix "DICM".
+_PREAMBLE: Final = 128
+_PREFIX: Final = b"DICM"
+#: For a deflated dataset: compressed bytes read, and inflated bytes examined, at most.
+_DEFLATE_PROBE_IN: Final = 1 << 20
+_DEFLATE_PROBE_OUT: Final = 4 << 20
+
+_TS_TAG: Final = 0x00020010
+_MS_CLASS_TAG: Final = 0x00020002
+_MS_INSTANCE_TAG: Final = 0x00020003
+_SOP_CLASS_TAG: Final = 0x00080016
+_SOP_INSTANCE_TAG: Final = 0x00080018
+
+# PS3.5 7.1.2: explicit VRs with a 2-byte reserved field and a 4-byte length.
+_LONG_VRS: Final = frozenset(
+    {b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN", b"UR", b"UT", b"UV"}
+)
+
+_IMPLICIT_LE: Final = "1.2.840.10008.1.2"
+_EXPLICIT_BE: Final = "1.2.840.10008.1.2.2"
+_DEFLATED: Final = ("1.2.840.10008.1.2.1.99", "1.2.840.10008.1.2.8.1")
+
+_limiter: RunVar[anyio.CapacityLimiter] = RunVar("aiodimse_file_io_limiter")
+
+
+def file_io_limiter() -> anyio.CapacityLimiter:
+    """The event loop's limiter for file reads (:data:`FILE_IO_THREADS` tokens)."""
+    try:
+        return _limiter.get()
+    except LookupError:
+        limiter = anyio.CapacityLimiter(FILE_IO_THREADS)
+        _limiter.set(limiter)
+        return limiter
+
+
+class DicomFileError(DicomError):
+    """A file cannot be sent as it is: unreadable, malformed, or not DICOM. ``path`` says which."""
+
+    def __init__(self, path: Path | str, message: str) -> None:
+        super().__init__(f"{path}: {message}")
+        self.path = Path(path)
+        self.reason = message
+
+
+class NotDicomFile(DicomFileError):
+    """No PS3.10 header (128-byte preamble and ``DICM``), or no File Meta Information."""
+
+
+class FileChanged(DicomFileError):
+    """The file changed (size, time or content length) after it was examined."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DicomFileInfo:
+    """What a C-STORE needs to know about a PS3.10 file, read without its pixel data.
+
+    ``sop_class_uid``/``sop_instance_uid`` are the dataset's own (0008,0016/0018), falling
+    back on the file meta's Media Storage values only when the dataset lacks them;
+    ``warnings`` says so, and names every disagreement between the two (a stale file meta).
+    The dataset is bytes ``dataset_offset`` to the end of the file, encoded in
+    ``transfer_syntax_uid`` (for a deflated transfer syntax: the deflated bytes).
+    """
+
+    path: Path
+    file_size: int
+    mtime_ns: int
+    dataset_offset: int
+    transfer_syntax_uid: str
+    sop_class_uid: str
+    sop_instance_uid: str
+    media_storage_sop_class_uid: str | None = None
+    media_storage_sop_instance_uid: str | None = None
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def dataset_length(self) -> int:
+        """Bytes of the dataset as stored (what goes on the wire unchanged)."""
+        return self.file_size - self.dataset_offset
+
+
+def _uid_text(raw: bytes) -> str:
+    # PS3.5 9.1: UIDs are padded to even length with a trailing NUL; be lenient with spaces.
+    return raw.rstrip(b"\x00 ").lstrip(b" ").decode("ascii", errors="replace")
+
+
+def parse_file_meta(head: bytes) -> tuple[dict[int, bytes], int]:
+    """Parse group 0002 from the start of a PS3.10 file: (values by tag, dataset offset).
+
+    ``head`` is the file's first bytes (enough to hold the whole group). Elements are
+    walked one by one (the group length (0002,0000) is not trusted: some writers get it
+    wrong) until the first tag outside group 0002. PS3.10 7.1 says the group is Explicit VR
+    Little Endian; a group written in implicit VR by a broken writer is read as such.
+    Raises ValueError when ``head`` is not a PS3.10 file or the group does not fit.
+    """
+    if len(head) < _PREAMBLE + 4 or head[_PREAMBLE : _PREAMBLE + 4] != _PREFIX:
+        raise ValueError("not a DICOM file (no 'DICM' after a 128-byte preamble)")
+    pos = _PREAMBLE + 4
+    values: dict[int, bytes] = {}
+    end = len(head)
+    while True:
+        if pos + 4 > end:
+            if pos == end and values:
+                return values, pos  # a file that holds only its meta
+            raise ValueError("file meta information is truncated or too long")
+        group = int.from_bytes(head[pos : pos + 2], "little")
+        if group != 0x0002:
+            if not values:
+                raise ValueError("no file meta information (group 0002) after 'DICM'")
+            return values, pos
+        tag = (group << 16) | int.from_bytes(head[pos + 2 : pos + 4], "little")
+        vr = head[pos + 4 : pos + 6]
+        if len(vr) == 2 and vr.isalpha() and vr.isupper():
+            if vr in _LONG_VRS:
+                length = int.from_bytes(head[pos + 8 : pos + 12], "little")
+                value_at = pos + 12
+            else:
+                length = int.from_bytes(head[pos + 6 : pos + 8], "little")
+                value_at = pos + 8
+        else:  # implicit VR: 4-byte length right after the tag
+            length = int.from_bytes(head[pos + 4 : pos + 8], "little")
+            value_at = pos + 8
+        if length == 0xFFFFFFFF or value_at + length > end:
+            raise ValueError(f"file meta element ({tag >> 16:04X},{tag & 0xFFFF:04X}) overruns")
+        values[tag] = head[value_at : value_at + length]
+        pos = value_at + length
+
+
+def _dataset_uids(fp: BinaryIO, transfer_syntax: str) -> tuple[bytes | None, bytes | None]:
+    """The raw (0008,0016) and (0008,0018) values of the dataset at ``fp``'s position."""
+    from pydicom.dataelem import RawDataElement
+    from pydicom.filereader import read_dataset
+
+    implicit = transfer_syntax == _IMPLICIT_LE
+    little = transfer_syntax != _EXPLICIT_BE
+
+    def past_uids(tag: int, vr: str | None, length: int) -> bool:
+        return tag > _SOP_INSTANCE_TAG
+
+    ds = read_dataset(fp, implicit, little, stop_when=past_uids)
+    found: list[bytes | None] = []
+    for tag in (_SOP_CLASS_TAG, _SOP_INSTANCE_TAG):
+        if tag not in ds:
+            found.append(None)
+            continue
+        elem = ds.get_item(tag)
+        # Raw bytes, not pydicom's converted value: no validation warnings, no charset.
+        value = elem.value if isinstance(elem, RawDataElement) else str(elem.value).encode()
+        found.append(value if isinstance(value, bytes) else None)
+    return found[0], found[1]
+
+
+def read_file_info(path: Path | str) -> DicomFileInfo:
+    """Examine a PS3.10 file (blocking; see :func:`probe_file`). Never reads pixel data.
+
+    Raises :class:`NotDicomFile` without a PS3.10 header, :class:`DicomFileError` when the
+    transfer syntax or the SOP Class/Instance UIDs cannot be found or the file cannot be
+    read.
+    """
+    path = Path(path)
+    try:
+        with path.open("rb") as fp:
+            st = os.fstat(fp.fileno())
+            head = fp.read(_PREAMBLE + 4 + MAX_FILE_META_LENGTH)
+            try:
+                meta, offset = parse_file_meta(head)
+            except ValueError as exc:
+                raise NotDicomFile(path, str(exc)) from None
+            ts_raw = meta.get(_TS_TAG)
+            if not ts_raw or not _uid_text(ts_raw):
+                raise DicomFileError(path, "file meta has no Transfer Syntax UID (0002,0010)")
+            ts = _uid_text(ts_raw)
+            fp.seek(offset)
+            try:
+                if ts in _DEFLATED:
+                    # PS3.5 A.5: the whole dataset is deflated (raw deflate, no header).
+                    inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+                    prefix = inflater.decompress(fp.read(_DEFLATE_PROBE_IN), _DEFLATE_PROBE_OUT)
+                    raw_class, raw_instance = _dataset_uids(io.BytesIO(prefix), ts)
+                else:
+                    raw_class, raw_instance = _dataset_uids(fp, ts)
+            except zlib.error as exc:
+                raise DicomFileError(path, f"cannot inflate the deflated dataset: {exc}") from None
+            except OSError:
+                raise
+            except Exception as exc:  # pydicom raises many kinds on malformed input
+                raise DicomFileError(path, f"cannot parse the dataset: {exc}") from None
+    except OSError as exc:
+        raise DicomFileError(path, f"cannot read: {exc.strerror or exc}") from None
+    ms_class = _uid_text(meta[_MS_CLASS_TAG]) if meta.get(_MS_CLASS_TAG) else None
+    ms_instance = _uid_text(meta[_MS_INSTANCE_TAG]) if meta.get(_MS_INSTANCE_TAG) else None
+    warnings: list[str] = []
+    sop_class = _choose(
+        "SOP Class UID", raw_class, ms_class, "Media Storage SOP Class UID", warnings, path
+    )
+    sop_instance = _choose(
+        "SOP Instance UID",
+        raw_instance,
+        ms_instance,
+        "Media Storage SOP Instance UID",
+        warnings,
+        path,
+    )
+    for w in warnings:
+        log.warning("%s: %s", path, w)
+    return DicomFileInfo(
+        path=path,
+        file_size=st.st_size,
+        mtime_ns=st.st_mtime_ns,
+        dataset_offset=offset,
+        transfer_syntax_uid=ts,
+        sop_class_uid=sop_class,
+        sop_instance_uid=sop_instance,
+        media_storage_sop_class_uid=ms_class,
+        media_storage_sop_instance_uid=ms_instance,
+        warnings=tuple(warnings),
+    )
+
+
+def _choose(
+    name: str,
+    raw: bytes | None,
+    meta_value: str | None,
+    meta_name: str,
+    warnings: list[str],
+    path: Path,
+) -> str:
+    """The dataset's value wins; the file meta's is a fallback (PS3.10 7.1 says they agree)."""
+    value = _uid_text(raw) if raw is not None else ""
+    if value:
+        if meta_value is not None and meta_value != value:
+            warnings.append(
+                f"stale file meta: {meta_name} {meta_value} differs from the dataset's "
+                f"{name} {value}; the dataset's value is used"
+            )
+        elif meta_value is None:
+            warnings.append(f"file meta has no {meta_name}; the dataset's {name} is used")
+        return value
+    if meta_value:
+        warnings.append(f"the dataset has no {name}; the file meta's {meta_name} is used")
+        return meta_value
+    raise DicomFileError(path, f"neither the dataset nor the file meta has a {name}")
+
+
+async def probe_file(
+    path: Path | str, *, limiter: anyio.CapacityLimiter | None = None
+) -> DicomFileInfo:
+    """:func:`read_file_info` in a worker thread (the event loop never touches the disk)."""
+    return await anyio.to_thread.run_sync(
+        read_file_info, Path(path), limiter=limiter or file_io_limiter()
+    )
+
+
+class DatasetReader:
+    """The dataset of a probed file as an async iterable of ``bytes`` chunks.
+
+    Use as ``async with DatasetReader(info) as reader: async for chunk in reader: ...``.
+    Each chunk is a fresh ``bytes`` object of ``chunk_size`` bytes (the last one shorter),
+    read in a worker thread; the reader keeps no reference to it, so memory holds at most
+    what the consumer keeps. The file is opened on entry (checking it is unchanged since
+    :func:`read_file_info`) and closed on exit, also off the loop.
+    """
+
+    def __init__(
+        self,
+        info: DicomFileInfo,
+        *,
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
+        limiter: anyio.CapacityLimiter | None = None,
+    ) -> None:
+        if chunk_size < 1:
+            raise ValueError("chunk_size must be positive")
+        self.info = info
+        self.chunk_size = chunk_size
+        self._limiter = limiter
+        self._fp: BinaryIO | None = None
+        self._remaining = info.dataset_length
+        #: Bytes handed out so far.
+        self.bytes_read = 0
+
+    @property
+    def total(self) -> int:
+        """Bytes the reader yields in all: the dataset's length."""
+        return self.info.dataset_length
+
+    def _limit(self) -> anyio.CapacityLimiter:
+        if self._limiter is None:
+            self._limiter = file_io_limiter()
+        return self._limiter
+
+    def _open(self) -> BinaryIO:
+        info = self.info
+        try:
+            fp = info.path.open("rb")
+        except OSError as exc:
+            raise DicomFileError(info.path, f"cannot open: {exc.strerror or exc}") from None
+        try:
+            st = os.fstat(fp.fileno())
+            if st.st_size != info.file_size or st.st_mtime_ns != info.mtime_ns:
+                raise FileChanged(info.path, "the file changed after it was examined")
+            fp.seek(info.dataset_offset)
+        except BaseException:
+            fp.close()
+            raise
+        return fp
+
+    async def __aenter__(self) -> DatasetReader:
+        self._fp = await anyio.to_thread.run_sync(self._open, limiter=self._limit())
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the file (off the loop, shielded from cancellation)."""
+        fp, self._fp = self._fp, None
+        if fp is not None:
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(fp.close, limiter=self._limit())
+
+    def __aiter__(self) -> DatasetReader:
+        return self
+
+    async def __anext__(self) -> bytes:
+        if self._remaining <= 0:
+            raise StopAsyncIteration
+        fp = self._fp
+        if fp is None:
+            raise DicomFileError(self.info.path, "reader is not open (use 'async with')")
+        n = min(self.chunk_size, self._remaining)
+        try:
+            chunk = await anyio.to_thread.run_sync(fp.read, n, limiter=self._limit())
+        except OSError as exc:
+            raise DicomFileError(self.info.path, f"read failed: {exc.strerror or exc}") from None
+        if len(chunk) != n:
+            raise FileChanged(
+                self.info.path,
+                f"the file became shorter while being sent ({len(chunk)} of {n} bytes read)",
+            )
+        self._remaining -= n
+        self.bytes_read += n
+        return chunk
