@@ -37,6 +37,9 @@ if TYPE_CHECKING:
     from .services.ae import AE, EchoRequest
     from .services.association import Association
     from .services.contexts import Context
+    from .services.find_scp import PendingMatch, QueryRetrieveSCP, enable_find
+    from .services.find_scu import FindResults
+    from .services.qr_models import FindFailed, QueryLevel, QueryModel
     from .services.server import Server
 
 _LAZY = {
@@ -44,6 +47,13 @@ _LAZY = {
     "EchoRequest": "services.ae",
     "Association": "services.association",
     "Context": "services.contexts",
+    "FindFailed": "services.qr_models",
+    "FindResults": "services.find_scu",
+    "PendingMatch": "services.find_scp",
+    "QueryLevel": "services.qr_models",
+    "QueryModel": "services.qr_models",
+    "QueryRetrieveSCP": "services.find_scp",
+    "enable_find": "services.find_scp",
     "Server": "services.server",
 }
 
@@ -67,11 +77,18 @@ __all__ = [
     "DicomError",
     "DicomTimeoutError",
     "EchoRequest",
+    "FindFailed",
+    "FindResults",
     "Limits",
     "LocalProtocolError",
     "NetworkError",
+    "PendingMatch",
+    "QueryLevel",
+    "QueryModel",
+    "QueryRetrieveSCP",
     "RemoteProtocolError",
     "Server",
     "Timeouts",
     "__version__",
+    "enable_find",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING
 
 from ..constants import VERIFICATION_SOP_CLASS
@@ -13,6 +14,8 @@ from ..net.channel import Channel
 if TYPE_CHECKING:
     from ..association.negotiation import Negotiated
     from .ae import AE
+    from .find_scu import FindResults
+    from .qr_models import Query, QueryLevel, QueryModel
 
 
 class Association:
@@ -69,6 +72,35 @@ class Association:
         if not isinstance(rsp, CEchoRSP):
             raise AssociationError(f"expected C-ECHO-RSP, got {type(rsp).__name__}")
         return status_info(rsp.status, Service.VERIFICATION)
+
+    def find(
+        self,
+        query: Query,
+        *,
+        model: QueryModel | str = "study",
+        level: QueryLevel | str | None = None,
+        timeout: float | None = -1.0,
+        charset: str | None = None,
+    ) -> AbstractAsyncContextManager[FindResults]:
+        """C-FIND (PS3.4 C.4.1): ``async with assoc.find(q) as results: async for ds in results``.
+
+        See :mod:`aiodimse.services.find_scu`. ``timeout`` (between responses) defaults to
+        the AE's ``timeouts.find``; leaving the block early sends C-CANCEL.
+        """
+        from .find_scu import find
+
+        if timeout is not None and timeout < 0:
+            timeout = self._ae.timeouts.find
+        return find(
+            self,
+            self._channel,
+            query,
+            model=model,
+            level=level,
+            timeout=timeout,
+            cancel_timeout=self._ae.timeouts.abort,
+            charset=charset,
+        )
 
     async def release(self) -> None:
         """Release now (the context manager also does it on exit)."""
