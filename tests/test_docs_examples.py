@@ -38,3 +38,15 @@ def test_example_runs(code: str, tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "0x0" in result.stdout.lower() or "success" in result.stdout.lower(), result.stdout
+
+
+def test_generated_state_diagram_is_current() -> None:
+    """docs/ shows the diagram of the table as implemented (run ``make docs`` to refresh)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("gen", ROOT / "docs" / "gen_state_diagram.py")
+    assert spec is not None and spec.loader is not None
+    gen = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gen)
+    for path, text in gen.render().items():
+        assert path.read_text(encoding="utf-8") == text, f"{path.name} is stale: run make docs"
