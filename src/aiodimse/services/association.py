@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING
 
@@ -16,6 +17,7 @@ if TYPE_CHECKING:
     from .ae import AE
     from .find_scu import FindResults
     from .qr_models import Query, QueryLevel, QueryModel
+    from .storage_scu import Progress, StoreItem, StoreResult
 
 
 class Association:
@@ -100,6 +102,48 @@ class Association:
             timeout=timeout,
             cancel_timeout=self._ae.timeouts.abort,
             charset=charset,
+        )
+
+    async def store(
+        self,
+        item: StoreItem,
+        *,
+        progress: Progress | None = None,
+        timeout: float | None = -1.0,
+        priority: int = 0,
+    ) -> StoreResult:
+        """C-STORE one file or pydicom Dataset (PS3.7 9.1.1); see :mod:`.storage_scu`.
+
+        ``timeout``: seconds without progress (default ``timeouts.store``).
+        """
+        from . import storage_scu
+
+        return await storage_scu.store(
+            self._channel, self._ae, item, progress=progress, timeout=timeout, priority=priority
+        )
+
+    async def store_many(
+        self,
+        items: Iterable[StoreItem],
+        *,
+        continue_on_error: bool = True,
+        progress: Progress | None = None,
+        on_result: Callable[[StoreResult], None] | None = None,
+        timeout: float | None = -1.0,
+        priority: int = 0,
+    ) -> list[StoreResult]:
+        """C-STORE each item, one result per item; see :func:`.storage_scu.store_many`."""
+        from . import storage_scu
+
+        return await storage_scu.store_many(
+            self._channel,
+            self._ae,
+            items,
+            continue_on_error=continue_on_error,
+            progress=progress,
+            on_result=on_result,
+            timeout=timeout,
+            priority=priority,
         )
 
     async def release(self) -> None:

@@ -1,0 +1,753 @@
+"""C-STORE as SCU (PS3.7 9.1.1, PS3.4 Annex B): files streamed from disk, datasets encoded.
+
+Theory of operation
+-------------------
+An instance to store is a PS3.10 file (a path, or a :class:`DicomFileInfo` already probed)
+or a pydicom ``Dataset``. A file is examined off the event loop
+(:func:`aiodimse.net.filesource.probe_file`: file meta and the dataset's own SOP Class/
+Instance UIDs, never the pixel data); :func:`~aiodimse.services.storage_contexts.choose_context`
+picks the accepted presentation context. When it has the file's own transfer syntax the
+dataset bytes go from disk to the socket unchanged: :class:`~aiodimse.net.filesource.DatasetReader`
+reads 1 MiB at a time in a worker thread, the fragmenter cuts P-DATA-TF PDUs of the peer's
+maximum length, and nothing holds more than a chunk or two (bit-preserving, bounded memory).
+
+Otherwise an uncompressed source is re-encoded between Explicit and Implicit VR Little
+Endian (or inflated from Deflated) by pydicom **in memory**, in a worker thread, up to
+``Limits.max_in_memory_dataset`` bytes: a stop-gap until the streaming transcoder exists.
+A pydicom ``Dataset`` is always encoded in memory in the chosen transfer syntax.
+
+Time: ``timeout`` (default ``Timeouts.store``, 60 s) is a **no-progress** deadline. It is
+re-armed each time another slice of the dataset (at least 64 KiB, or one PDU) has gone to
+the transport, and once more when the last byte is out, so a slow transfer that keeps
+moving never times out; a peer that stops reading, or never answers, is aborted and the
+call raises :class:`~aiodimse.errors.DicomTimeoutError`. A message cut short (timeout,
+cancellation, file changed under us, transport error) cannot be continued (PS3.8 E.1), so
+the association is then aborted.
+
+Progress: ``progress(bytes_sent, total)`` is called at most every
+:data:`PROGRESS_INTERVAL` seconds while data moves (checked once per slice: one clock read
+per 64 KiB), and always once at the end of each instance with ``bytes_sent == total``.
+"""
+
+from __future__ import annotations
+
+import logging
+import zlib
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Final, TypeAlias
+
+import anyio
+from anyio.lowlevel import RunVar
+from pydicom.dataset import Dataset
+
+from ..constants import (
+    DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN,
+    EXPLICIT_VR_BIG_ENDIAN,
+    EXPLICIT_VR_LITTLE_ENDIAN,
+    IMPLICIT_VR_LITTLE_ENDIAN,
+)
+from ..dimse.messages import CStoreRQ, CStoreRSP, Priority
+from ..dimse.status import Service, StatusCategory, status_info
+from ..errors import AssociationError, DicomError, DicomTimeoutError, LocalProtocolError
+from ..net.channel import Channel
+from ..net.filesource import (
+    FILE_IO_THREADS,
+    DatasetReader,
+    DicomFileError,
+    DicomFileInfo,
+    file_io_limiter,
+    read_file_info,
+)
+from .contexts import Context
+from .storage_contexts import choose_context, propose_contexts, uid_name
+
+if TYPE_CHECKING:
+    from .ae import AE
+    from .association import Association
+
+__all__ = [
+    "PROGRESS_INTERVAL",
+    "DatasetInstance",
+    "PreparedFiles",
+    "Progress",
+    "StoreItem",
+    "StoreResult",
+    "associate_for_files",
+    "encode_dataset",
+    "expand_paths",
+    "prepare_files",
+    "send_files",
+    "store",
+    "store_many",
+]
+
+log = logging.getLogger("aiodimse.storescu")
+
+#: Seconds between two progress calls while data moves (the last call is never skipped).
+PROGRESS_INTERVAL: Final = 0.1
+#: Smallest slice of the dataset between two progress/deadline checks.
+MIN_SLICE: Final = 64 * 1024
+#: Worker threads encoding datasets at once per event loop (CPU bound: about the cores of a
+#: small server; file reads have their own limiter).
+ENCODE_THREADS: Final = 2
+
+_DEFLATED: Final = frozenset({DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN, "1.2.840.10008.1.2.8.1"})
+
+#: ``progress(bytes_sent, total)``.
+Progress: TypeAlias = Callable[[int, int], None]
+
+_encode_limiter: RunVar[anyio.CapacityLimiter] = RunVar("aiodimse_encode_limiter")
+
+
+def _encoder_limiter() -> anyio.CapacityLimiter:
+    try:
+        return _encode_limiter.get()
+    except LookupError:
+        limiter = anyio.CapacityLimiter(ENCODE_THREADS)
+        _encode_limiter.set(limiter)
+        return limiter
+
+
+# ------------------------------------------------------------------------------ instances
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DatasetInstance:
+    """A pydicom ``Dataset`` to store, with what :func:`propose_contexts` needs.
+
+    ``transfer_syntax_uid`` is the dataset's own: its ``file_meta`` Transfer Syntax UID, or
+    Explicit VR Little Endian for a dataset built in memory (native, encodable in any
+    uncompressed transfer syntax).
+    """
+
+    dataset: Dataset
+    sop_class_uid: str
+    sop_instance_uid: str
+    transfer_syntax_uid: str
+
+    @classmethod
+    def from_dataset(cls, ds: Dataset) -> DatasetInstance:
+        """Read SOP Class/Instance UID (required) and the transfer syntax from ``ds``."""
+        sop_class = str(ds.get("SOPClassUID", "") or "").strip()
+        sop_instance = str(ds.get("SOPInstanceUID", "") or "").strip()
+        if not sop_class or not sop_instance:
+            raise LocalProtocolError("the dataset has no SOP Class UID or SOP Instance UID")
+        meta = getattr(ds, "file_meta", None)
+        ts = str(meta.get("TransferSyntaxUID", "") or "") if meta is not None else ""
+        return cls(
+            dataset=ds,
+            sop_class_uid=sop_class,
+            sop_instance_uid=sop_instance,
+            transfer_syntax_uid=ts or EXPLICIT_VR_LITTLE_ENDIAN,
+        )
+
+
+#: What :func:`store` takes: a path, a probed file, a pydicom Dataset.
+StoreItem: TypeAlias = Path | str | DicomFileInfo | Dataset | DatasetInstance
+_Resolved: TypeAlias = DicomFileInfo | DatasetInstance
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StoreResult:
+    """The outcome of storing one instance.
+
+    ``status`` is the C-STORE-RSP Status (0000,0900) with its ``meaning`` and ``category``
+    (PS3.4 Table B.2-1, PS3.7 Annex C), and the peer's ``error_comment`` (0000,0902) and
+    ``offending_element`` (0000,0901) when it sent them. ``status`` is ``None`` when the
+    peer never answered: the instance could not be sent (``error`` says why: not a DICOM
+    file, no presentation context, association lost...). ``retryable`` says whether trying
+    again later can help (out-of-resources statuses, network faults, timeouts).
+    ``transfer_syntax`` is what went on the wire (``None`` if nothing was sent);
+    ``converted`` is true when it differs from ``source_transfer_syntax``. ``warnings``
+    carries local findings such as a stale file meta.
+    """
+
+    sop_class_uid: str = ""
+    sop_instance_uid: str = ""
+    source_transfer_syntax: str = ""
+    transfer_syntax: str | None = None
+    path: Path | None = None
+    status: int | None = None
+    meaning: str = ""
+    category: StatusCategory | None = None
+    error_comment: str | None = None
+    offending_element: tuple[int, ...] | None = None
+    error: str | None = None
+    retryable: bool = False
+    bytes_sent: int = 0
+    converted: bool = False
+    warnings: tuple[str, ...] = ()
+    elapsed: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        """Stored: the peer answered Success or a Warning status."""
+        return self.category in (StatusCategory.SUCCESS, StatusCategory.WARNING)
+
+    @property
+    def sent(self) -> bool:
+        """The peer answered (any status)."""
+        return self.status is not None
+
+    def answer(self) -> str:
+        """The peer's answer (or why there was none) in words."""
+        if self.status is None:
+            return self.error or "not sent"
+        text = f"0x{self.status:04X} {self.meaning}"
+        if self.error_comment:
+            text += f", comment {self.error_comment!r}"
+        if self.offending_element:
+            tags = ", ".join(f"({t >> 16:04X},{t & 0xFFFF:04X})" for t in self.offending_element)
+            text += f", offending element {tags}"
+        return text
+
+    def describe(self) -> str:
+        """One line: what (file or instance), SOP class and transfer syntax, the answer."""
+        what = str(self.path) if self.path is not None else self.sop_instance_uid or "?"
+        parts = [what]
+        if self.sop_class_uid:
+            parts.append(uid_name(self.sop_class_uid))
+        if self.source_transfer_syntax:
+            ts = uid_name(self.source_transfer_syntax)
+            if self.converted and self.transfer_syntax:
+                ts += f" sent as {uid_name(self.transfer_syntax)}"
+            parts.append(ts)
+        return f"{', '.join(parts)}: {self.answer()}"
+
+
+def _retryable(code: int) -> bool:
+    # PS3.4 B.2.3: A7xx "Refused: out of resources"; PS3.7 C.5.9 0213H "Resource limitation".
+    # Other failures (A9xx, Cxxx, 01xx) describe the instance or the SCP: the same request
+    # would fail again.
+    return 0xA700 <= code <= 0xA7FF or code == 0x0213
+
+
+# ------------------------------------------------------------------------------ files
+
+
+def expand_paths(paths: Iterable[Path | str], *, recurse: bool = False) -> list[Path]:
+    """Files named by ``paths`` (blocking): a directory gives the files directly in it, or
+    everything under it with ``recurse``, sorted; a file is kept as given. Hidden entries
+    inside directories are skipped."""
+    out: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            found = p.rglob("*") if recurse else p.iterdir()
+            out.extend(
+                sorted(
+                    f
+                    for f in found
+                    if f.is_file()
+                    and not any(part.startswith(".") for part in f.relative_to(p).parts)
+                )
+            )
+        else:
+            out.append(p)
+    return out
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PreparedFiles:
+    """Files examined for sending: the DICOM ones, and the rest with the reason."""
+
+    files: list[DicomFileInfo]
+    skipped: list[DicomFileError]
+
+    @property
+    def total_bytes(self) -> int:
+        return sum(f.dataset_length for f in self.files)
+
+
+def _probe_many(paths: Sequence[Path]) -> list[DicomFileInfo | DicomFileError]:
+    out: list[DicomFileInfo | DicomFileError] = []
+    for p in paths:
+        try:
+            out.append(read_file_info(p))
+        except DicomFileError as exc:
+            out.append(exc)
+    return out
+
+
+async def _probe_all(paths: Sequence[Path]) -> list[DicomFileInfo | DicomFileError]:
+    """Probe ``paths`` in up to FILE_IO_THREADS worker threads, results in input order."""
+    if not paths:
+        return []
+    limiter = file_io_limiter()
+    n = min(FILE_IO_THREADS, len(paths))
+    size = -(-len(paths) // n)
+    groups = [paths[i : i + size] for i in range(0, len(paths), size)]
+    results: list[list[DicomFileInfo | DicomFileError]] = [[] for _ in groups]
+
+    async def run(i: int) -> None:
+        results[i] = await anyio.to_thread.run_sync(_probe_many, groups[i], limiter=limiter)
+
+    async with anyio.create_task_group() as tg:
+        for i in range(len(groups)):
+            tg.start_soon(run, i)
+    return [r for group in results for r in group]
+
+
+async def prepare_files(paths: Iterable[Path | str], *, recurse: bool = False) -> PreparedFiles:
+    """Expand directories and examine every file off the loop (see :func:`expand_paths`)."""
+    expanded = await anyio.to_thread.run_sync(
+        lambda: expand_paths(paths, recurse=recurse), limiter=file_io_limiter()
+    )
+    probed = await _probe_all(expanded)
+    return PreparedFiles(
+        files=[p for p in probed if isinstance(p, DicomFileInfo)],
+        skipped=[p for p in probed if isinstance(p, DicomFileError)],
+    )
+
+
+# ------------------------------------------------------------------------------ encoding
+
+
+def encode_dataset(ds: Dataset, transfer_syntax: str) -> bytes:
+    """``ds`` encoded as a C-STORE data set in ``transfer_syntax`` (blocking, CPU bound).
+
+    Implicit/Explicit VR Little Endian, Explicit VR Big Endian, Deflated (PS3.5 A.5: the
+    encoded dataset deflated, raw deflate) or, for an encapsulated (compressed) syntax,
+    Explicit VR Little Endian with the pixel data as it is in ``ds``. Group 0002 elements
+    never belong in a data set on the wire (PS3.7 9.3.1.1) and are left out. pydicom may
+    convert ``ds``'s raw elements in place while doing so.
+    """
+    from pydicom.filebase import DicomBytesIO
+    from pydicom.filewriter import write_dataset
+
+    if any(tag.group == 0x0002 for tag in ds.keys()):
+        ds = ds[0x00030000:]
+    fp = DicomBytesIO()
+    fp.is_implicit_VR = transfer_syntax == IMPLICIT_VR_LITTLE_ENDIAN
+    fp.is_little_endian = transfer_syntax != EXPLICIT_VR_BIG_ENDIAN
+    write_dataset(fp, ds)
+    data = fp.getvalue()
+    if transfer_syntax in _DEFLATED:
+        packer = zlib.compressobj(zlib.Z_DEFAULT_COMPRESSION, zlib.DEFLATED, -zlib.MAX_WBITS)
+        data = packer.compress(data) + packer.flush()
+    return data
+
+
+def _reencode_file(info: DicomFileInfo, transfer_syntax: str, limit: int) -> bytes:
+    from pydicom import dcmread
+
+    if info.dataset_length > limit:
+        raise DicomFileError(
+            info.path,
+            f"must be converted from {uid_name(info.transfer_syntax_uid)} to "
+            f"{uid_name(transfer_syntax)}, which is done in memory up to {limit} bytes "
+            f"(Limits.max_in_memory_dataset); the dataset has {info.dataset_length}",
+        )
+    try:
+        ds = dcmread(info.path)
+    except Exception as exc:  # pydicom raises many kinds on malformed input
+        raise DicomFileError(info.path, f"cannot decode for conversion: {exc}") from None
+    return encode_dataset(ds, transfer_syntax)
+
+
+# ------------------------------------------------------------------------------ sending
+
+
+class _Meter:
+    """Counts bytes sent and calls ``progress`` at most every PROGRESS_INTERVAL seconds."""
+
+    __slots__ = ("_callback", "_last", "sent", "total")
+
+    def __init__(self, callback: Progress | None, total: int) -> None:
+        self._callback = callback
+        self.sent = 0
+        self.total = total
+        self._last = -1e300
+
+    def add(self, n: int) -> None:
+        self.sent += n
+        if self._callback is not None:
+            now = anyio.current_time()
+            if now - self._last >= PROGRESS_INTERVAL:
+                self._last = now
+                self._callback(self.sent, self.total)
+
+    def report(self) -> None:
+        """Call ``progress`` now (the end of an instance)."""
+        if self._callback is not None:
+            self._last = anyio.current_time()
+            self._callback(self.sent, self.total)
+
+
+class _Paced:
+    """The dataset in slices; each request for the next slice means the previous one went
+    out (the fragmenter pulls lazily), so it counts progress and re-arms the deadline."""
+
+    __slots__ = ("_pending", "_scope", "_size", "_source", "_timeout", "_view", "meter", "sent")
+
+    def __init__(
+        self,
+        source: DatasetReader | bytes,
+        *,
+        slice_size: int,
+        scope: anyio.CancelScope,
+        timeout: float | None,
+        meter: _Meter,
+    ) -> None:
+        self._source = source
+        self._view = memoryview(source) if isinstance(source, bytes) else memoryview(b"")
+        self._size = slice_size
+        self._scope = scope
+        self._timeout = timeout
+        self._pending = 0
+        self.meter = meter
+        self.sent = 0
+
+    def rearm(self) -> None:
+        if self._timeout is not None:
+            self._scope.deadline = anyio.current_time() + self._timeout
+
+    def settle(self) -> None:
+        """The last slice went out too."""
+        if self._pending:
+            self.sent += self._pending
+            self.meter.add(self._pending)
+            self._pending = 0
+        self.rearm()
+
+    def __aiter__(self) -> _Paced:
+        return self
+
+    async def __anext__(self) -> memoryview:
+        self.settle()
+        if not self._view:
+            if isinstance(self._source, bytes):
+                raise StopAsyncIteration
+            self._view = memoryview(await self._source.__anext__())
+            self.rearm()
+        piece = self._view[: self._size]
+        self._view = self._view[self._size :]
+        self._pending = len(piece)
+        return piece
+
+
+async def _resolve(item: StoreItem) -> _Resolved:
+    if isinstance(item, DicomFileInfo | DatasetInstance):
+        return item
+    if isinstance(item, Dataset):
+        return DatasetInstance.from_dataset(item)
+    return await anyio.to_thread.run_sync(read_file_info, Path(item), limiter=file_io_limiter())
+
+
+async def _encode_off_loop(func: Callable[..., bytes], *args: object) -> bytes:
+    """Run an encoder in a worker thread; its failures become LocalProtocolError."""
+    try:
+        return await anyio.to_thread.run_sync(func, *args, limiter=_encoder_limiter())
+    except DicomError:
+        raise
+    except Exception as exc:  # pydicom raises many kinds for values it cannot encode
+        raise LocalProtocolError(f"cannot encode the dataset: {exc}") from exc
+
+
+def _store_timeout(ae: AE, timeout: float | None) -> float | None:
+    if timeout is not None and timeout < 0:
+        return ae.timeouts.store
+    return timeout
+
+
+async def _store_one(
+    channel: Channel,
+    ae: AE,
+    item: _Resolved,
+    *,
+    meter: _Meter,
+    timeout: float | None,
+    priority: int,
+) -> StoreResult:
+    """Send one resolved instance; raises on local failure or loss of the association."""
+    negotiated = channel.negotiated
+    if negotiated is None or channel.is_closed:
+        raise channel.error or AssociationError("association is not established")
+    started = anyio.current_time()
+    choice = choose_context(
+        negotiated.accepted,
+        item.sop_class_uid,
+        item.transfer_syntax_uid,
+        rejected=negotiated.rejected,
+    )
+    payload: bytes | None = None
+    if isinstance(item, DatasetInstance):
+        payload = await _encode_off_loop(encode_dataset, item.dataset, choice.transfer_syntax)
+        meter.total += len(payload)
+    elif choice.convert:
+        log.info(
+            "%s: converting %s to %s in memory",
+            item.path,
+            uid_name(item.transfer_syntax_uid),
+            uid_name(choice.transfer_syntax),
+        )
+        payload = await _encode_off_loop(
+            _reencode_file, item, choice.transfer_syntax, ae.limits.max_in_memory_dataset
+        )
+        # The caller's total assumed the stored length; the re-encoded one differs.
+        meter.total += len(payload) - item.dataset_length
+    message_id = channel.next_message_id()
+    rq = CStoreRQ(
+        message_id=message_id,
+        affected_sop_class_uid=item.sop_class_uid,
+        affected_sop_instance_uid=item.sop_instance_uid,
+        priority=priority,
+    )
+    slice_size = max(MIN_SLICE, negotiated.peer_max_pdu)
+    reader: DatasetReader | None = None
+    if payload is None:
+        assert isinstance(item, DicomFileInfo)
+        reader = DatasetReader(item)
+        await reader.__aenter__()  # opens the file: a vanished/changed file fails here
+    try:
+        with anyio.CancelScope() as scope:
+            paced = _Paced(
+                reader if reader is not None else payload or b"",
+                slice_size=slice_size,
+                scope=scope,
+                timeout=timeout,
+                meter=meter,
+            )
+            paced.rearm()
+            async with channel.expect_responses(message_id) as responses:
+                try:
+                    await channel.send_message(choice.context_id, rq, paced)
+                except BaseException:
+                    # PS3.8 E.1: a message cut short can be neither finished nor withdrawn.
+                    with anyio.CancelScope(shield=True):
+                        await channel.abort()
+                    raise
+                paced.settle()
+                received = await channel.next_response(responses, None, "the C-STORE response")
+    finally:
+        if reader is not None:
+            await reader.aclose()
+    if scope.cancelled_caught:
+        await channel.abort()
+        raise DicomTimeoutError("progress of the C-STORE (no byte sent or answer)", timeout or 0)
+    meter.report()
+    rsp = received.message
+    if not isinstance(rsp, CStoreRSP):
+        raise AssociationError(f"expected C-STORE-RSP, got {type(rsp).__name__}")
+    if rsp.affected_sop_instance_uid and rsp.affected_sop_instance_uid != item.sop_instance_uid:
+        log.warning(
+            "%s: C-STORE-RSP names instance %s, we sent %s",
+            channel.peer,
+            rsp.affected_sop_instance_uid,
+            item.sop_instance_uid,
+        )
+    info = status_info(rsp.status, Service.STORAGE)
+    return StoreResult(
+        sop_class_uid=item.sop_class_uid,
+        sop_instance_uid=item.sop_instance_uid,
+        source_transfer_syntax=item.transfer_syntax_uid,
+        transfer_syntax=choice.transfer_syntax,
+        path=item.path if isinstance(item, DicomFileInfo) else None,
+        status=rsp.status,
+        meaning=info.meaning,
+        category=info.category,
+        error_comment=rsp.error_comment,
+        offending_element=rsp.offending_element,
+        retryable=_retryable(rsp.status),
+        bytes_sent=paced.sent,
+        converted=choice.transfer_syntax != item.transfer_syntax_uid,
+        warnings=item.warnings if isinstance(item, DicomFileInfo) else (),
+        elapsed=anyio.current_time() - started,
+    )
+
+
+async def store(
+    channel: Channel,
+    ae: AE,
+    item: StoreItem,
+    *,
+    progress: Progress | None = None,
+    timeout: float | None = -1.0,
+    priority: int = Priority.MEDIUM,
+) -> StoreResult:
+    """C-STORE one instance (PS3.7 9.1.1); used as ``Association.store``.
+
+    ``item`` is a PS3.10 file (path or :class:`DicomFileInfo`) or a pydicom ``Dataset``.
+    Returns the result for any status the peer answers (check ``result.ok``). Raises
+    :class:`~aiodimse.net.filesource.DicomFileError` for a file that cannot be sent,
+    :class:`~aiodimse.services.storage_contexts.NoPresentationContext` when no accepted
+    context fits (nothing was sent in either case), and the association errors
+    (:class:`~aiodimse.errors.DicomTimeoutError` after ``timeout`` seconds without progress,
+    default ``Timeouts.store``; ``None`` waits forever) when the association is lost.
+    """
+    resolved = await _resolve(item)
+    total = resolved.dataset_length if isinstance(resolved, DicomFileInfo) else 0
+    return await _store_one(
+        channel,
+        ae,
+        resolved,
+        meter=_Meter(progress, total),
+        timeout=_store_timeout(ae, timeout),
+        priority=priority,
+    )
+
+
+def _failed(item: _Resolved | DicomFileError, error: str, *, retryable: bool) -> StoreResult:
+    if isinstance(item, DicomFileError):
+        return StoreResult(path=item.path, error=error, retryable=retryable)
+    return StoreResult(
+        sop_class_uid=item.sop_class_uid,
+        sop_instance_uid=item.sop_instance_uid,
+        source_transfer_syntax=item.transfer_syntax_uid,
+        path=item.path if isinstance(item, DicomFileInfo) else None,
+        error=error,
+        retryable=retryable,
+        warnings=item.warnings if isinstance(item, DicomFileInfo) else (),
+    )
+
+
+async def store_many(
+    channel: Channel,
+    ae: AE,
+    items: Iterable[StoreItem],
+    *,
+    continue_on_error: bool = True,
+    progress: Progress | None = None,
+    on_result: Callable[[StoreResult], None] | None = None,
+    timeout: float | None = -1.0,
+    priority: int = Priority.MEDIUM,
+) -> list[StoreResult]:
+    """C-STORE each item in order over this association: one :class:`StoreResult` per item.
+
+    Never raises for one instance's trouble: a file that cannot be read, a missing context
+    or a failure status becomes that item's result; after a failure, the remaining items
+    are sent only with ``continue_on_error``, otherwise they get a "not sent" result. When
+    the association is lost, the rest are "not sent" with ``retryable=True``.
+
+    ``progress(bytes_sent, total)`` covers the whole batch (totals of all files, adjusted
+    when one is re-encoded); ``on_result`` is called with each result as it is known.
+    """
+    limit_s = _store_timeout(ae, timeout)
+    originals = list(items)
+    paths = [Path(i) for i in originals if isinstance(i, str | Path)]
+    probed = iter(await _probe_all(paths))
+    resolved: list[_Resolved | DicomFileError] = []
+    for i in originals:
+        if isinstance(i, str | Path):
+            resolved.append(next(probed))
+        elif isinstance(i, Dataset):
+            try:
+                resolved.append(DatasetInstance.from_dataset(i))
+            except LocalProtocolError as exc:
+                resolved.append(DicomFileError("<dataset>", str(exc)))
+        else:
+            resolved.append(i)
+    meter = _Meter(
+        progress, sum(r.dataset_length for r in resolved if isinstance(r, DicomFileInfo))
+    )
+    results: list[StoreResult] = []
+    stop: str | None = None
+    stop_retryable = False
+
+    def emit(result: StoreResult) -> None:
+        results.append(result)
+        if on_result is not None:
+            on_result(result)
+
+    for r in resolved:
+        length = r.dataset_length if isinstance(r, DicomFileInfo) else 0
+        if stop is not None:
+            emit(_failed(r, stop, retryable=stop_retryable))
+            meter.total -= length
+            continue
+        if isinstance(r, DicomFileError):
+            emit(_failed(r, r.reason, retryable=False))
+            if not continue_on_error:
+                stop, stop_retryable = f"not sent: stopped after {r.path} failed", False
+            continue
+        sent_before, total_before = meter.sent, meter.total
+        try:
+            result = await _store_one(
+                channel, ae, r, meter=meter, timeout=limit_s, priority=priority
+            )
+        except DicomError as exc:
+            # The batch total no longer counts what of this one was not sent.
+            planned = length + (meter.total - total_before)
+            meter.total -= planned - (meter.sent - sent_before)
+            emit(_failed(r, str(exc), retryable=exc.retryable))
+            if isinstance(exc, AssociationError):
+                stop, stop_retryable = f"not sent: the association ended ({exc})", True
+                continue
+            if channel.is_closed:
+                stop, stop_retryable = "not sent: the association ended", True
+            elif not continue_on_error:
+                stop, stop_retryable = "not sent: stopped after a failure", False
+            continue
+        emit(result)
+        if not result.ok and not continue_on_error:
+            stop, stop_retryable = "not sent: stopped after a failure", False
+    if progress is not None:
+        meter.report()
+    return results
+
+
+# ------------------------------------------------------------------------------ AE level
+
+
+@asynccontextmanager
+async def associate_for_files(
+    ae: AE,
+    host: str,
+    port: int,
+    paths: Iterable[Path | str],
+    *,
+    called_ae: str = "ANY-SCP",
+    recurse: bool = False,
+    extra_contexts: Sequence[Context] = (),
+) -> AsyncIterator[Association]:
+    """An association proposing what the given files need (:func:`propose_contexts`).
+
+    Files are examined first (off the loop); non-DICOM ones are ignored here (they fail in
+    ``store_many`` with their reason). ``extra_contexts`` (e.g. Verification) are appended.
+    Raises :class:`LocalProtocolError` when no file is DICOM.
+    """
+    prepared = await prepare_files(paths, recurse=recurse)
+    contexts = propose_contexts(prepared.files) + list(extra_contexts)
+    if not contexts:
+        raise LocalProtocolError("none of the given files is a DICOM file to send")
+    async with ae.associate(host, port, called_ae=called_ae, contexts=contexts) as assoc:
+        yield assoc
+
+
+async def send_files(
+    ae: AE,
+    host: str,
+    port: int,
+    paths: Iterable[Path | str],
+    *,
+    called_ae: str = "ANY-SCP",
+    recurse: bool = False,
+    continue_on_error: bool = True,
+    progress: Progress | None = None,
+    on_result: Callable[[StoreResult], None] | None = None,
+    timeout: float | None = -1.0,
+) -> list[StoreResult]:
+    """Send files (and directories' files) over one association; one result per file.
+
+    Non-DICOM files get a result with ``error`` and are not sent; association failures
+    (refused, rejected) raise as from :meth:`AE.associate`.
+    """
+    prepared = await prepare_files(paths, recurse=recurse)
+    skipped = [_failed(s, s.reason, retryable=False) for s in prepared.skipped]
+    for s in skipped:
+        if on_result is not None:
+            on_result(s)
+    if not prepared.files:
+        return skipped
+    contexts = propose_contexts(prepared.files)
+    async with ae.associate(host, port, called_ae=called_ae, contexts=contexts) as assoc:
+        sent = await assoc.store_many(
+            prepared.files,
+            continue_on_error=continue_on_error,
+            progress=progress,
+            on_result=on_result,
+            timeout=timeout,
+        )
+    return skipped + sent
