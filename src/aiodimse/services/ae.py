@@ -209,9 +209,15 @@ class AE:
     # -- acceptor --------------------------------------------------------------------------
 
     @asynccontextmanager
-    async def serve(self, host: str = "0.0.0.0", port: int = 11112) -> AsyncIterator[Server]:
-        """Listen on ``host:port`` (port 0 picks a free one; see ``Server.port``)."""
-        server = Server(self)
+    async def serve(
+        self, host: str = "0.0.0.0", port: int = 11112, *, shutdown_timeout: float = 10.0
+    ) -> AsyncIterator[Server]:
+        """Listen on ``host:port`` (port 0 picks a free one; see ``Server.port``).
+
+        Leaving the block stops accepting, gives running associations ``shutdown_timeout``
+        seconds to finish, then aborts the rest.
+        """
+        server = Server(self, shutdown_timeout=shutdown_timeout)
         async with server.listening(host, port):
             yield server
 
