@@ -223,8 +223,9 @@ def run_in_process(
 
     async def main() -> ClientResult:
         fn = _association_fn(kind, port, called, echoes)
-        if s.warmup:
-            await _sequential(fn, count=s.warmup, echoes=echoes, s=s)
+        if s.warmup:  # warm-up associations send one C-ECHO each
+            warm = _association_fn(kind, port, called, 1)
+            await _sequential(warm, count=s.warmup, echoes=1, s=s)
         return await runner(fn, count=count, echoes=echoes, s=s)
 
     reset = harness.reset_own_peak_rss()
@@ -276,16 +277,15 @@ def run_echoscu(
     needs a new process, so this rate is also a process start rate.
     """
     exe = harness.require_executable("echoscu")
-    argv = [exe, "-q", "-aet", CALLING_AET, "-aec", called, "-to", "10"]
-    if echoes > 1:
-        argv += ["--repeat", str(echoes)]
-    argv += [HOST, str(port)]
+    base = [exe, "-q", "-aet", CALLING_AET, "-aec", called, "-to", "10"]
+    target = [HOST, str(port)]
+    argv = [*base, "--repeat", str(echoes), *target] if echoes > 1 else [*base, *target]
     env = {**os.environ, **(harness.NODELAY_ENV if nodelay else {})}
 
-    def once() -> bool:
+    def once(command: list[str]) -> bool:
         try:
             done = subprocess.run(
-                argv,
+                command,
                 env=env,
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
@@ -297,14 +297,14 @@ def run_echoscu(
             return False
         return done.returncode == 0
 
-    for _ in range(s.warmup):
-        once()
+    for _ in range(s.warmup):  # one C-ECHO each
+        once([*base, *target])
     ok = failed = 0
     start = time.perf_counter()
     for _ in range(count):
         if time.perf_counter() - start > s.time_limit:
             break
-        if once():
+        if once(argv):
             ok += 1
         else:
             failed += 1
