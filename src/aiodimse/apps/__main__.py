@@ -6,10 +6,11 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from . import demo, echoscu, storescp
+from . import demo, echoscu, findscu, storescp
 
 TOOLS = {
     "echoscu": echoscu,
+    "findscu": findscu,
     "storescp": storescp,
     "demo": demo,
 }

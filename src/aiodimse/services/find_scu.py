@@ -159,8 +159,8 @@ class FindResults:
     async def _cancel_and_drain(self) -> None:
         """C-CANCEL-RQ and wait for the final response, bounded (see module docstring)."""
         channel = self._channel
-        if self.status is not None or channel.is_closed:
-            return
+        if self.status is not None or channel.is_closed or channel.error is not None:
+            return  # finished, or the association is gone: nothing to cancel
         with anyio.CancelScope(shield=True):
             with anyio.move_on_after(self._cancel_timeout) as scope:
                 try:

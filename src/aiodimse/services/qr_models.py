@@ -205,7 +205,7 @@ class IdentifierError(DicomError):
 # -------------------------------------------------------------------- building identifiers
 
 #: A query as the user gives it: keyword (or tag) -> value; ``None``/``""`` asks for a key.
-Query = Mapping[str | int, object] | Dataset
+Query = Mapping[Any, Any] | Dataset
 
 
 def _tag_of(key: str | int) -> int:
@@ -257,7 +257,7 @@ def _element(tag: int, value: object) -> DataElement:
     return DataElement(tag, vr, value)
 
 
-def _dataset_from_mapping(query: Mapping[str | int, object]) -> Dataset:
+def _dataset_from_mapping(query: Mapping[Any, Any]) -> Dataset:
     ds = Dataset()
     for key, value in query.items():
         elem = _element(_tag_of(key), value)
