@@ -6,12 +6,13 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from . import demo, echoscu, findscu, storescp
+from . import demo, echoscu, findscu, storescp, storescu
 
 TOOLS = {
     "echoscu": echoscu,
     "findscu": findscu,
     "storescp": storescp,
+    "storescu": storescu,
     "demo": demo,
 }
 

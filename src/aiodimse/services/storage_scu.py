@@ -527,7 +527,6 @@ async def _store_one(
     if scope.cancelled_caught:
         await channel.abort()
         raise DicomTimeoutError("progress of the C-STORE (no byte sent or answer)", timeout or 0)
-    meter.report()
     rsp = received.message
     if not isinstance(rsp, CStoreRSP):
         raise AssociationError(f"expected C-STORE-RSP, got {type(rsp).__name__}")
@@ -579,14 +578,12 @@ async def store(
     """
     resolved = await _resolve(item)
     total = resolved.dataset_length if isinstance(resolved, DicomFileInfo) else 0
-    return await _store_one(
-        channel,
-        ae,
-        resolved,
-        meter=_Meter(progress, total),
-        timeout=_store_timeout(ae, timeout),
-        priority=priority,
+    meter = _Meter(progress, total)
+    result = await _store_one(
+        channel, ae, resolved, meter=meter, timeout=_store_timeout(ae, timeout), priority=priority
     )
+    meter.report()
+    return result
 
 
 def _failed(item: _Resolved | DicomFileError, error: str, *, retryable: bool) -> StoreResult:
