@@ -32,7 +32,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import psutil
+import psutil  # type: ignore[import-untyped]
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -87,7 +87,8 @@ def aiodimse_in_process(port: int, n: int) -> Sample:
                         peak = max(peak, proc.memory_info().rss)
         total = time.perf_counter() - t0
         assert count == n, f"expected {n} matches, got {count}"
-        return {"first_s": first or total, "total_s": total, "rss_growth_mib": (peak - base) / 2**20}
+        growth = (peak - base) / 2**20
+        return {"first_s": first or total, "total_s": total, "rss_growth_mib": growth}
 
     return anyio.run(main)
 
@@ -108,7 +109,7 @@ def pynetdicom_in_process(port: int, n: int) -> Sample:
     count = 0
     assoc = ae.associate("127.0.0.1", port, ae_title="ORTHANC")
     assert assoc.is_established
-    for status, ident in assoc.send_c_find(q, StudyRootQueryRetrieveInformationModelFind):
+    for status, _ident in assoc.send_c_find(q, StudyRootQueryRetrieveInformationModelFind):
         if status and status.Status in (0xFF00, 0xFF01):
             count += 1
             if first is None:
@@ -145,16 +146,38 @@ def rows(findscu: str | None) -> list[tuple[str, Callable[[int, int], Sample]]]:
         (
             "aiodimse findscu (process)",
             process(
-                [sys.executable, "-m", "aiodimse", "findscu", "-q", "-aec", "ORTHANC",
-                 *k_args, "127.0.0.1", "{port}"]
-            ),  # fmt: skip
+                [
+                    sys.executable,
+                    "-m",
+                    "aiodimse",
+                    "findscu",
+                    "-q",
+                    "-aec",
+                    "ORTHANC",
+                    *k_args,
+                    "127.0.0.1",
+                    "{port}",
+                ]
+            ),
         ),
         (
             "pynetdicom findscu (process)",
             process(
-                [sys.executable, "-m", "pynetdicom", "findscu", "-S", "-aec", "ORTHANC",
-                 "-k", "QueryRetrieveLevel=STUDY", *k_args, "127.0.0.1", "{port}"]
-            ),  # fmt: skip
+                [
+                    sys.executable,
+                    "-m",
+                    "pynetdicom",
+                    "findscu",
+                    "-S",
+                    "-aec",
+                    "ORTHANC",
+                    "-k",
+                    "QueryRetrieveLevel=STUDY",
+                    *k_args,
+                    "127.0.0.1",
+                    "{port}",
+                ]
+            ),
         ),
     ]
     if findscu:
@@ -162,9 +185,18 @@ def rows(findscu: str | None) -> list[tuple[str, Callable[[int, int], Sample]]]:
             (
                 "dcmtk findscu (process)",
                 process(
-                    [findscu, "-S", "-aec", "ORTHANC", "-k", "QueryRetrieveLevel=STUDY",
-                     *[a.rstrip("=") for a in k_args], "127.0.0.1", "{port}"]
-                ),  # fmt: skip
+                    [
+                        findscu,
+                        "-S",
+                        "-aec",
+                        "ORTHANC",
+                        "-k",
+                        "QueryRetrieveLevel=STUDY",
+                        *[a.rstrip("=") for a in k_args],
+                        "127.0.0.1",
+                        "{port}",
+                    ]
+                ),
             )
         )
     return out
