@@ -29,6 +29,7 @@ import io
 import logging
 import os
 import zlib
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -46,8 +47,12 @@ __all__ = [
     "DicomFileInfo",
     "FileChanged",
     "NotDicomFile",
+    "PreparedFiles",
+    "expand_paths",
     "file_io_limiter",
+    "prepare_files",
     "probe_file",
+    "probe_files",
     "read_file_info",
 ]
 
@@ -408,3 +413,80 @@ class DatasetReader:
         self._remaining -= n
         self.bytes_read += n
         return chunk
+
+
+def expand_paths(paths: Iterable[Path | str], *, recurse: bool = False) -> list[Path]:
+    """Files named by ``paths`` (blocking): a directory gives the files directly in it, or
+    everything under it with ``recurse``, sorted; a file is kept as given. Hidden entries
+    inside directories are skipped."""
+    out: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            found = p.rglob("*") if recurse else p.iterdir()
+            out.extend(
+                sorted(
+                    f
+                    for f in found
+                    if f.is_file()
+                    and not any(part.startswith(".") for part in f.relative_to(p).parts)
+                )
+            )
+        else:
+            out.append(p)
+    return out
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PreparedFiles:
+    """Files examined for sending: the DICOM ones, and the rest with the reason."""
+
+    files: list[DicomFileInfo]
+    skipped: list[DicomFileError]
+
+    @property
+    def total_bytes(self) -> int:
+        return sum(f.dataset_length for f in self.files)
+
+
+def _probe_many(paths: Sequence[Path]) -> list[DicomFileInfo | DicomFileError]:
+    out: list[DicomFileInfo | DicomFileError] = []
+    for p in paths:
+        try:
+            out.append(read_file_info(p))
+        except DicomFileError as exc:
+            out.append(exc)
+    return out
+
+
+async def probe_files(paths: Sequence[Path]) -> list[DicomFileInfo | DicomFileError]:
+    """Probe ``paths`` in up to :data:`FILE_IO_THREADS` worker threads, in input order.
+
+    A file that cannot be sent gives its :class:`DicomFileError` in its place.
+    """
+    if not paths:
+        return []
+    limiter = file_io_limiter()
+    n = min(FILE_IO_THREADS, len(paths))
+    size = -(-len(paths) // n)
+    groups = [paths[i : i + size] for i in range(0, len(paths), size)]
+    results: list[list[DicomFileInfo | DicomFileError]] = [[] for _ in groups]
+
+    async def run(i: int) -> None:
+        results[i] = await anyio.to_thread.run_sync(_probe_many, groups[i], limiter=limiter)
+
+    async with anyio.create_task_group() as tg:
+        for i in range(len(groups)):
+            tg.start_soon(run, i)
+    return [r for group in results for r in group]
+
+
+async def prepare_files(paths: Iterable[Path | str], *, recurse: bool = False) -> PreparedFiles:
+    """Expand directories and examine every file off the loop (see :func:`expand_paths`)."""
+    expanded = await anyio.to_thread.run_sync(
+        lambda: expand_paths(paths, recurse=recurse), limiter=file_io_limiter()
+    )
+    probed = await probe_files(expanded)
+    return PreparedFiles(
+        files=[p for p in probed if isinstance(p, DicomFileInfo)],
+        skipped=[p for p in probed if isinstance(p, DicomFileError)],
+    )

@@ -54,15 +54,17 @@ from ..dimse.status import Service, StatusCategory, status_info
 from ..errors import AssociationError, DicomError, DicomTimeoutError, LocalProtocolError
 from ..net.channel import Channel
 from ..net.filesource import (
-    FILE_IO_THREADS,
     DatasetReader,
     DicomFileError,
     DicomFileInfo,
+    PreparedFiles,
     file_io_limiter,
+    prepare_files,
+    probe_files,
     read_file_info,
 )
 from .contexts import Context
-from .storage_contexts import choose_context, propose_contexts, uid_name
+from .storage_contexts import NoPresentationContext, choose_context, propose_contexts, uid_name
 
 if TYPE_CHECKING:
     from .ae import AE
@@ -77,7 +79,6 @@ __all__ = [
     "StoreResult",
     "associate_for_files",
     "encode_dataset",
-    "expand_paths",
     "prepare_files",
     "send_files",
     "store",
@@ -223,83 +224,6 @@ def _retryable(code: int) -> bool:
     # Other failures (A9xx, Cxxx, 01xx) describe the instance or the SCP: the same request
     # would fail again.
     return 0xA700 <= code <= 0xA7FF or code == 0x0213
-
-
-# ------------------------------------------------------------------------------ files
-
-
-def expand_paths(paths: Iterable[Path | str], *, recurse: bool = False) -> list[Path]:
-    """Files named by ``paths`` (blocking): a directory gives the files directly in it, or
-    everything under it with ``recurse``, sorted; a file is kept as given. Hidden entries
-    inside directories are skipped."""
-    out: list[Path] = []
-    for p in map(Path, paths):
-        if p.is_dir():
-            found = p.rglob("*") if recurse else p.iterdir()
-            out.extend(
-                sorted(
-                    f
-                    for f in found
-                    if f.is_file()
-                    and not any(part.startswith(".") for part in f.relative_to(p).parts)
-                )
-            )
-        else:
-            out.append(p)
-    return out
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class PreparedFiles:
-    """Files examined for sending: the DICOM ones, and the rest with the reason."""
-
-    files: list[DicomFileInfo]
-    skipped: list[DicomFileError]
-
-    @property
-    def total_bytes(self) -> int:
-        return sum(f.dataset_length for f in self.files)
-
-
-def _probe_many(paths: Sequence[Path]) -> list[DicomFileInfo | DicomFileError]:
-    out: list[DicomFileInfo | DicomFileError] = []
-    for p in paths:
-        try:
-            out.append(read_file_info(p))
-        except DicomFileError as exc:
-            out.append(exc)
-    return out
-
-
-async def _probe_all(paths: Sequence[Path]) -> list[DicomFileInfo | DicomFileError]:
-    """Probe ``paths`` in up to FILE_IO_THREADS worker threads, results in input order."""
-    if not paths:
-        return []
-    limiter = file_io_limiter()
-    n = min(FILE_IO_THREADS, len(paths))
-    size = -(-len(paths) // n)
-    groups = [paths[i : i + size] for i in range(0, len(paths), size)]
-    results: list[list[DicomFileInfo | DicomFileError]] = [[] for _ in groups]
-
-    async def run(i: int) -> None:
-        results[i] = await anyio.to_thread.run_sync(_probe_many, groups[i], limiter=limiter)
-
-    async with anyio.create_task_group() as tg:
-        for i in range(len(groups)):
-            tg.start_soon(run, i)
-    return [r for group in results for r in group]
-
-
-async def prepare_files(paths: Iterable[Path | str], *, recurse: bool = False) -> PreparedFiles:
-    """Expand directories and examine every file off the loop (see :func:`expand_paths`)."""
-    expanded = await anyio.to_thread.run_sync(
-        lambda: expand_paths(paths, recurse=recurse), limiter=file_io_limiter()
-    )
-    probed = await _probe_all(expanded)
-    return PreparedFiles(
-        files=[p for p in probed if isinstance(p, DicomFileInfo)],
-        skipped=[p for p in probed if isinstance(p, DicomFileError)],
-    )
 
 
 # ------------------------------------------------------------------------------ encoding
@@ -600,6 +524,15 @@ def _failed(item: _Resolved | DicomFileError, error: str, *, retryable: bool) ->
     )
 
 
+def _error_text(exc: DicomError) -> str:
+    """The reason without what :meth:`StoreResult.describe` already names."""
+    if isinstance(exc, NoPresentationContext):
+        return f"no presentation context: {exc.peer_answer}"
+    if isinstance(exc, DicomFileError):
+        return exc.reason
+    return str(exc)
+
+
 async def store_many(
     channel: Channel,
     ae: AE,
@@ -624,7 +557,7 @@ async def store_many(
     limit_s = _store_timeout(ae, timeout)
     originals = list(items)
     paths = [Path(i) for i in originals if isinstance(i, str | Path)]
-    probed = iter(await _probe_all(paths))
+    probed = iter(await probe_files(paths))
     resolved: list[_Resolved | DicomFileError] = []
     for i in originals:
         if isinstance(i, str | Path):
@@ -668,7 +601,7 @@ async def store_many(
             # The batch total no longer counts what of this one was not sent.
             planned = length + (meter.total - total_before)
             meter.total -= planned - (meter.sent - sent_before)
-            emit(_failed(r, str(exc), retryable=exc.retryable))
+            emit(_failed(r, _error_text(exc), retryable=exc.retryable))
             if isinstance(exc, AssociationError):
                 stop, stop_retryable = f"not sent: the association ended ({exc})", True
                 continue
