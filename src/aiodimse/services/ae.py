@@ -9,10 +9,12 @@ depend on who opened the association.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterable, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import anyio
 import anyio.abc
@@ -37,6 +39,9 @@ from .association import Association
 from .contexts import VERIFICATION, Context, as_contexts, build_requested
 from .dispatch import RequestHandler, SinkFactory, choose_sink, dispatch_request, handle_echo
 from .server import Server
+
+if TYPE_CHECKING:
+    from .storage_scu import Progress, StoreResult
 
 log = logging.getLogger("aiodimse")
 
@@ -205,6 +210,60 @@ class AE:
                 tg.cancel_scope.cancel()
         if error is not None:
             raise error
+
+    def associate_for_files(
+        self,
+        host: str,
+        port: int,
+        paths: Iterable[Path | str],
+        *,
+        called_ae: str = "ANY-SCP",
+        recurse: bool = False,
+        extra_contexts: Sequence[Context] = (),
+    ) -> AbstractAsyncContextManager[Association]:
+        """:meth:`associate` proposing what these files need (C-STORE SCU); see
+        :func:`aiodimse.services.storage_scu.associate_for_files`."""
+        from .storage_scu import associate_for_files
+
+        return associate_for_files(
+            self,
+            host,
+            port,
+            paths,
+            called_ae=called_ae,
+            recurse=recurse,
+            extra_contexts=extra_contexts,
+        )
+
+    async def send_files(
+        self,
+        host: str,
+        port: int,
+        paths: Iterable[Path | str],
+        *,
+        called_ae: str = "ANY-SCP",
+        recurse: bool = False,
+        continue_on_error: bool = True,
+        progress: Progress | None = None,
+        on_result: Callable[[StoreResult], None] | None = None,
+        timeout: float | None = -1.0,
+    ) -> list[StoreResult]:
+        """C-STORE files over one association, one result per file; see
+        :func:`aiodimse.services.storage_scu.send_files`."""
+        from .storage_scu import send_files
+
+        return await send_files(
+            self,
+            host,
+            port,
+            paths,
+            called_ae=called_ae,
+            recurse=recurse,
+            continue_on_error=continue_on_error,
+            progress=progress,
+            on_result=on_result,
+            timeout=timeout,
+        )
 
     # -- acceptor --------------------------------------------------------------------------
 
