@@ -9,6 +9,7 @@ wait is bounded by ``anyio.fail_after``.
 from __future__ import annotations
 
 import gc
+import select
 import socket
 import struct
 import sys
@@ -120,6 +121,31 @@ def _server_side_socket(peer: RawPeer) -> socket.socket:
             except OSError:
                 continue
     raise AssertionError(f"no socket connected to {want}")
+
+
+def _unread(peer: RawPeer) -> int:
+    """Bytes waiting in ``peer``'s receive queue (Linux: FIONREAD)."""
+    import fcntl
+    import termios
+
+    sock = peer.stream.extra(anyio.abc.SocketAttribute.raw_socket)
+    return int(struct.unpack("i", fcntl.ioctl(sock.fileno(), termios.FIONREAD, b"\0" * 4))[0])
+
+
+async def _steady(sample: Callable[[], object], *, hold: float, within: float) -> None:
+    """Wait (bounded by ``within``) until ``sample()`` has not changed for ``hold`` seconds."""
+    with anyio.fail_after(within):
+        last, since = sample(), anyio.current_time()
+        while anyio.current_time() - since < hold:
+            await anyio.sleep(0.05)
+            now = sample()
+            if now != last:
+                last, since = now, anyio.current_time()
+
+
+def _writable(sock: socket.socket) -> bool:
+    """Whether ``sock`` has room in its send buffer now."""
+    return bool(select.select([], [sock], [], 0)[1])
 
 
 async def _echo_ok(port: int, called: str = "SCP") -> None:
@@ -657,6 +683,7 @@ async def test_case_43_shutdown_waits_for_an_association_that_releases() -> None
     assert 0.2 < elapsed < 3.0  # waited for it, did not run into shutdown_timeout
 
 
+@pytest.mark.skipif(not LINUX, reason="uses FIONREAD and Linux socket-buffer behaviour")
 @pytest.mark.xfail(
     strict=True,
     reason=(
@@ -680,15 +707,23 @@ async def test_case_43_shutdown_deadline_holds_with_peers_that_do_not_read() -> 
     try:
         async with scp.serve("127.0.0.1", 0) as server:
             server.shutdown_timeout = shutdown_timeout
+            server_socks = []
             for _ in range(n_peers):
                 peer = await connect(server.port, rcvbuf=4096)
                 peers.append(peer)
                 await _associate(peer)
                 # A small send buffer at the server's end too (no autotuning to 4 MiB).
-                _server_side_socket(peer).setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+                server_sock = _server_side_socket(peer)
+                server_sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+                server_socks.append(server_sock)
                 with anyio.move_on_after(1):  # if the server stops reading, some stays unsent
                     await peer.send_bytes(burst)
-            await anyio.sleep(0.2)  # let the server's responses fill both buffers
+            # The precondition: every server-side socket is full, so a response send blocks.
+            await _until(lambda: not any(_writable(s) for s in server_socks), 5)
+            # Zero-window probes let a few bytes through at first (persist timer backoff):
+            # wait until no peer's receive queue has grown for 0.3 s.
+            await _steady(lambda: [_unread(p) for p in peers], hold=0.3, within=3)
+            assert not any(_writable(s) for s in server_socks)
             start = anyio.current_time()
         elapsed = anyio.current_time() - start
     finally:
