@@ -22,7 +22,8 @@ the transport, and once more when the last byte is out, so a slow transfer that 
 moving never times out; a peer that stops reading, or never answers, is aborted and the
 call raises :class:`~aiodimse.errors.DicomTimeoutError`. A message cut short (timeout,
 cancellation, file changed under us, transport error) cannot be continued (PS3.8 E.1), so
-the association is then aborted.
+the association is then aborted; so is it when the call is cancelled while it waits for the
+response (an unanswered request would still count against the operations window).
 
 Progress: ``progress(bytes_sent, total)`` is called at most every
 :data:`PROGRESS_INTERVAL` seconds while data moves (checked once per slice: one clock read
@@ -438,13 +439,15 @@ async def _store_one(
             async with channel.expect_responses(message_id) as responses:
                 try:
                     await channel.send_message(choice.context_id, rq, paced)
+                    paced.settle()
+                    received = await channel.next_response(responses, None, "the C-STORE response")
                 except BaseException:
-                    # PS3.8 E.1: a message cut short can be neither finished nor withdrawn.
+                    # PS3.8 E.1: a message cut short can be neither finished nor withdrawn;
+                    # and a request left unanswered would still count against the
+                    # negotiated operations window (PS3.7 D.3.3.3). Either way: abort.
                     with anyio.CancelScope(shield=True):
                         await channel.abort()
                     raise
-                paced.settle()
-                received = await channel.next_response(responses, None, "the C-STORE response")
     finally:
         if reader is not None:
             await reader.aclose()
