@@ -175,6 +175,32 @@ async def test_case_14_associate_rq_on_established_association() -> None:
         await _until(lambda: not (server.active or server.pending), 3)
 
 
+@pytest.mark.parametrize("unexpected", ["associate_rq", "associate_ac"])
+async def test_case_14_unexpected_associate_pdu_as_requestor(unexpected: str) -> None:
+    """Sta6 + Evt3/Evt6 on our SCU while it awaits a response: AA-8, the call fails."""
+    seen: list[PDU] = []
+    script_done = anyio.Event()
+
+    async def acceptor(peer: RawPeer) -> None:
+        rq = await peer.receive_pdu()
+        assert isinstance(rq, AAssociateRQ)
+        await peer.send_pdu(accept_ac(rq))
+        assert isinstance(command_of(await peer.receive_pdu()), CEchoRQ)
+        await peer.send_pdu(verification_rq() if unexpected == "associate_rq" else accept_ac(rq))
+        seen.extend(await _expect_closed(peer, within=3))
+        script_done.set()
+
+    async with raw_acceptor(acceptor) as port:
+        scu = aiodimse.AE("SCU", timeouts=Timeouts(acse=0.3))
+        with anyio.fail_after(3):
+            with pytest.raises(AssociationAborted) as info:
+                async with scu.associate("127.0.0.1", port, called_ae="RAW") as assoc:
+                    await assoc.echo(timeout=5)
+            await script_done.wait()
+    assert info.value.retryable
+    assert seen == [AAbort(source=2, reason=2)]
+
+
 # -- 15: P-DATA after we sent A-RELEASE-RQ (Sta7) ----------------------------------------------
 
 
@@ -839,8 +865,9 @@ async def test_case_47_requestor_disconnects_mid_handshake_server_keeps_serving(
         await _until(lambda: server.pending == 0, 2)  # freed by the close, not by ARTIM (5 s)
 
 
-async def test_case_47_server_side_peer_resets_while_handler_runs() -> None:
-    """A reset while the SCP's handler is running: handler cancelled, slot freed."""
+@pytest.mark.parametrize("how", ["reset", "close", "abort_pdu", "release_rq"])
+async def test_case_47_48_peer_leaves_while_scp_handler_runs(how: str) -> None:
+    """The peer resets, closes, aborts or releases mid-handler: handler cancelled, slot freed."""
     scp = aiodimse.AE("SCP", timeouts=Timeouts(acse=5))
     started = anyio.Event()
     cancelled = anyio.Event()
@@ -857,16 +884,25 @@ async def test_case_47_server_side_peer_resets_while_handler_runs() -> None:
 
     scp.on_echo = stuck
     async with scp.serve("127.0.0.1", 0) as server:
+        fd_baseline = _fds() if LINUX else 0
         peer = await connect(server.port)
         await _associate(peer)
         rq = CEchoRQ(message_id=7, affected_sop_class_uid=VERIFICATION_SOP_CLASS)
         await peer.send_pdu(command_pdata(1, rq))
         with anyio.fail_after(3):
             await started.wait()
-            _rst(peer)
+            if how == "reset":
+                _rst(peer)
+            elif how == "abort_pdu":
+                await peer.send_pdu(AAbort(source=0, reason=0))
+            elif how == "release_rq":
+                await peer.send_pdu(AReleaseRQ())
+                assert await peer.receive_pdu() == AReleaseRP()
             await peer.aclose()
             await cancelled.wait()
         await _until(lambda: server.active == 0, 3)
+        if LINUX:
+            assert await _fds_settle_to(fd_baseline) == fd_baseline
         await _echo_ok(server.port)
 
 
