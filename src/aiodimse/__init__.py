@@ -34,6 +34,7 @@ __version__ = "0.1.0.dev0"
 logging.getLogger("aiodimse").addHandler(logging.NullHandler())
 
 if TYPE_CHECKING:
+    from .net.filesource import DicomFileError
     from .services.ae import AE, EchoRequest
     from .services.association import Association
     from .services.contexts import Context
@@ -41,6 +42,8 @@ if TYPE_CHECKING:
     from .services.find_scu import FindResults
     from .services.qr_models import FindFailed, QueryLevel, QueryModel
     from .services.server import Server
+    from .services.storage_contexts import NoPresentationContext, propose_contexts
+    from .services.storage_scu import StoreResult
 
 _LAZY = {
     "AE": "services.ae",
@@ -55,6 +58,10 @@ _LAZY = {
     "QueryRetrieveSCP": "services.find_scp",
     "enable_find": "services.find_scp",
     "Server": "services.server",
+    "StoreResult": "services.storage_scu",
+    "NoPresentationContext": "services.storage_contexts",
+    "propose_contexts": "services.storage_contexts",
+    "DicomFileError": "net.filesource",
 }
 
 
@@ -75,6 +82,7 @@ __all__ = [
     "AssociationRejected",
     "Context",
     "DicomError",
+    "DicomFileError",
     "DicomTimeoutError",
     "EchoRequest",
     "FindFailed",
@@ -82,13 +90,16 @@ __all__ = [
     "Limits",
     "LocalProtocolError",
     "NetworkError",
+    "NoPresentationContext",
     "PendingMatch",
     "QueryLevel",
     "QueryModel",
     "QueryRetrieveSCP",
     "RemoteProtocolError",
     "Server",
+    "StoreResult",
     "Timeouts",
     "__version__",
     "enable_find",
+    "propose_contexts",
 ]
