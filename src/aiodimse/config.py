@@ -48,7 +48,10 @@ class Timeouts:
     * ``store``: a C-STORE without progress (sending or awaiting the response).
     * ``find``: between C-FIND responses; ``move``/``get``: between C-MOVE/C-GET responses.
     * ``dimse``: any other DIMSE response (N-services).
-    * ``network``: idle time on an established association with no byte received.
+    * ``network``: idle time on an established association with no byte received while
+      nothing is in progress (no handler running, no response awaited).
+    * ``pdu``: once the first bytes of a PDU arrived, the rest must arrive within this time
+      (a peer trickling one byte a second is cut off, ROBUSTNESS 40).
     * ``abort``: how long an abort or release on the way out may take before we just close.
     """
 
@@ -61,4 +64,5 @@ class Timeouts:
     get: float | None = 300.0
     dimse: float | None = 60.0
     network: float | None = None
+    pdu: float | None = 60.0
     abort: float = 5.0

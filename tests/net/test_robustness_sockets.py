@@ -595,15 +595,6 @@ async def test_case_40_activity_keeps_association_alive_past_network_timeout() -
             assert await _expect_closed(peer, within=3) == [AReleaseRP()]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "ROBUSTNESS 40: an association with a request in progress is not idle, but"
-        " Channel._read_loop arms the network idle deadline from the last byte *received*"
-        " only, so an SCP whose handler takes longer than Timeouts.network aborts the"
-        " association while the peer correctly waits for the response"
-    ),
-)
 async def test_case_40_slow_handler_is_not_an_idle_association() -> None:
     network = 0.2
     scp = aiodimse.AE("SCP", timeouts=Timeouts(acse=5, network=network))
@@ -619,17 +610,9 @@ async def test_case_40_slow_handler_is_not_an_idle_association() -> None:
                 assert (await assoc.echo()).code == 0x0000
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "ROBUSTNESS 40: no per-PDU deadline once established; Channel._read_loop re-arms the"
-        " network idle deadline on every chunk, so a P-DATA trickled one byte at a time keeps"
-        " the association (and its buffer) alive indefinitely"
-    ),
-)
 async def test_case_40_trickled_pdata_is_cut_off_by_a_per_pdu_deadline() -> None:
     network = 0.2
-    scp = aiodimse.AE("SCP", timeouts=Timeouts(acse=5, network=network))
+    scp = aiodimse.AE("SCP", timeouts=Timeouts(acse=5, network=network, pdu=network))
     async with scp.serve("127.0.0.1", 0) as server:
         async with await connect(server.port) as peer:
             await _associate(peer)
@@ -711,15 +694,6 @@ async def test_case_43_shutdown_waits_for_an_association_that_releases() -> None
 
 
 @pytest.mark.skipif(not LINUX, reason="uses FIONREAD and Linux socket-buffer behaviour")
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "ROBUSTNESS 43: Server.listening (services/server.py, 'for ch in list(self._channels):"
-        " await ch.abort()') aborts the remaining associations one after another; each abort"
-        " waits up to Timeouts.abort for the send lock held by a blocked response, so shutdown"
-        " takes shutdown_timeout + N * Timeouts.abort"
-    ),
-)
 async def test_case_43_shutdown_deadline_holds_with_peers_that_do_not_read() -> None:
     """Peers that stopped reading hold our send path; shutdown still ends in bounded time.
 
@@ -773,14 +747,6 @@ def _echo_burst(n: int) -> bytes:
 # -- PS3.7 D.3.3.3: requests beyond the negotiated window --------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "ROBUSTNESS 39/42: Channel._deliver (net/channel.py) starts a handler task for every"
-        " request the reader decodes, with no bound by the negotiated operations window:"
-        " a peer that pipelines requests and does not read gets unbounded tasks and memory"
-    ),
-)
 async def test_pipelined_requests_beyond_the_window_are_bounded() -> None:
     """A peer that negotiated no window (1 outstanding) but pipelines 200 requests.
 

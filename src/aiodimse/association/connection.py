@@ -181,6 +181,11 @@ class Association:
         return self._negotiated
 
     @property
+    def buffered_bytes(self) -> int:
+        """Bytes received and not yet decoded as PDUs (a partial PDU, or paused input)."""
+        return self._decoder.buffered_bytes
+
+    @property
     def is_established(self) -> bool:
         """Sta6: ready for data transfer."""
         return self._state is State.Sta6

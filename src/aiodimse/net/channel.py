@@ -142,6 +142,7 @@ class Channel:
         self.error: AssociationError | None = None
         self._assembler: MessageAssembler | None = None
         self._fragmenter: Fragmenter | None = None
+        self._perform_slots: anyio.Semaphore | None = None
         self._message_lock = anyio.Lock()
         self._incoming: _Incoming | None = None
         self._waiters: dict[int, MemoryObjectSendStream[Received]] = {}
@@ -152,6 +153,9 @@ class Channel:
         self.on_request: RequestHandler | None = None
         self.sink_factory: SinkFactory | None = None
         self._idle_deadline = math.inf
+        self._pdu_deadline = math.inf
+        self._busy = 0  # handlers running + responses awaited
+        self._timer: anyio.CancelScope | None = None
         self._debug = log.isEnabledFor(logging.DEBUG)
 
     # -- properties ---------------------------------------------------------------------------
@@ -193,10 +197,13 @@ class Channel:
         return anyio.current_time()
 
     def _deadline(self) -> float:
+        """The one deadline of the reader: ARTIM, a partial PDU's, or network idleness."""
+        d = self._pdu_deadline
         artim = self._core.deadline
-        d = self._idle_deadline
         if artim is not None and artim < d:
             d = artim
+        if self._busy == 0 and self._idle_deadline < d:
+            d = self._idle_deadline
         return d
 
     def _rearm_idle(self, now: float) -> None:
@@ -205,11 +212,26 @@ class Channel:
         else:
             self._idle_deadline = math.inf
 
+    def _rearm_pdu(self, now: float) -> None:
+        if self._core.buffered_bytes == 0 or self.timeouts.pdu is None:
+            self._pdu_deadline = math.inf
+        elif self._pdu_deadline == math.inf:
+            self._pdu_deadline = now + self.timeouts.pdu
+
+    def _busy_changed(self, delta: int) -> None:
+        """An operation started or ended: idleness counts only when nothing is going on."""
+        self._busy += delta
+        if self._busy == 0:
+            self._rearm_idle(self._now())
+        if self._timer is not None:
+            self._timer.deadline = self._deadline()
+
     async def _read_loop(self) -> None:
         transport = self._transport
         core = self._core
         while not self._closed.is_set():
             with anyio.CancelScope(deadline=self._deadline()) as timer:
+                self._timer = timer
                 while True:
                     try:
                         n = await transport.receive(core, self._now())
@@ -229,7 +251,9 @@ class Channel:
                     if self._closed.is_set():
                         return
                     self._rearm_idle(now)
+                    self._rearm_pdu(now)
                     timer.deadline = self._deadline()
+            self._timer = None
             if timer.cancelled_caught:
                 now = self._now()
                 artim = core.deadline
@@ -241,7 +265,16 @@ class Channel:
                     if not self._closed.is_set():
                         self._closed.set()
                     return
-                if now >= self._idle_deadline:
+                if now >= self._pdu_deadline:
+                    log.warning(
+                        "%s: a PDU did not complete within %s s, aborting",
+                        self.peer,
+                        self.timeouts.pdu,
+                    )
+                    self._fail(DicomTimeoutError("the rest of a PDU", self.timeouts.pdu or 0))
+                    await self._abort_now(AbortSource.SERVICE_PROVIDER, 0)
+                    return
+                if self._busy == 0 and now >= self._idle_deadline:
                     log.warning("%s: network idle timeout, aborting", self.peer)
                     self._fail(DicomTimeoutError("network activity", self.timeouts.network or 0))
                     await self._abort_now(AbortSource.SERVICE_USER, 0)
@@ -380,6 +413,7 @@ class Channel:
         assert negotiated is not None  # the core sets it with the AC
         self.negotiated = negotiated
         self._fragmenter = Fragmenter(negotiated.peer_max_pdu, limits=self.limits)
+        self._perform_slots = anyio.Semaphore(max(1, negotiated.max_operations_performed))
         self._assembler = MessageAssembler(
             negotiated.accepted,
             limits=self.limits,
@@ -514,16 +548,26 @@ class Channel:
         if self.on_request is None or self._task_group is None:
             log.warning("%s: request %s ignored (no handler)", self.peer, type(msg).__name__)
             return
+        # PS3.7 D.3.3.3: perform at most the negotiated number of operations at once; the
+        # reader waits for a free slot (backpressure) rather than spawning without bound.
+        assert self._perform_slots is not None  # set with the negotiated parameters
+        await self._perform_slots.acquire()
+        self._busy_changed(+1)
         self._task_group.start_soon(self._run_request, received)
 
     async def _run_request(self, received: Received) -> None:
-        assert self.on_request is not None
+        assert self.on_request is not None and self._perform_slots is not None
         try:
             await self.on_request(self, received)
         except DicomError as exc:
-            log.warning(
-                "%s: handling %s failed: %s", self.peer, type(received.message).__name__, exc
+            # After the association ended, every queued handler fails the same way: say it once.
+            level = logging.DEBUG if self._closed.is_set() else logging.WARNING
+            log.log(
+                level, "%s: handling %s failed: %s", self.peer, type(received.message).__name__, exc
             )
+        finally:
+            self._perform_slots.release()
+            self._busy_changed(-1)
 
     # -- user side -----------------------------------------------------------------------------
 
@@ -552,9 +596,11 @@ class Channel:
         """Register interest in responses to ``message_id`` (before sending the request)."""
         send, receive = anyio.create_memory_object_stream[Received](64)
         self._waiters[message_id] = send
+        self._busy_changed(+1)
         try:
             yield receive
         finally:
+            self._busy_changed(-1)
             if self._waiters.get(message_id) is send:
                 del self._waiters[message_id]
             send.close()

@@ -96,8 +96,11 @@ class Server:
                 # Graceful shutdown: running associations get shutdown_timeout to finish.
                 with anyio.move_on_after(self.shutdown_timeout):
                     await self._all_closed.wait()
-                for ch in list(self._channels):
-                    await ch.abort()
+                # Whatever is still running is aborted, all at once (each abort is bounded by
+                # Timeouts.abort), so shutdown takes shutdown_timeout + one abort at most.
+                async with anyio.create_task_group() as aborts:
+                    for ch in list(self._channels):
+                        aborts.start_soon(ch.abort)
             connections.cancel_scope.cancel()
         if error is not None:
             raise error
