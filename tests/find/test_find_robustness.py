@@ -81,3 +81,41 @@ def test_deep_nesting_is_a_typed_error() -> None:
     with pytest.raises(IdentifierError) as info:
         decode_identifier(data, "1.2.840.10008.1.2")
     assert info.value.status == 0xC000
+
+
+def _nest(depth: int, explicit: bool) -> bytes:
+    """(0008,1115) sequences of defined length, each holding one item, ``depth`` deep.
+
+    Built from the inside out with computed lengths (no quadratic concatenation).
+    """
+    import struct
+
+    header = 12 if explicit else 8  # tag, [VR, reserved,] length (PS3.5 7.1.2, 7.1.3)
+    item_len = 0
+    parts = []
+    for _ in range(depth):
+        sq_len = 8 + item_len
+        vr = b"SQ\x00\x00" if explicit else b""
+        parts.append(
+            b"\x08\x00\x15\x11" + vr + struct.pack("<I", sq_len)
+            + b"\xfe\xff\x00\xe0" + struct.pack("<I", item_len)
+        )  # fmt: skip
+        item_len = header + sq_len
+    return b"".join(reversed(parts))
+
+
+@pytest.mark.parametrize("explicit", [True, False])
+@pytest.mark.parametrize("depth", [64, 65, 1000, 100_000])
+def test_defined_length_nesting_limit(depth: int, explicit: bool) -> None:
+    from aiodimse.services.qr_models import IdentifierError, decode_identifier
+
+    ts = "1.2.840.10008.1.2.1" if explicit else "1.2.840.10008.1.2"
+    data = _nest(depth, explicit)
+    if depth <= 64:
+        ds = decode_identifier(data, ts)
+        for _ in range(depth):
+            ds = ds.ReferencedSeriesSequence[0]
+        assert len(ds) == 0
+    else:
+        with pytest.raises(IdentifierError, match="nested deeper than 64"):
+            decode_identifier(data, ts)

@@ -21,7 +21,7 @@ import anyio
 from pydicom import dcmread
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.filewriter import dcmwrite
-from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+from pydicom.uid import UID, ExplicitVRLittleEndian, generate_uid
 
 from .. import AE, DicomError, Limits, Timeouts
 from ..services.contexts import VERIFICATION
@@ -191,7 +191,7 @@ async def _main(args: argparse.Namespace) -> int:
 def _write(path: Path, ds: Dataset, sop_class_uid: str) -> None:
     """A PS3.10 file; the FIND SOP class stands in for the identifier's class, as dcmtk does."""
     meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = sop_class_uid
+    meta.MediaStorageSOPClassUID = UID(sop_class_uid)
     meta.MediaStorageSOPInstanceUID = generate_uid()
     meta.TransferSyntaxUID = ExplicitVRLittleEndian
     ds.file_meta = meta

@@ -365,18 +365,43 @@ def encode_identifier(ds: Dataset, transfer_syntax: str) -> bytes:
     return fp.getvalue()
 
 
+#: Deepest sequence nesting accepted in an identifier (ROBUSTNESS 28: 64 passes, 65 fails).
+MAX_SEQUENCE_DEPTH = 64
+
+
+def _check_depth(ds: Dataset) -> None:
+    """Walk the sequences without recursion; only SQ elements are converted (text stays lazy)."""
+    stack: list[tuple[Dataset, int]] = [(ds, 0)]
+    while stack:
+        current, depth = stack.pop()
+        for raw in current.elements():
+            vr = raw.VR
+            if vr is None:  # implicit VR: the dictionary says (PS3.5 7.1.3)
+                try:
+                    vr = dictionary_VR(raw.tag)
+                except KeyError:
+                    vr = "SQ" if getattr(raw, "length", 0) == 0xFFFFFFFF else "UN"
+            if vr != "SQ":
+                continue
+            if depth + 1 > MAX_SEQUENCE_DEPTH:
+                raise IdentifierError(f"sequences nested deeper than {MAX_SEQUENCE_DEPTH}")
+            value = current[raw.tag].value
+            stack.extend((item, depth + 1) for item in value if isinstance(item, Dataset))
+
+
 def decode_identifier(data: bytes | memoryview, transfer_syntax: str) -> Dataset:
     """Decode an identifier; text is decoded lazily with its own Specific Character Set.
 
-    Raises :class:`IdentifierError` (status 0xC000) for anything pydicom cannot read,
-    including nesting so deep it would exhaust the stack (ROBUSTNESS 28).
+    Raises :class:`IdentifierError` (status 0xC000) for anything pydicom cannot read and
+    for sequences nested deeper than :data:`MAX_SEQUENCE_DEPTH` (ROBUSTNESS 28). Other
+    values are converted lazily by pydicom, when the caller reads them.
     """
     implicit, little = _syntax(transfer_syntax)
     try:
         ds = read_dataset(io.BytesIO(bytes(data)), implicit, little)
-        # Convert every element now so that a malformed value fails here, not in the caller.
-        for _elem in ds.iterall():
-            pass
+        _check_depth(ds)
+    except IdentifierError:
+        raise
     except RecursionError:
         raise IdentifierError("identifier nested too deeply") from None
     except Exception as exc:  # pydicom raises many kinds for malformed input
