@@ -111,6 +111,16 @@ class FindResults:
 
     async def _receive(self) -> Received:
         try:
+            # A response already queued needs no timer (a cancel scope per response costs
+            # more than decoding a small identifier); the queue holds at most 64.
+            return self._responses.receive_nowait()
+        except anyio.WouldBlock:
+            pass
+        except (anyio.EndOfStream, anyio.ClosedResourceError):
+            raise self._channel.error or AssociationError(
+                f"{self._channel.peer}: association ended during C-FIND"
+            ) from None
+        try:
             with anyio.fail_after(self._timeout):
                 return await self._responses.receive()
         except TimeoutError:
