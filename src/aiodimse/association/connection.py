@@ -192,6 +192,11 @@ class Association:
 
     # -- outputs ---------------------------------------------------------------------
 
+    @property
+    def has_data_to_send(self) -> bool:
+        """True when :meth:`data_to_send` would return something."""
+        return bool(self._out)
+
     def data_to_send(self) -> list[Buffer]:
         """Everything queued for the transport since the last call, in order (drained)."""
         out, self._out = self._out, []

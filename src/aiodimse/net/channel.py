@@ -325,14 +325,23 @@ class Channel:
     # -- the core's output ---------------------------------------------------------------------
 
     async def _flush(self) -> None:
-        async with self._send_lock:
+        """Write what the core queued, in order. Bytes are drained only under the lock, so
+        concurrent flushers never reorder them; an uncontended flush does not yield."""
+        if not self._core.has_data_to_send:
+            return
+        lock = self._send_lock
+        try:
+            lock.acquire_nowait()
+        except anyio.WouldBlock:
+            await lock.acquire()
+        try:
             parts = self._core.data_to_send()
-            if not parts:
-                return
-            try:
+            if parts:
                 await self._transport.send(parts)  # one write, header and payload gathered
-            except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError) as exc:
-                raise NetworkError(f"{self.peer}: sending failed: {_describe(exc)}") from exc
+        except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError) as exc:
+            raise NetworkError(f"{self.peer}: sending failed: {_describe(exc)}") from exc
+        finally:
+            lock.release()
 
     async def _pump(self, now: float) -> None:
         """Send what the core queued and act on what it indicated."""
@@ -540,8 +549,11 @@ class Channel:
                 )
                 return
             try:
-                # Blocks the reader while the consumer is behind: backpressure to the peer.
-                await send.send(received)
+                try:
+                    send.send_nowait(received)
+                except anyio.WouldBlock:
+                    # Blocks the reader while the consumer is behind: backpressure.
+                    await send.send(received)
             except (anyio.BrokenResourceError, anyio.ClosedResourceError):
                 log.info("%s: response to message %d no longer awaited", self.peer, responding_to)
             return
@@ -551,7 +563,10 @@ class Channel:
         # PS3.7 D.3.3.3: perform at most the negotiated number of operations at once; the
         # reader waits for a free slot (backpressure) rather than spawning without bound.
         assert self._perform_slots is not None  # set with the negotiated parameters
-        await self._perform_slots.acquire()
+        try:
+            self._perform_slots.acquire_nowait()
+        except anyio.WouldBlock:
+            await self._perform_slots.acquire()
         self._busy_changed(+1)
         self._task_group.start_soon(self._run_request, received)
 
@@ -612,7 +627,10 @@ class Channel:
         """Wait for the next response; a timeout aborts the association and names ``what``."""
         try:
             with anyio.fail_after(timeout):
-                return await responses.receive()
+                try:
+                    return responses.receive_nowait()
+                except anyio.WouldBlock:
+                    return await responses.receive()
         except TimeoutError:
             await self.abort()
             raise DicomTimeoutError(what, timeout or 0) from None
@@ -644,12 +662,17 @@ class Channel:
         assert self._fragmenter is not None
         command = encode_command(message)
         # PS3.8 E.1: one message's PDVs are never interleaved with another's.
-        async with self._message_lock:
+        lock = self._message_lock
+        try:
+            lock.acquire_nowait()  # uncontended: no trip through the event loop
+        except anyio.WouldBlock:
+            await lock.acquire()
+        try:
             if isinstance(dataset, AsyncIterable):
                 pdus = self._fragmenter.apdus(context_id, command, dataset)
                 try:
                     async for pdata in pdus:
-                        self._send_pdu(pdata, self._now())
+                        self._send_data_pdu(pdata)
                         await self._flush()
                 finally:
                     # An async generator: close it now, not when it is garbage collected.
@@ -658,8 +681,17 @@ class Channel:
                         await aclose()
                 return
             for pdata in self._fragmenter.pdus(context_id, command, dataset):
-                self._send_pdu(pdata, self._now())
+                self._send_data_pdu(pdata)
                 await self._flush()
+        finally:
+            lock.release()
+
+    def _send_data_pdu(self, pdata: PDataTF) -> None:
+        # The association may end while a long message goes out (the reader saw the peer
+        # close or abort): report that, not the core's "cannot send in Sta1".
+        if self._closed.is_set() or self.error is not None:
+            raise self.error or AssociationError(f"{self.peer}: association ended")
+        self._send_pdu(pdata, self._now())
 
     async def release(self) -> None:
         """A-RELEASE (PS3.8 9.2): wait for the RP (``Timeouts.acse``), else abort."""

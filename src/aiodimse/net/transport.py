@@ -19,10 +19,11 @@ TLS) with one copy per read.
 from __future__ import annotations
 
 import errno
+import ipaddress
 import os
 import socket
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 import anyio
 import anyio.abc
@@ -117,7 +118,6 @@ class SocketTransport:
                 else:
                     views[0] = head[sent:]
                     sent = 0
-        await anyio.lowlevel.checkpoint()
 
     async def aclose(self) -> None:
         if self._closed:
@@ -158,7 +158,14 @@ class StreamTransport:
 
 async def connect_socket(host: str, port: int) -> socket.socket:
     """Open a non-blocking TCP connection (each resolved address in turn)."""
-    infos = await anyio.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    infos: list[tuple[Any, Any, Any, Any, Any]]
+    try:
+        # An address literal needs no resolver (asyncio's runs in a worker thread).
+        ip = ipaddress.ip_address(host)
+        family = socket.AF_INET6 if ip.version == 6 else socket.AF_INET
+        infos = [(family, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (host, port))]
+    except ValueError:
+        infos = list(await anyio.getaddrinfo(host, port, type=socket.SOCK_STREAM))
     last: OSError | None = None
     for family, kind, proto, _name, addr in infos:
         sock = socket.socket(family, kind, proto)
