@@ -285,3 +285,47 @@ async def test_dcmqrscp_as_second_scp(
         assert sorted(d.PatientID for d in found) == ["DQ1", "DQ2"]
         found = await run_find(assoc, {"PatientID": "DQ2", "StudyInstanceUID": ""})
         assert [d.PatientID for d in found] == ["DQ2"]
+
+
+async def test_pynetdicom_scu_cancels_our_scp() -> None:
+    """pynetdicom as an independent SCU: its C-CANCEL (Message ID Being Responded To = its
+    Message ID) stops our backend promptly; final status 0xFE00 and nothing after it."""
+    from pynetdicom import AE as PynetdicomAE
+    from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelFind as StudyFind
+
+    from tests.find.test_find_loopback import Endless
+
+    # pynetdicom reads responses into an unbounded queue (no backpressure), so a backend
+    # that never waits would run far ahead; this one produces 10, then waits for its source.
+    backend = Endless(stall_after=10)
+    ae = aiodimse.AE("OUR_SCP")
+    scp = aiodimse.enable_find(ae, backend, models=[QueryModel.STUDY_ROOT])
+
+    def client(port: int) -> list[int]:
+        pae = PynetdicomAE(ae_title="PYNETDICOM")
+        pae.add_requested_context(StudyFind)
+        assoc = pae.associate("127.0.0.1", port, ae_title="OUR_SCP")
+        assert assoc.is_established
+        query = pydicom.Dataset()
+        query.QueryRetrieveLevel = "STUDY"
+        query.PatientID = ""
+        statuses = []
+        try:
+            for status, _ in assoc.send_c_find(query, StudyFind, msg_id=4321):
+                statuses.append(int(status.Status))
+                if len(statuses) == 3:
+                    cid = assoc.accepted_contexts[0].context_id
+                    assoc.send_c_cancel(4321, cid)
+        finally:
+            assoc.release()
+            pae.shutdown()
+        return statuses
+
+    async with ae.serve("127.0.0.1", 0) as server:
+        statuses = await anyio.to_thread.run_sync(client, server.port)
+        with anyio.fail_after(5):
+            await backend.closed.wait()
+    assert statuses == [0xFF00] * 10 + [0xFE00]  # the 10 already sent, then Cancel
+    assert backend.produced == 10
+    assert backend.cancelled_in_pull  # the waiting backend was cancelled, not left running
+    assert scp.cancelled == 1
