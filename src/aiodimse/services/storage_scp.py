@@ -1,0 +1,614 @@
+"""The Storage SCP (PS3.4 Annex B): C-STORE requests streamed to disk, checked, then kept.
+
+Theory of operation
+-------------------
+:meth:`StorageSCP.install` adds the storage SOP classes to the AE's supported contexts and
+registers two things for ``CStoreRQ``: a *sink factory* and a *request handler*.
+
+1. When a C-STORE-RQ command arrives, the sink factory opens a
+   :class:`~aiodimse.net.filesink.FileSink` on a temporary name (``filepolicy``) in the
+   storage root, whose first bytes are the PS3.10 preamble and File Meta Information built
+   from the command and the accepted context (PS3.10 7.1). The dataset then streams to
+   that file as it arrives, byte for byte, with backpressure (see ``filesink``).
+2. Group 0002 elements can only open a dataset (they sort first, PS3.5 7.1); the sink holds
+   the first 256 KiB back, and any leading group 0002 elements are dropped before the first
+   byte is written (logged; the answer is then 0xB006 "Elements Discarded"). In a deflated
+   dataset they cannot be dropped without re-encoding: they are kept and logged.
+3. When the message is complete, the handler reads the SOP Class/Instance UID (and, for the
+   tree layout, Patient ID and Study/Series UIDs) from the start of the dataset
+   (:mod:`.dataset_head`, off the loop). A mismatch with the command (after stripping
+   padding) is 0xA900 and the file is removed (ROBUSTNESS 34).
+4. The user's handler, if any, is awaited with a :class:`StoredInstance` (the complete,
+   fsynced temporary file and where it will go). It returns the status. An exception is
+   0xC211 with an Error Comment (ROBUSTNESS 37); a failure status removes the file.
+5. On success or warning the file is moved to its final name atomically (``os.replace``;
+   directory fsync where supported), after checking that the name resolves inside the root.
+   Only then does the response go back: with ``durable`` (the default) a success status
+   means the image is on disk.
+
+Statuses (PS3.4 B.2.3): 0xA700 out of resources (write error, disk full, free space under
+``min_free_space``); 0xA900 dataset does not match the command; 0xC210 dataset cannot be
+parsed; 0xC211 the user's handler raised; 0xB006 group 0002 elements discarded.
+
+Duplicates (ROBUSTNESS 35): a SOP Instance UID already stored is **replaced** atomically by
+default (the last copy received wins; readers see the old or the new file, never a mix);
+``DuplicatePolicy.KEEP`` keeps the first copy (the new one is dropped, success answered).
+
+Abstract syntaxes: the acceptor can only accept SOP classes it lists
+(``AE.supported_contexts``). All storage SOP classes pydicom knows are listed by default;
+private or newer ones are added with ``StorageOptions.extra_sop_classes``.
+
+Temporary files are removed at start-up (:meth:`StorageSCP.install`) and when an
+association fails mid-transfer (ROBUSTNESS 36, 47).
+"""
+
+from __future__ import annotations
+
+import enum
+import io
+import logging
+import struct
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Final
+
+import anyio
+import anyio.to_thread
+import pydicom
+import pydicom.uid as puid
+
+from ..constants import (
+    DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN,
+    EXPLICIT_VR_BIG_ENDIAN,
+    IMPLICIT_VR_LITTLE_ENDIAN,
+)
+from ..dimse.messages import CStoreRQ, CStoreRSP, DimseMessage
+from ..dimse.status import Service, StatusCategory, status_info
+from ..net.channel import Channel, Received
+from ..net.filesink import FileSink
+from ..net.sinks import DatasetSink
+from . import dataset_head as dh
+from .contexts import Context
+from .filepolicy import (
+    Layout,
+    is_temporary_name,
+    relative_parts,
+    resolve_inside,
+    strip_padding,
+    temporary_name,
+)
+
+if TYPE_CHECKING:
+    from pydicom.dataset import Dataset
+
+    from .ae import AE
+
+log = logging.getLogger("aiodimse.storage")
+
+__all__ = [
+    "ACCEPTED_TRANSFER_SYNTAXES",
+    "STATUS_CANNOT_UNDERSTAND",
+    "STATUS_DATASET_MISMATCH",
+    "STATUS_ELEMENTS_DISCARDED",
+    "STATUS_HANDLER_FAILED",
+    "STATUS_OUT_OF_RESOURCES",
+    "STORAGE_SOP_CLASSES",
+    "DuplicatePolicy",
+    "StorageOptions",
+    "StorageSCP",
+    "StoreHandler",
+    "StoredInstance",
+    "enable_storage",
+    "remove_temporary_files",
+]
+
+#: PS3.4 B.2.3 Table B.2-1.
+STATUS_OUT_OF_RESOURCES: Final = 0xA700
+STATUS_DATASET_MISMATCH: Final = 0xA900
+STATUS_CANNOT_UNDERSTAND: Final = 0xC210
+STATUS_HANDLER_FAILED: Final = 0xC211
+STATUS_ELEMENTS_DISCARDED: Final = 0xB006
+
+#: Our order of preference (PS3.8 9.3.3.2: the acceptor picks): uncompressed first, so an
+#: SCU offering several syntaxes for an uncompressed image never compresses it lossily.
+ACCEPTED_TRANSFER_SYNTAXES: Final[tuple[str, ...]] = tuple(
+    dict.fromkeys(
+        [
+            puid.ExplicitVRLittleEndian,
+            IMPLICIT_VR_LITTLE_ENDIAN,
+            DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN,
+            EXPLICIT_VR_BIG_ENDIAN,
+            puid.JPEGLosslessSV1,
+            puid.JPEGLossless,
+            puid.JPEGLSLossless,
+            puid.JPEG2000Lossless,
+            puid.HTJ2KLossless,
+            puid.HTJ2KLosslessRPCL,
+            puid.RLELossless,
+            *puid.JPEGTransferSyntaxes,
+            *puid.JPEGLSTransferSyntaxes,
+            *puid.JPEG2000TransferSyntaxes,
+        ]
+    )
+)
+
+
+def _storage_sop_classes() -> tuple[str, ...]:
+    """Every storage SOP class in pydicom's UID dictionary (PS3.4 B.5)."""
+    found = {
+        str(value)
+        for name in dir(puid)
+        if "Storage" in name
+        and "Commitment" not in name
+        and isinstance(value := getattr(puid, name), puid.UID)
+        and value.type == "SOP Class"
+    }
+    return tuple(sorted(found))
+
+
+#: All storage SOP classes pydicom knows.
+STORAGE_SOP_CLASSES: Final[tuple[str, ...]] = _storage_sop_classes()
+
+_HOLD: Final = 256 * 1024  # bytes held back to find group 0002 and the UIDs
+
+
+class DuplicatePolicy(enum.Enum):
+    """What happens when a SOP Instance UID is already stored (ROBUSTNESS 35)."""
+
+    REPLACE = "replace"  # atomic replacement; the last copy wins
+    KEEP = "keep"  # the first copy stays; the new one is dropped (success answered)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StoredInstance:
+    """One received SOP instance, as the user's handler sees it.
+
+    ``path`` is the complete file (PS3.10, fsynced when durable) under a temporary name;
+    it becomes ``destination`` when the handler returns a success or warning status. Read
+    it, do not move it. In memory (``StorageOptions.in_memory_max``) ``path`` and
+    ``destination`` are None and ``data`` holds the dataset bytes (no file meta).
+    """
+
+    sop_class_uid: str
+    sop_instance_uid: str
+    transfer_syntax: str
+    calling_ae_title: str
+    peer: str
+    message_id: int
+    size: int
+    path: Path | None = None
+    destination: Path | None = None
+    data: bytes | None = None
+    #: The decoded dataset when ``StorageOptions.decode_dataset`` (decoded off the loop).
+    dataset: Dataset | None = None
+    file_meta: bytes = b""
+
+
+StoreHandler = Callable[[StoredInstance], Awaitable[int]]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StorageOptions:
+    """How the Storage SCP stores what it receives (see the module docstring)."""
+
+    output_directory: Path = field(default_factory=lambda: Path("."))
+    layout: Layout = Layout.FLAT
+    #: fsync the file before the rename and the directory after it, before answering.
+    durable: bool = True
+    #: Refuse (0xA700) when the file system has less free space than this (bytes).
+    min_free_space: int = 64 << 20
+    duplicates: DuplicatePolicy = DuplicatePolicy.REPLACE
+    #: Datasets up to this size stay in memory and never reach the disk (0: off).
+    in_memory_max: int = 0
+    handler: StoreHandler | None = None
+    #: Give the handler the decoded pydicom Dataset (whole file read off the loop).
+    decode_dataset: bool = False
+    #: Receive and discard (``storescp --ignore``): nothing is written.
+    ignore: bool = False
+    transfer_syntaxes: tuple[str, ...] = ACCEPTED_TRANSFER_SYNTAXES
+    sop_classes: tuple[str, ...] = STORAGE_SOP_CLASSES
+    #: Private or newer SOP classes to accept as well.
+    extra_sop_classes: tuple[str, ...] = ()
+    write_size: int = 1 << 20
+    queue_depth: int = 4
+    #: Worker threads for disk work at once (opening, fsync, renames, blocked hand-overs).
+    io_threads: int = 8
+
+    def __post_init__(self) -> None:
+        if self.min_free_space < 0 or self.in_memory_max < 0:
+            raise ValueError("min_free_space and in_memory_max must be >= 0")
+        if self.write_size < 64 * 1024 or self.queue_depth < 1 or self.io_threads < 1:
+            raise ValueError("write_size >= 64 KiB, queue_depth >= 1, io_threads >= 1")
+
+
+class _NullSink:
+    """Counts and drops a dataset (``ignore``)."""
+
+    __slots__ = ("size",)
+
+    def __init__(self) -> None:
+        self.size = 0
+
+    async def write(self, data: memoryview) -> None:
+        self.size += len(data)
+
+    async def close(self) -> None:
+        return None
+
+    async def discard(self) -> None:
+        return None
+
+
+@dataclass(slots=True)
+class StorageStats:
+    """Counters since start (for the CLI summary and benchmarks)."""
+
+    stored: int = 0
+    failed: int = 0
+    bytes_received: int = 0
+
+
+class StorageSCP:
+    """A Storage SCP for an :class:`~aiodimse.services.ae.AE`; call :meth:`install`."""
+
+    def __init__(self, options: StorageOptions | None = None) -> None:
+        self.options = options or StorageOptions()
+        self.root = Path(self.options.output_directory)
+        self.stats = StorageStats()
+        self._limiter: anyio.CapacityLimiter | None = None
+
+    # -- set-up --------------------------------------------------------------------------------
+
+    def install(self, ae: AE) -> StorageSCP:
+        """Create the root, remove stale temporary files, register with ``ae``.
+
+        Call before ``ae.serve()`` (the acceptor policy is fixed when listening starts).
+        Does blocking file system work: call it at start-up.
+        """
+        opts = self.options
+        if not opts.ignore:
+            self.root.mkdir(parents=True, exist_ok=True)
+            removed = remove_temporary_files(self.root)
+            if removed:
+                log.warning("removed %d temporary file(s) left in %s", removed, self.root)
+        have = {c.abstract_syntax for c in ae.supported_contexts}
+        for sop in dict.fromkeys(opts.sop_classes + opts.extra_sop_classes):
+            if sop not in have:
+                ae.supported_contexts.append(
+                    Context(abstract_syntax=sop, transfer_syntaxes=opts.transfer_syntaxes)
+                )
+        ae.request_handlers[CStoreRQ] = self.handle_store
+        ae.sink_factories[CStoreRQ] = self.sink_factory
+        self._ae = ae
+        return self
+
+    def limiter(self) -> anyio.CapacityLimiter:
+        """The capacity limiter of this SCP's disk work (created in the running loop)."""
+        if self._limiter is None:
+            self._limiter = anyio.CapacityLimiter(self.options.io_threads)
+        return self._limiter
+
+    # -- the sink factory ----------------------------------------------------------------------
+
+    def sink_factory(
+        self, channel: Channel, context_id: int, message: DimseMessage
+    ) -> DatasetSink | None:
+        """A temporary file for the dataset of a C-STORE-RQ (called by the channel)."""
+        if not isinstance(message, CStoreRQ):
+            return None
+        if self.options.ignore:
+            return _NullSink()
+        ts = _transfer_syntax(channel, context_id)
+        opts = self.options
+        prefix = file_meta(
+            sop_class_uid=message.affected_sop_class_uid,
+            sop_instance_uid=message.affected_sop_instance_uid,
+            transfer_syntax=ts,
+            implementation_class_uid=self._ae.implementation_class_uid,
+            implementation_version_name=self._ae.implementation_version_name,
+            source_ae_title=_peer_ae_title(channel),
+        )
+        return FileSink(
+            self.root / temporary_name(),
+            prefix=prefix,
+            limiter=self.limiter(),
+            durable=opts.durable,
+            write_size=opts.write_size,
+            queue_depth=opts.queue_depth,
+            hold=_HOLD,
+            keep_head=_HOLD,
+            leading_skip=_group2_skipper(ts),
+            in_memory_max=opts.in_memory_max,
+            min_free_space=opts.min_free_space,
+        )
+
+    # -- the request handler -------------------------------------------------------------------
+
+    async def handle_store(self, ae: AE, channel: Channel, received: Received) -> None:
+        """C-STORE SCP (PS3.4 B.2): check, hand to the user, keep, answer."""
+        msg = received.message
+        assert isinstance(msg, CStoreRQ)
+        sink = received.sink
+        status, comment, offending = 0x0000, None, None
+        try:
+            status, comment, offending = await self._store(channel, received, msg)
+        except Exception as exc:  # a bug of ours must not end the association
+            log.exception("%s: storing %s failed", channel.peer, msg.affected_sop_instance_uid)
+            status, comment = STATUS_CANNOT_UNDERSTAND, _comment(f"internal error: {exc}")
+        finally:
+            if isinstance(sink, FileSink):
+                with anyio.CancelScope(shield=True):
+                    await sink.discard()  # no-op once committed
+        category = status_info(status, Service.STORAGE).category
+        if category in (StatusCategory.SUCCESS, StatusCategory.WARNING):
+            self.stats.stored += 1
+        else:
+            self.stats.failed += 1
+        self.stats.bytes_received += getattr(sink, "size", 0)
+        await channel.send_message(
+            received.context_id,
+            CStoreRSP(
+                message_id_being_responded_to=msg.message_id,
+                affected_sop_class_uid=_echo_uid(msg.affected_sop_class_uid),
+                affected_sop_instance_uid=_echo_uid(msg.affected_sop_instance_uid),
+                status=status,
+                error_comment=comment,
+                offending_element=offending,
+            ),
+        )
+
+    async def _store(
+        self, channel: Channel, received: Received, msg: CStoreRQ
+    ) -> tuple[int, str | None, tuple[int, ...] | None]:
+        sink = received.sink
+        context_id = received.context_id
+        if not isinstance(sink, FileSink):
+            return 0x0000, None, None  # ignore mode: received and dropped
+        peer = channel.peer
+        uid = msg.affected_sop_instance_uid
+        if sink.error is not None:
+            log.error("%s: %s not stored: %s", peer, uid, sink.error)
+            return STATUS_OUT_OF_RESOURCES, _comment(f"not stored: {sink.error}"), None
+        ts = _transfer_syntax(channel, context_id)
+        wanted = [dh.SOP_CLASS_UID, dh.SOP_INSTANCE_UID]
+        if self.options.layout is Layout.TREE:
+            wanted += [dh.PATIENT_ID, dh.STUDY_INSTANCE_UID, dh.SERIES_INSTANCE_UID]
+        try:
+            head = await anyio.to_thread.run_sync(
+                _read_head, sink.head, ts, sink.size <= len(sink.head), wanted,
+                limiter=self.limiter(),
+            )  # fmt: skip
+        except dh.DatasetHeadError as exc:
+            log.warning("%s: %s: %s", peer, uid, exc)
+            return STATUS_CANNOT_UNDERSTAND, _comment(str(exc)), None
+        mismatch = _mismatch(msg, head)
+        if mismatch is not None:
+            log.warning("%s: %s", peer, mismatch[0])
+            return STATUS_DATASET_MISMATCH, _comment(mismatch[0]), (mismatch[1],)
+        if sink.skipped:
+            log.warning("%s: %s: %d bytes of group 0002 removed", peer, uid, sink.skipped)
+        elif head.group2_length:
+            log.warning("%s: %s: group 0002 inside a deflated dataset kept", peer, uid)
+        parts = relative_parts(
+            sop_instance_uid=uid,
+            layout=self.options.layout,
+            patient_id=head.text(dh.PATIENT_ID),
+            study_instance_uid=head.text(dh.STUDY_INSTANCE_UID),
+            series_instance_uid=head.text(dh.SERIES_INSTANCE_UID),
+        )
+        destination = self.root.joinpath(*parts)
+        status, comment = 0x0000, None
+        if self.options.handler is not None:
+            status, comment = await self._call_handler(channel, context_id, msg, sink, destination)
+        category = status_info(status, Service.STORAGE).category
+        if category not in (StatusCategory.SUCCESS, StatusCategory.WARNING):
+            return status, comment, None
+        if sink.on_disk:
+            try:
+                placed = await sink.commit(
+                    destination,
+                    replace=self.options.duplicates is DuplicatePolicy.REPLACE,
+                    check=lambda: resolve_inside(self.root, parts),
+                )
+            except (OSError, ValueError) as exc:
+                log.error("%s: %s not stored: %s", peer, uid, exc)
+                return STATUS_OUT_OF_RESOURCES, _comment(f"not stored: {exc}"), None
+            log.info(
+                "%s: stored %s (%d bytes)%s",
+                peer,
+                destination,
+                sink.size,
+                "" if placed else "; kept the copy already there",
+            )
+        if status == 0x0000 and sink.skipped:
+            return STATUS_ELEMENTS_DISCARDED, "group 0002 elements removed from the dataset", None
+        return status, comment, None
+
+    async def _call_handler(
+        self,
+        channel: Channel,
+        context_id: int,
+        msg: CStoreRQ,
+        sink: FileSink,
+        destination: Path,
+    ) -> tuple[int, str | None]:
+        assert self.options.handler is not None
+        ts = _transfer_syntax(channel, context_id)
+        dataset: Dataset | None = None
+        if self.options.decode_dataset:
+            source: Path | bytes = sink.path if sink.on_disk else sink.prefix + (sink.data or b"")
+            try:
+                dataset = await anyio.to_thread.run_sync(_decode, source, limiter=self.limiter())
+            except Exception as exc:
+                log.warning(
+                    "%s: cannot decode %s: %s", channel.peer, msg.affected_sop_instance_uid, exc
+                )
+                return STATUS_CANNOT_UNDERSTAND, _comment(f"cannot decode dataset: {exc}")
+        instance = StoredInstance(
+            sop_class_uid=msg.affected_sop_class_uid,
+            sop_instance_uid=msg.affected_sop_instance_uid,
+            transfer_syntax=ts,
+            calling_ae_title=_peer_ae_title(channel),
+            peer=channel.peer,
+            message_id=msg.message_id,
+            size=sink.size - sink.skipped,
+            path=sink.path if sink.on_disk else None,
+            destination=destination if sink.on_disk else None,
+            data=sink.data,
+            dataset=dataset,
+            file_meta=sink.prefix,
+        )
+        try:
+            return int(await self.options.handler(instance)), None
+        except Exception as exc:
+            # ROBUSTNESS 37 / PS3.4 B.2.3 "Error: cannot understand" (Cxxx) with a comment.
+            log.exception("%s: the storage handler raised", channel.peer)
+            return STATUS_HANDLER_FAILED, _comment(f"handler failed: {type(exc).__name__}: {exc}")
+
+
+def enable_storage(ae: AE, options: StorageOptions | None = None) -> StorageSCP:
+    """Make ``ae`` a Storage SCP: ``StorageSCP(options).install(ae)``."""
+    return StorageSCP(options).install(ae)
+
+
+def remove_temporary_files(root: Path) -> int:
+    """Delete temporary files a crash left in ``root`` (ROBUSTNESS 36); returns how many."""
+    removed = 0
+    try:
+        entries = list(root.iterdir())
+    except FileNotFoundError:
+        return 0
+    for entry in entries:
+        if is_temporary_name(entry.name) and entry.is_file():
+            try:
+                entry.unlink()
+                removed += 1
+            except OSError as exc:
+                log.error("cannot remove stale temporary file %s: %s", entry, exc)
+    return removed
+
+
+# -- PS3.10 file meta ----------------------------------------------------------------------------
+
+
+def _element(tag: int, vr: bytes, value: bytes) -> bytes:
+    """One explicit VR little endian element (PS3.5 7.1.2); group 2 is always so (PS3.10)."""
+    if vr == b"OB":
+        return struct.pack("<HH2sHI", tag >> 16, tag & 0xFFFF, vr, 0, len(value)) + value
+    return struct.pack("<HH2sH", tag >> 16, tag & 0xFFFF, vr, len(value)) + value
+
+
+def _text(value: str, pad: bytes) -> bytes:
+    raw = value.encode("ascii", "replace")
+    return raw + pad if len(raw) & 1 else raw
+
+
+def file_meta(
+    *,
+    sop_class_uid: str,
+    sop_instance_uid: str,
+    transfer_syntax: str,
+    implementation_class_uid: str,
+    implementation_version_name: str | None,
+    source_ae_title: str | None,
+) -> bytes:
+    """Preamble, ``DICM`` and the File Meta Information group (PS3.10 7.1, Table 7.1-1)."""
+    elements = [
+        _element(0x00020001, b"OB", b"\x00\x01"),  # version 00\01
+        _element(0x00020002, b"UI", _text(strip_padding(sop_class_uid), b"\x00")),
+        _element(0x00020003, b"UI", _text(strip_padding(sop_instance_uid), b"\x00")),
+        _element(0x00020010, b"UI", _text(transfer_syntax, b"\x00")),
+        _element(0x00020012, b"UI", _text(implementation_class_uid, b"\x00")),
+    ]
+    if implementation_version_name:
+        elements.append(_element(0x00020013, b"SH", _text(implementation_version_name, b" ")))
+    if source_ae_title and source_ae_title.strip():
+        elements.append(_element(0x00020016, b"AE", _text(source_ae_title.strip()[:16], b" ")))
+    body = b"".join(elements)
+    return (
+        b"\x00" * 128 + b"DICM" + _element(0x00020000, b"UL", struct.pack("<I", len(body))) + body
+    )
+
+
+# -- helpers -------------------------------------------------------------------------------------
+
+
+def _transfer_syntax(channel: Channel, context_id: int) -> str:
+    negotiated = channel.negotiated
+    assert negotiated is not None  # a message arrived: the association is established
+    return negotiated.accepted[context_id].transfer_syntax
+
+
+def _peer_ae_title(channel: Channel) -> str:
+    """The peer's AE title: the calling AE when we accepted, the called AE when we requested."""
+    rq = channel.request
+    if rq is None:
+        return ""
+    return (rq.calling_ae_title if channel.on_associate is not None else rq.called_ae_title).strip()
+
+
+def _encoding(ts: str) -> tuple[bool, bool, bool]:
+    """(implicit, little endian, deflated) of a transfer syntax (PS3.5 A.1-A.5, 10)."""
+    if ts == IMPLICIT_VR_LITTLE_ENDIAN:
+        return True, True, False
+    if ts == EXPLICIT_VR_BIG_ENDIAN:
+        return False, False, False
+    return False, True, ts == DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN
+
+
+def _group2_skipper(ts: str) -> Callable[[bytes], int]:
+    implicit, little, deflated = _encoding(ts)
+
+    def skip(head: bytes) -> int:
+        if deflated:
+            return 0
+        try:
+            return dh.parse_head(head, implicit=implicit, little=little, wanted=()).group2_length
+        except dh.DatasetHeadError:
+            return 0
+
+    return skip
+
+
+def _read_head(head: bytes, ts: str, at_end: bool, wanted: list[int]) -> dh.DatasetHead:
+    implicit, little, deflated = _encoding(ts)
+    if deflated:
+        head = dh.inflate_prefix(head, 4 * _HOLD)
+        at_end = at_end and len(head) < 4 * _HOLD
+    return dh.parse_head(head, implicit=implicit, little=little, wanted=wanted, at_end=at_end)
+
+
+def _mismatch(msg: CStoreRQ, head: dh.DatasetHead) -> tuple[str, int] | None:
+    """PS3.4 B.2.3 / ROBUSTNESS 34: the command's UIDs must be the dataset's."""
+    for tag, name, expected in (
+        (dh.SOP_CLASS_UID, "SOP Class UID", msg.affected_sop_class_uid),
+        (dh.SOP_INSTANCE_UID, "SOP Instance UID", msg.affected_sop_instance_uid),
+    ):
+        found = head.text(tag)
+        if found is None:
+            where = "dataset" if head.complete else f"first {_HOLD // 1024} KiB of the dataset"
+            return f"no {name} in the {where}", tag
+        if found != strip_padding(expected):
+            return f"dataset {name} {found!r} is not the command's {expected!r}", tag
+    return None
+
+
+def _decode(source: Path | bytes) -> Dataset:
+    if isinstance(source, Path):
+        return pydicom.dcmread(source)
+    return pydicom.dcmread(io.BytesIO(source))
+
+
+def _comment(text: str) -> str:
+    """An Error Comment (0000,0902): LO, at most 64 characters of the default repertoire."""
+    text = text.encode("ascii", "replace").decode("ascii").replace("\\", "/")
+    return text[:64]
+
+
+def _echo_uid(uid: str) -> str | None:
+    """The UID for the response when it can be encoded (ASCII, <= 64, no backslash)."""
+    uid = strip_padding(uid)
+    if 0 < len(uid) <= 64 and uid.isascii() and "\\" not in uid:
+        return uid
+    return None
