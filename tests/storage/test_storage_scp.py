@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import anyio
@@ -17,6 +18,7 @@ from pydicom.uid import (
 )
 
 import aiodimse
+from aiodimse.dimse.messages import CStoreRSP
 from aiodimse.services.filepolicy import Layout, derived_name, temporary_name
 from aiodimse.services.storage_scp import (
     STORAGE_SOP_CLASSES,
@@ -25,9 +27,8 @@ from aiodimse.services.storage_scp import (
     StoredInstance,
     enable_storage,
 )
-from tests.support import datagen
-from aiodimse.dimse.messages import CStoreRQ, CStoreRSP
 from tests.storage.scu_helper import contexts_for, raw_store_command, send_raw, store_bytes
+from tests.support import datagen
 
 pytestmark = pytest.mark.anyio
 
@@ -46,6 +47,20 @@ def ct_bytes(ts: str = ExplicitVRLittleEndian, seed: int = 0) -> tuple[bytes, da
 
 def stored_files(root: Path) -> list[Path]:
     return sorted(p for p in root.rglob("*") if p.is_file())
+
+
+def files_in(directory: Path) -> list[Path]:
+    """Regular files directly in ``directory``."""
+    return sorted(p for p in directory.iterdir() if p.is_file())
+
+
+async def wait_until(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
+    """Poll ``predicate`` (file system state has no event to wait on)."""
+    with anyio.fail_after(timeout):
+        for _ in iter(int, 1):
+            if predicate():
+                return
+            await anyio.sleep(0.01)
 
 
 def dataset_part(path: Path) -> bytes:
@@ -108,7 +123,7 @@ async def test_max_pdu_on_receiving_side_streams_a_multi_mib_dataset(
     assert rsp.status == 0
     path = tmp_path / f"{gen.sop_instance_uid}.dcm"
     assert hashlib.sha256(dataset_part(path)).hexdigest() == hashlib.sha256(data).hexdigest()
-    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+    assert not [p for p in files_in(tmp_path) if p.name.startswith(".")]
 
 
 async def test_deflated_and_implicit_are_checked_and_kept_as_received(tmp_path: Path) -> None:
@@ -240,7 +255,7 @@ def _encode(ds: pydicom.Dataset, **values: str) -> bytes:
         for key, value in values.items():
             setattr(ds, key, value)
             if key == "SOPInstanceUID":
-                ds.file_meta.MediaStorageSOPInstanceUID = value
+                ds.file_meta.MediaStorageSOPInstanceUID = value or "1.2.3"
         pydicom.dcmwrite(buf, ds, enforce_file_format=True)
     raw = buf.getvalue()
     return raw[144 + int.from_bytes(raw[140:144], "little") :]
@@ -268,7 +283,9 @@ async def test_robustness_34_command_dataset_mismatch_is_a900_and_no_file(
             rsp = await store_bytes(assoc, data, sop_class_uid=sop_class, sop_instance_uid=uid)
             assert rsp.status == 0xA900
             assert rsp.error_comment and "does not" not in rsp.error_comment  # words, not code
-            assert rsp.offending_element == ((0x00080018,) if which == "instance" else (0x00080016,))
+            assert rsp.offending_element == (
+                (0x00080018,) if which == "instance" else (0x00080016,)
+            )
             # the association goes on
             ok = await store_bytes(
                 assoc, data, sop_class_uid=CT, sop_instance_uid=spec.sop_instance_uid
@@ -504,7 +521,7 @@ async def test_disk_error_mid_stream_is_a700_and_no_partial_file(
             )
     assert rsp.status == 0xA700
     assert rsp.error_comment is not None and "Input/output" in rsp.error_comment
-    assert [p for p in tmp_path.iterdir() if p.is_file()] == []
+    assert files_in(tmp_path) == []
 
 
 async def test_robustness_47_abort_mid_transfer_removes_partial_file(tmp_path: Path) -> None:
@@ -531,12 +548,10 @@ async def test_robustness_47_abort_mid_transfer_removes_partial_file(tmp_path: P
             # the command and half the dataset, never the last fragment
             await send_raw(channel, cid, command, data[: len(data) // 2], last=False)
             # Wait until the SCP has a temporary file, then abort.
-            with anyio.fail_after(10):
-                while not [p for p in tmp_path.iterdir() if p.name.startswith(".aiodimse-")]:
-                    await anyio.sleep(0.01)
+            await wait_until(
+                lambda: any(p.name.startswith(".aiodimse-") for p in files_in(tmp_path))
+            )
             await a.abort()
-        with anyio.fail_after(10):
-            while server.active:
-                await anyio.sleep(0.01)
-    assert [p for p in tmp_path.iterdir() if p.is_file()] == []
+        await wait_until(lambda: server.active == 0)
+    assert files_in(tmp_path) == []
     assert called == []

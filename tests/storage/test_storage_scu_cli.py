@@ -69,8 +69,10 @@ async def test_failures_name_file_class_syntax_and_answer(tmp_path: Path) -> Non
     gens = write_tree(tmp_path / "in")
 
     async def refuse_mr(rq: CStoreRQ) -> tuple[int, str | None]:
-        return (0xA700, "no space") if rq.affected_sop_class_uid == gens[1].sop_class_uid else (
-            0, None
+        return (
+            (0xA700, "no space")
+            if rq.affected_sop_class_uid == gens[1].sop_class_uid
+            else (0, None)
         )
 
     # The JPEG file finds no context: the SCP takes uncompressed only.

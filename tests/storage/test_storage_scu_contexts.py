@@ -136,9 +136,12 @@ def test_property_every_instance_has_its_own_syntax_proposed(batch: list[Inst]) 
     offered = {(c.abstract_syntax, ts) for c in got for ts in c.transfer_syntaxes}
     for inst in batch:
         # Its own syntax alone in a context: the acceptor cannot pick another one for it.
-        assert Context(
-            abstract_syntax=inst.sop_class_uid, transfer_syntaxes=(inst.transfer_syntax_uid,)
-        ) in got
+        assert (
+            Context(
+                abstract_syntax=inst.sop_class_uid, transfer_syntaxes=(inst.transfer_syntax_uid,)
+            )
+            in got
+        )
         if inst.transfer_syntax_uid in CONVERTIBLE:
             assert {(inst.sop_class_uid, EXPLICIT), (inst.sop_class_uid, IMPLICIT)} <= offered
     classes = {c.abstract_syntax for c in got}
@@ -215,9 +218,9 @@ def test_uid_name_known_and_unknown() -> None:
 # ------------------------------------------------------------------------- end to end
 
 
-def negotiated_for(batch: list[Inst], supported: dict[str, tuple[str, ...]]) -> tuple[
-    dict[int, AcceptedContext], dict[int, RejectedContext]
-]:
+def negotiated_for(
+    batch: list[Inst], supported: dict[str, tuple[str, ...]]
+) -> tuple[dict[int, AcceptedContext], dict[int, RejectedContext]]:
     """Propose for ``batch``, answer with a pure acceptor policy, read back the result."""
     rq = AAssociateRQ(
         called_ae_title="SCP",

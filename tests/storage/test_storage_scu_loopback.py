@@ -33,8 +33,10 @@ from aiodimse.dimse.status import StatusCategory
 from aiodimse.errors import AssociationAborted, DicomTimeoutError, NetworkError
 from aiodimse.net.channel import Channel
 from aiodimse.net.filesource import DicomFileInfo, read_file_info
+from aiodimse.pdu import AAssociateRQ, PDataTF
 from aiodimse.services.storage_contexts import NoPresentationContext, propose_contexts
 from aiodimse.services.storage_scu import DatasetInstance, StoreResult
+from tests.net import badpeer
 from tests.storage.storage_scu_support import RecordingSCP, contexts_for
 from tests.support import datagen
 
@@ -419,6 +421,38 @@ async def test_network_error_is_retryable_and_names_the_peer() -> None:
         with pytest.raises((NetworkError, AssociationAborted)) as info:
             await assoc.store(inst)
     assert info.value.retryable
+
+
+@pytest.mark.parametrize("after_pdus", [3, None])
+async def test_peer_closing_the_connection_fails_the_store_promptly(
+    big: DicomFileInfo, after_pdus: int | None
+) -> None:
+    """ROBUSTNESS 47: the peer closes mid P-DATA (after 3 PDUs), or after the whole message
+    while we wait for the response: a defined, retryable error, nothing hangs."""
+
+    async def script(peer: badpeer.RawPeer) -> None:
+        rq = await peer.receive_pdu()
+        assert isinstance(rq, AAssociateRQ)
+        await peer.send_pdu(badpeer.accept_ac(rq))
+        if after_pdus is not None:
+            for _ in range(after_pdus):
+                await peer.receive_pdu()
+            return
+        while True:  # until the dataset's last fragment
+            pdu = await peer.receive_pdu()
+            assert isinstance(pdu, PDataTF)
+            if any(p.is_last and not p.is_command for p in pdu.pdvs):
+                return
+
+    async with badpeer.raw_acceptor(script) as port:
+        ae = aiodimse.AE("SCU")
+        with anyio.fail_after(10):
+            async with ae.associate("127.0.0.1", port, contexts=propose_contexts([big])) as a:
+                with pytest.raises((NetworkError, AssociationAborted)) as info:
+                    await a.store(big)
+                results = await a.store_many([big])
+    assert info.value.retryable
+    assert results[0].status is None and results[0].retryable
 
 
 # ------------------------------------------------------------------------- AE level

@@ -135,6 +135,7 @@ class FileSink:
         self._thread: threading.Thread | None = None
         self._done = threading.Event()
         self._abort = False
+        self._stop_sent = False
         self._skip_decided = leading_skip is None
         #: Dataset bytes received (before any skip).
         self.size = 0
@@ -183,32 +184,31 @@ class FileSink:
         if self.state is not SinkState.OPEN:
             return
         self.state = SinkState.CLOSED
-        if self.error is not None:
+        if self._thread is not None:
+            # Always send the close marker: the writer thread waits for it even after an error.
+            if self._buf and self.error is None:
+                await self._hand(self._take())
+            await self._hand(_STOP)
+            await anyio.to_thread.run_sync(self._done.wait, limiter=self._limiter)
             return
-        if self._thread is None:
+        if self.error is None:
             self._decide_skip()
             if self.in_memory_max and len(self._buf) <= self.in_memory_max:
                 self.data = bytes(self._take())
                 return
             body = self._take()
             await anyio.to_thread.run_sync(self._write_whole, body, limiter=self._limiter)
-            return
-        if self._buf:
-            await self._hand(self._take())
-        await self._hand(_STOP)
-        await anyio.to_thread.run_sync(self._done.wait, limiter=self._limiter)
 
     async def discard(self) -> None:
         """Drop the dataset: stop the writer and remove the temporary file (idempotent)."""
         if self.state in (SinkState.DISCARDED, SinkState.COMMITTED):
             return
-        was_open = self.state is SinkState.OPEN
         self.state = SinkState.DISCARDED
         self._abort = True
         self._buf = bytearray()
         self.data = None
         with anyio.CancelScope(shield=True):
-            if self._thread is not None and was_open:
+            if self._thread is not None and not self._stop_sent:
                 await self._hand(_STOP)
             if self._thread is not None:
                 await anyio.to_thread.run_sync(self._done.wait, limiter=self._limiter)
@@ -274,6 +274,8 @@ class FileSink:
         except queue.Full:
             # Backpressure: the reader waits (in a worker thread) for the disk.
             await anyio.to_thread.run_sync(self._queue.put, item, limiter=self._limiter)
+        if item is _STOP:
+            self._stop_sent = True
 
     def _start_writer(self) -> None:
         self._thread = threading.Thread(
