@@ -537,6 +537,10 @@ async def test_robustness_47_abort_mid_transfer_removes_partial_file(tmp_path: P
     )
     gen = datagen.write_streamed(tmp_path / "src", 4 << 20)
     data = dataset_part(gen.path)
+
+    def temporary_file_exists() -> bool:
+        return any(p.name.startswith(".aiodimse-") for p in files_in(tmp_path))
+
     async with scp.serve("127.0.0.1", 0) as server:
         ctx = contexts_for([gen.sop_class_uid], ExplicitVRLittleEndian)
         async with aiodimse.AE("SCU").associate("127.0.0.1", server.port, contexts=ctx) as a:
