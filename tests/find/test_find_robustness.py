@@ -119,3 +119,23 @@ def test_defined_length_nesting_limit(depth: int, explicit: bool) -> None:
     else:
         with pytest.raises(IdentifierError, match="nested deeper than 64"):
             decode_identifier(data, ts)
+
+
+async def test_peer_that_stops_reading_is_aborted_after_timeouts_find() -> None:
+    from aiodimse.config import Timeouts
+
+    backend = Million()
+    ae = aiodimse.AE("FIND_SCP", timeouts=Timeouts(find=0.5, abort=0.5))
+    aiodimse.enable_find(ae, backend)
+    async with ae.serve("127.0.0.1", 0) as server:
+        async with aiodimse.AE("SCU").associate(
+            "127.0.0.1", server.port, contexts=find_contexts()
+        ) as assoc:
+            with anyio.fail_after(10):
+                async with assoc.find({"PatientID": ""}) as results:
+                    async for _ in results:
+                        await backend.closed.wait()  # we stop reading; the SCP gives up
+                        break
+            assert results.status is None  # no final response: the SCP aborted
+            assert not assoc.is_established
+        assert backend.produced < 3_000

@@ -19,7 +19,8 @@ supported"). The library does the protocol (PS3.4 C.4.1.2, PS3.7 9.1.2):
   ``MemoryError``); an identifier we cannot decode is 0xC000, a missing or invalid
   Query/Retrieve Level 0xA900;
 * the association ending (peer abort, reset): the handler is cancelled with the
-  association's task group and the iterator is closed; nothing more is produced.
+  association's task group and the iterator is closed; nothing more is produced;
+* a peer that reads nothing for ``Timeouts.find`` while we send a response is aborted.
 
 The Event the channel sets on C-CANCEL is registered as soon as the C-FIND-RQ command
 arrives (by the sink factory, before the identifier's P-DATA), so a C-CANCEL that follows
@@ -35,10 +36,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 import anyio
+import anyio.lowlevel
 from pydicom.dataset import Dataset
 
 from ..dimse.messages import CFindRQ, CFindRSP, DimseMessage
-from ..errors import DicomError
+from ..errors import DicomError, DicomTimeoutError
 from ..net.channel import Channel, Received
 from ..net.sinks import DatasetSink, MemorySink
 from .qr_models import (
@@ -242,6 +244,9 @@ class QueryRetrieveSCP:
                         if cancel.is_set():
                             break
                         await self._send_match(channel, received, msg, match, level, ts)
+                        # A send into a socket with room completes without yielding; let
+                        # the reader run so that a C-CANCEL is seen within one response.
+                        await anyio.lowlevel.checkpoint()
                     if cancel.is_set():
                         result = (STATUS_CANCEL, None)
                 except FindFailed as exc:
@@ -287,16 +292,24 @@ class QueryRetrieveSCP:
             ds.QueryRetrieveLevel = level.value
         apply_charset(ds)
         data = encode_identifier(ds, ts)
-        await channel.send_message(
-            received.context_id,
-            CFindRSP(
-                message_id_being_responded_to=msg.message_id,
-                affected_sop_class_uid=msg.affected_sop_class_uid,
-                status=status,
-                command_data_set_type=0x0001,
-            ),
-            data,
-        )
+        # Backpressure has a limit: a peer that reads nothing for Timeouts.find is aborted
+        # (a half-sent message cannot be taken back, so abort is the only way out).
+        limit = channel.timeouts.find
+        with anyio.move_on_after(limit) as scope:
+            await channel.send_message(
+                received.context_id,
+                CFindRSP(
+                    message_id_being_responded_to=msg.message_id,
+                    affected_sop_class_uid=msg.affected_sop_class_uid,
+                    status=status,
+                    command_data_set_type=0x0001,
+                ),
+                data,
+            )
+        if scope.cancelled_caught:
+            log.warning("%s: peer read no C-FIND response for %s s; aborting", channel.peer, limit)
+            await channel.abort()
+            raise DicomTimeoutError("the peer to read a C-FIND response", limit or 0)
 
 
 async def _close(iterator: AsyncIterator[Match] | None) -> None:
