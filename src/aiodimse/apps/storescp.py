@@ -1,22 +1,36 @@
-"""``aiodimse storescp``: a DICOM SCP answering C-ECHO (storage arrives with C-STORE)."""
+"""``aiodimse storescp``: a Storage SCP (PS3.4 Annex B) plus Verification, until interrupted.
+
+Flags follow pynetdicom's storescp (which follows dcmtk's). Received instances are stored
+under ``-od`` as ``<SOPInstanceUID>.dcm`` (``--layout tree``: Patient/Study/Series
+directories), fsynced before the success status unless ``--no-fsync``. SIGINT or SIGTERM
+stops accepting, lets running associations finish (bounded) and exits 0.
+"""
 
 from __future__ import annotations
 
 import argparse
+import logging
+import signal
+import sys
 from pathlib import Path
 from typing import Any
 
 import anyio
 
 from .. import AE
-from ._common import add_logging_flags, setup_logging
+from ..config import Limits
+from ..services.filepolicy import Layout
+from ..services.storage_scp import StorageOptions, StorageSCP
+from ._common import add_logging_flags, fail, setup_logging
+
+log = logging.getLogger("aiodimse.apps.storescp")
 
 
 def add_parser(sub: Any) -> None:
     p: argparse.ArgumentParser = sub.add_parser(
         "storescp",
-        help="run a Storage SCP (answers C-ECHO)",
-        description="Listen for associations and answer C-ECHO until interrupted.",
+        help="run a Storage SCP (C-STORE and C-ECHO)",
+        description="Receive DICOM instances over C-STORE and answer C-ECHO until interrupted.",
     )
     p.add_argument("port", type=int, help="TCP port to listen on")
     p.add_argument("-aet", "--ae-title", default="STORESCP", help="our AE title (STORESCP)")
@@ -26,7 +40,20 @@ def add_parser(sub: Any) -> None:
         "--output-directory",
         type=Path,
         default=Path("."),
-        help="where received files go (created when missing)",
+        help="where received files go (created when missing; default: current directory)",
+    )
+    p.add_argument(
+        "--layout",
+        choices=[m.value for m in Layout],
+        default=Layout.FLAT.value,
+        help="flat: <SOPInstanceUID>.dcm; tree: <PatientID>/<Study>/<Series>/<SOP>.dcm",
+    )
+    p.add_argument(
+        "--max-pdu",
+        type=int,
+        default=None,
+        metavar="N",
+        help="maximum P-DATA-TF PDU length we receive (our default when omitted)",
     )
     p.add_argument(
         "--max-associations",
@@ -34,6 +61,19 @@ def add_parser(sub: Any) -> None:
         default=1000,
         metavar="N",
         help="associations at once; more are rejected as transient (1000)",
+    )
+    p.add_argument("--ignore", action="store_true", help="receive data but store nothing")
+    p.add_argument(
+        "--no-fsync",
+        action="store_true",
+        help="do not fsync before answering (faster; a crash may lose acknowledged images)",
+    )
+    p.add_argument(
+        "--min-free-space",
+        type=int,
+        default=64 << 20,
+        metavar="BYTES",
+        help="refuse instances (0xA700) when less disk space is free (64 MiB)",
     )
     p.add_argument(
         "--require-called-aet",
@@ -58,23 +98,66 @@ def add_parser(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     setup_logging(args)
-    args.output_directory.mkdir(parents=True, exist_ok=True)
     try:
-        anyio.run(_main, args)
-    except KeyboardInterrupt:
+        ae, storage = build(args)
+    except (OSError, ValueError) as exc:
+        return fail(str(exc))
+    try:
+        anyio.run(_main, args, ae, storage)
+    except KeyboardInterrupt:  # Windows, or a signal before the receiver was installed
         pass
+    except OSError as exc:
+        return fail(f"cannot listen on port {args.port}: {exc}")
     return 0
 
 
-async def _main(args: argparse.Namespace) -> None:
+def build(args: argparse.Namespace) -> tuple[AE, StorageSCP]:
+    """The AE and its Storage SCP as the flags describe them."""
+    limits = Limits(max_pdu_length=args.max_pdu) if args.max_pdu else None
     ae = AE(
         args.ae_title,
+        limits=limits,
         max_associations=args.max_associations,
         require_called_aet=args.require_called_aet,
         require_calling_aets=args.require_calling_aet,
         tcp_quickack=not args.no_tcp_quickack,
     )
+    options = StorageOptions(
+        output_directory=args.output_directory,
+        layout=Layout(args.layout),
+        durable=not args.no_fsync,
+        min_free_space=args.min_free_space,
+        ignore=args.ignore,
+    )
+    storage = StorageSCP(options).install(ae)
+    return ae, storage
+
+
+async def _main(args: argparse.Namespace, ae: AE, storage: StorageSCP) -> None:
     async with ae.serve(args.bind, args.port) as server:
         if not args.quiet:
-            print(f"{args.ae_title} listening on {server.host}:{server.port}", flush=True)
+            mode = "ignoring data" if args.ignore else f"storing into {args.output_directory}"
+            sync = "" if args.ignore else (", no fsync" if args.no_fsync else ", fsync")
+            print(
+                f"{args.ae_title} listening on {server.host}:{server.port}, {mode}{sync}",
+                flush=True,
+            )
+        await _wait_for_signal()
+        log.info("shutting down")
+    if not args.quiet:
+        s = storage.stats
+        print(
+            f"received {s.stored} instance(s), {s.failed} failed, {s.bytes_received} bytes",
+            flush=True,
+        )
+
+
+async def _wait_for_signal() -> None:
+    """Return on SIGINT/SIGTERM (POSIX); on Windows Ctrl+C raises KeyboardInterrupt."""
+    if sys.platform == "win32":
         await anyio.sleep_forever()
+        return
+    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async for signum in signals:
+            log.info("received %s", signal.Signals(signum).name)
+            return
