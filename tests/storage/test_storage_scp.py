@@ -559,3 +559,20 @@ async def test_robustness_47_abort_mid_transfer_removes_partial_file(tmp_path: P
         await wait_until(lambda: server.active == 0)
     assert files_in(tmp_path) == []
     assert called == []
+
+
+async def test_dataset_larger_than_the_in_memory_bound_streams_to_disk(tmp_path: Path) -> None:
+    """``Limits.max_in_memory_dataset`` bounds memory sinks only: a file sink takes any size."""
+    limits = aiodimse.Limits(max_in_memory_dataset=1 << 20)
+    scp = aiodimse.AE("STORE_SCP", limits=limits)
+    enable_storage(scp, StorageOptions(output_directory=tmp_path / "out"))
+    gen = datagen.write_streamed(tmp_path / "src", 3 << 20, seed=11)
+    data = dataset_part(gen.path)
+    async with scp.serve("127.0.0.1", 0) as server:
+        ctx = contexts_for([gen.sop_class_uid], ExplicitVRLittleEndian)
+        async with aiodimse.AE("SCU").associate("127.0.0.1", server.port, contexts=ctx) as a:
+            rsp = await store_bytes(
+                a, data, sop_class_uid=gen.sop_class_uid, sop_instance_uid=gen.sop_instance_uid
+            )
+    assert rsp.status == 0
+    assert dataset_part(tmp_path / "out" / f"{gen.sop_instance_uid}.dcm") == data

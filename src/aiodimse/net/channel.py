@@ -426,7 +426,9 @@ class Channel:
         self._assembler = MessageAssembler(
             negotiated.accepted,
             limits=self.limits,
-            max_dataset_length=self.limits.max_in_memory_dataset,
+            # No cap here: a MemorySink enforces Limits.max_in_memory_dataset itself, a file
+            # sink (storage SCP) streams any size to disk with bounded memory.
+            max_dataset_length=None,
         )
         self._settled.set()
 
