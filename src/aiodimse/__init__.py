@@ -38,11 +38,19 @@ if TYPE_CHECKING:
     from .services.ae import AE, EchoRequest
     from .services.association import Association
     from .services.contexts import Context
+    from .services.filepolicy import Layout
     from .services.find_scp import PendingMatch, QueryRetrieveSCP, enable_find
     from .services.find_scu import FindResults
     from .services.qr_models import FindFailed, QueryLevel, QueryModel
     from .services.server import Server
     from .services.storage_contexts import NoPresentationContext, propose_contexts
+    from .services.storage_scp import (
+        DuplicatePolicy,
+        StorageOptions,
+        StorageSCP,
+        StoredInstance,
+        enable_storage,
+    )
     from .services.storage_scu import StoreResult
 
 _LAZY = {
@@ -62,6 +70,12 @@ _LAZY = {
     "NoPresentationContext": "services.storage_contexts",
     "propose_contexts": "services.storage_contexts",
     "DicomFileError": "net.filesource",
+    "DuplicatePolicy": "services.storage_scp",
+    "StorageOptions": "services.storage_scp",
+    "StorageSCP": "services.storage_scp",
+    "StoredInstance": "services.storage_scp",
+    "enable_storage": "services.storage_scp",
+    "Layout": "services.filepolicy",
 }
 
 
@@ -84,9 +98,11 @@ __all__ = [
     "DicomError",
     "DicomFileError",
     "DicomTimeoutError",
+    "DuplicatePolicy",
     "EchoRequest",
     "FindFailed",
     "FindResults",
+    "Layout",
     "Limits",
     "LocalProtocolError",
     "NetworkError",
@@ -97,9 +113,13 @@ __all__ = [
     "QueryRetrieveSCP",
     "RemoteProtocolError",
     "Server",
+    "StorageOptions",
+    "StorageSCP",
     "StoreResult",
+    "StoredInstance",
     "Timeouts",
     "__version__",
     "enable_find",
+    "enable_storage",
     "propose_contexts",
 ]
