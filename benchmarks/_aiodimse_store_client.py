@@ -1,0 +1,59 @@
+"""aiodimse C-STORE SCU for the benchmarks: one association, every file, timed inside.
+
+Prints one JSON line: ``elapsed`` (seconds from connect to release, interpreter start-up and
+imports excluded), ``stored``, ``failed``, ``bytes`` (dataset bytes sent) and the first
+failure in words. Exit status 0 when every file was stored.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import anyio
+
+
+async def send(args: argparse.Namespace) -> int:
+    import aiodimse
+    from aiodimse.services.storage_contexts import propose_contexts
+    from aiodimse.services.storage_scu import prepare_files
+
+    prepared = await prepare_files(args.paths, recurse=True)
+    limits = aiodimse.Limits(max_pdu_length=args.max_pdu) if args.max_pdu else aiodimse.Limits()
+    ae = aiodimse.AE(args.aet, limits=limits)
+    contexts = propose_contexts(prepared.files)
+    t0 = time.perf_counter()
+    async with ae.associate(args.host, args.port, called_ae=args.aec, contexts=contexts) as assoc:
+        results = await assoc.store_many(prepared.files)
+    elapsed = time.perf_counter() - t0
+    failed = [r for r in results if not r.ok]
+    report = {
+        "elapsed": elapsed,
+        "stored": len(results) - len(failed),
+        "failed": len(failed) + len(prepared.skipped),
+        "bytes": sum(r.bytes_sent for r in results),
+        "peer_max_pdu": assoc.peer_max_pdu,
+        "error": failed[0].describe() if failed else None,
+    }
+    print(json.dumps(report), flush=True)
+    return 1 if report["failed"] else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("host")
+    parser.add_argument("port", type=int)
+    parser.add_argument("paths", nargs="+", type=Path, help="files or directories")
+    parser.add_argument("-aet", "--aet", default="STORESCU")
+    parser.add_argument("-aec", "--aec", default="ANY-SCP")
+    parser.add_argument("--max-pdu", type=int, default=0, help="our maximum PDU (default)")
+    args = parser.parse_args(argv)
+    result: int = anyio.run(send, args)
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,53 @@
+"""aiodimse Storage SCP for the C-STORE benchmarks, run as a subprocess (its RSS is measured).
+
+Prints ``PORT <n>`` on stdout once it listens on 127.0.0.1, stores what it receives in
+``--output-directory`` (fsync before each success unless ``--no-fsync``), serves until its
+stdin reaches end of file (the harness closes it), then prints ``STATS <json>`` and exits.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import anyio
+import anyio.to_thread
+
+
+async def serve(args: argparse.Namespace) -> None:
+    import aiodimse
+    from aiodimse.services.storage_scp import StorageOptions, enable_storage
+
+    ae = aiodimse.AE(args.aet, max_associations=args.max_associations)
+    options = StorageOptions(output_directory=args.output_directory, durable=not args.no_fsync)
+    scp = enable_storage(ae, options)
+    async with ae.serve(args.host, args.port) as listener:
+        print(f"PORT {listener.port}", flush=True)
+        await anyio.to_thread.run_sync(sys.stdin.read)  # until the harness closes stdin
+    stats = scp.stats
+    print(
+        "STATS "
+        + json.dumps(
+            {"stored": stats.stored, "failed": stats.failed, "bytes": stats.bytes_received}
+        ),
+        flush=True,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
+    parser.add_argument("--aet", default="STORE_SCP")
+    parser.add_argument("--max-associations", type=int, default=10)
+    parser.add_argument("-od", "--output-directory", type=Path, required=True)
+    parser.add_argument("--no-fsync", action="store_true", help="do not fsync (not durable)")
+    args = parser.parse_args(argv)
+    anyio.run(serve, args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
