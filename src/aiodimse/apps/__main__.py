@@ -1,31 +1,30 @@
-"""``aiodimse`` / ``python -m aiodimse``: one console script, a subcommand per tool."""
+"""``aiodimse`` / ``python -m aiodimse``: one console script, a subcommand per tool.
+
+Only the chosen tool's module is imported (start-up time matters for scripts that call a
+tool many times); ``aiodimse --help`` imports them all to list them.
+"""
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from collections.abc import Sequence
 
-from . import demo, echoscu, findscu, storescp, storescu
-
-TOOLS = {
-    "echoscu": echoscu,
-    "findscu": findscu,
-    "storescp": storescp,
-    "storescu": storescu,
-    "demo": demo,
-}
+TOOLS = ("echoscu", "findscu", "storescu", "storescp", "demo")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    args_in = list(sys.argv[1:] if argv is None else argv)
     parser = argparse.ArgumentParser(
         prog="aiodimse",
-        description="DICOM networking tools (C-ECHO, storage SCP) built on aiodimse.",
+        description="DICOM networking tools (C-ECHO, C-STORE, C-FIND) built on aiodimse.",
     )
     sub = parser.add_subparsers(dest="tool", metavar="TOOL", required=True)
-    for module in TOOLS.values():
-        module.add_parser(sub)
-    args = parser.parse_args(argv)
+    chosen = [args_in[0]] if args_in and args_in[0] in TOOLS else list(TOOLS)
+    for name in chosen:
+        importlib.import_module(f"{__package__}.{name}").add_parser(sub)
+    args = parser.parse_args(args_in)
     result: int = args.run(args)
     return result
 

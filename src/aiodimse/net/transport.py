@@ -34,6 +34,8 @@ from ..association.connection import Association as CoreAssociation
 #: Read sizes: start small, double while reads fill the buffer (bulk transfer), up to MAX.
 MIN_READ = 64 * 1024
 MAX_READ = 1024 * 1024
+#: A sender yields to the event loop at least once per this many bytes written.
+YIELD_EVERY = 64 * 1024
 
 _HAS_SENDMSG = hasattr(socket.socket, "sendmsg")
 _IN_PROGRESS = {errno.EINPROGRESS, errno.EWOULDBLOCK, errno.EAGAIN, 10035}  # 10035: Windows
@@ -57,7 +59,7 @@ class Transport(Protocol):
 class SocketTransport:
     """A connected, non-blocking TCP socket (see the module docstring)."""
 
-    __slots__ = ("_closed", "_read_size", "_ready", "_sock")
+    __slots__ = ("_closed", "_read_size", "_ready", "_sock", "_unyielded")
 
     def __init__(self, sock: socket.socket) -> None:
         sock.setblocking(False)
@@ -65,6 +67,7 @@ class SocketTransport:
         self._read_size = MIN_READ
         self._ready = False  # the last read filled its buffer: more is probably waiting
         self._closed = False
+        self._unyielded = 0  # bytes sent since the last trip through the event loop
 
     @property
     def raw_socket(self) -> socket.socket | None:
@@ -96,6 +99,10 @@ class SocketTransport:
             return n
 
     async def send(self, parts: Sequence[bytes | memoryview]) -> None:
+        """Write all of ``parts``; waits only when the socket is full. A sender that never
+        fills the socket still yields to the event loop every :data:`YIELD_EVERY` bytes, so a
+        fast producer (a C-FIND SCP streaming matches) cannot starve the association's
+        reader (which must see a C-CANCEL) or other associations."""
         sock = self._sock
         if not _HAS_SENDMSG or len(parts) == 1:
             views = [memoryview(b"".join(parts) if len(parts) > 1 else parts[0])]
@@ -118,6 +125,10 @@ class SocketTransport:
                 else:
                     views[0] = head[sent:]
                     sent = 0
+        self._unyielded += sum(len(p) for p in parts)
+        if self._unyielded >= YIELD_EVERY:
+            self._unyielded = 0
+            await anyio.lowlevel.checkpoint()
 
     async def aclose(self) -> None:
         if self._closed:
