@@ -5,10 +5,13 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
+import tracemalloc
 from pathlib import Path
 from typing import BinaryIO
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from pydicom.filewriter import dcmwrite
 
 from aiodimse.net.filesource import (
@@ -262,3 +265,67 @@ async def test_reader_must_be_opened(big_file: datagen.Generated) -> None:
     reader = DatasetReader(read_file_info(big_file.path))
     with pytest.raises(DicomFileError, match="not open"):
         await reader.__anext__()
+
+
+# ------------------------------------------------------------------------- robustness
+
+
+def _explicit_file(elements: bytes) -> bytes:
+    """Preamble, a minimal explicit VR LE file meta, then ``elements`` as the dataset."""
+    ts = b"1.2.840.10008.1.2.1\0"
+    meta = b"\x02\x00\x10\x00UI" + len(ts).to_bytes(2, "little") + ts
+    return b"\0" * 128 + b"DICM" + meta + elements
+
+
+def test_a_corrupt_length_is_never_read(tmp_path: Path) -> None:
+    """ROBUSTNESS 29: lengths far beyond the file give a typed error, no huge allocation."""
+    cases = {
+        # (0008,0005) CS claiming 32 KiB of a 200-byte file: skipped, the UIDs are missing.
+        "charset": b"\x08\x00\x05\x00CS\xff\x7f" + b"ISO_IR 100",
+        # (0008,0008) as a long VR (UN) with a 4 GB - 2 length.
+        "un": b"\x08\x00\x08\x00UN\0\0\xfe\xff\xff\xff" + b"x" * 32,
+        # (0008,0016) itself claiming 65534 bytes: not a UID.
+        "uid": b"\x08\x00\x16\x00UI\xfe\xff" + b"1.2.3\0",
+    }
+    tracemalloc.start()
+    try:
+        for name, body in cases.items():
+            path = tmp_path / f"{name}.dcm"
+            path.write_bytes(_explicit_file(body))
+            with pytest.raises(DicomFileError):
+                read_file_info(path)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 4 << 20
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_mutated_headers_give_a_result_or_a_typed_error(
+    data: st.DataObject, mutation_corpus: list[bytes], tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    original = data.draw(st.sampled_from(mutation_corpus))
+    buf = bytearray(original)
+    for _ in range(data.draw(st.integers(1, 8))):
+        at = data.draw(st.integers(128, min(len(buf) - 1, 700)))
+        buf[at] = data.draw(st.integers(0, 255))
+    cut = data.draw(st.one_of(st.none(), st.integers(0, len(buf))))
+    path = tmp_path_factory.mktemp("mut") / "m.dcm"
+    path.write_bytes(bytes(buf[:cut]))
+    try:
+        info = read_file_info(path)
+    except DicomFileError:
+        return
+    assert 132 <= info.dataset_offset <= info.file_size
+    assert info.sop_class_uid and info.sop_instance_uid and info.transfer_syntax_uid
+
+
+@pytest.fixture(scope="module")
+def mutation_corpus(tmp_path_factory: pytest.TempPathFactory) -> list[bytes]:
+    d = tmp_path_factory.mktemp("seeds")
+    specs = [
+        datagen.Spec(transfer_syntax=ts, rows=8, columns=8)
+        for ts in (*datagen.TRANSFER_SYNTAXES[:4],)
+    ]
+    return [datagen.write_file(s, d).path.read_bytes() for s in specs]

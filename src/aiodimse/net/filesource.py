@@ -203,9 +203,21 @@ def _dataset_uids(fp: BinaryIO, transfer_syntax: str) -> tuple[bytes | None, byt
     little = transfer_syntax != _EXPLICIT_BE
 
     def past_uids(tag: int, vr: str | None, length: int) -> bool:
+        # Called with each element's header, before its value is read.
+        if tag in (_SOP_CLASS_TAG, _SOP_INSTANCE_TAG) and 64 < length < 0xFFFFFFFF:
+            # PS3.5 9.1: a UID has at most 64 characters; never read a corrupt length.
+            raise ValueError(f"({tag >> 16:04X},{tag & 0xFFFF:04X}) has length {length}")
         return tag > _SOP_INSTANCE_TAG
 
-    ds = read_dataset(fp, implicit, little, stop_when=past_uids)
+    # Only the two UIDs are read; any other defined-length value is skipped with a seek, so a
+    # corrupt length never makes us read (or allocate) more than the file holds.
+    ds = read_dataset(
+        fp,
+        implicit,
+        little,
+        stop_when=past_uids,
+        specific_tags=[_SOP_CLASS_TAG, _SOP_INSTANCE_TAG],
+    )
     found: list[bytes | None] = []
     for tag in (_SOP_CLASS_TAG, _SOP_INSTANCE_TAG):
         if tag not in ds:
