@@ -36,7 +36,9 @@ from types import TracebackType
 from typing import BinaryIO, Final
 
 import anyio
+import anyio.abc
 from anyio.lowlevel import RunVar
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from ..errors import DicomError
 
@@ -336,9 +338,12 @@ class DatasetReader:
 
     Use as ``async with DatasetReader(info) as reader: async for chunk in reader: ...``.
     Each chunk is a fresh ``bytes`` object of ``chunk_size`` bytes (the last one shorter),
-    read in a worker thread; the reader keeps no reference to it, so memory holds at most
-    what the consumer keeps. The file is opened on entry (checking it is unchanged since
-    :func:`read_file_info`) and closed on exit, also off the loop.
+    read in a worker thread. With ``read_ahead`` (default 1) a task of the reader reads the
+    next chunk while the consumer sends the current one, so disk and network overlap; memory
+    holds at most ``read_ahead + 1`` chunks plus what the consumer keeps. The file is opened
+    on entry (checking it is unchanged since :func:`read_file_info`) and closed on exit,
+    also off the loop. Errors (:class:`FileChanged`, :class:`DicomFileError`) are raised by
+    the iteration, never by the exit.
     """
 
     def __init__(
@@ -346,15 +351,19 @@ class DatasetReader:
         info: DicomFileInfo,
         *,
         chunk_size: int = DEFAULT_CHUNK_SIZE,
+        read_ahead: int = 1,
         limiter: anyio.CapacityLimiter | None = None,
     ) -> None:
-        if chunk_size < 1:
-            raise ValueError("chunk_size must be positive")
+        if chunk_size < 1 or read_ahead < 0:
+            raise ValueError("chunk_size must be positive and read_ahead not negative")
         self.info = info
         self.chunk_size = chunk_size
+        self.read_ahead = read_ahead
         self._limiter = limiter
         self._fp: BinaryIO | None = None
         self._remaining = info.dataset_length
+        self._task_group: anyio.abc.TaskGroup | None = None
+        self._chunks: MemoryObjectReceiveStream[bytes | DicomFileError] | None = None
         #: Bytes handed out so far.
         self.bytes_read = 0
 
@@ -386,6 +395,14 @@ class DatasetReader:
 
     async def __aenter__(self) -> DatasetReader:
         self._fp = await anyio.to_thread.run_sync(self._open, limiter=self._limit())
+        if self.read_ahead and self._remaining > 0:
+            send, self._chunks = anyio.create_memory_object_stream[bytes | DicomFileError](
+                self.read_ahead
+            )
+            tg = anyio.create_task_group()
+            await tg.__aenter__()
+            self._task_group = tg
+            tg.start_soon(self._produce, send)
         return self
 
     async def __aexit__(
@@ -394,7 +411,15 @@ class DatasetReader:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        await self.aclose()
+        tg, self._task_group = self._task_group, None
+        try:
+            if tg is not None:
+                tg.cancel_scope.cancel()
+                await tg.__aexit__(None, None, None)
+        finally:
+            if self._chunks is not None:
+                self._chunks.close()
+            await self.aclose()
 
     async def aclose(self) -> None:
         """Close the file (off the loop, shielded from cancellation)."""
@@ -403,12 +428,8 @@ class DatasetReader:
             with anyio.CancelScope(shield=True):
                 await anyio.to_thread.run_sync(fp.close, limiter=self._limit())
 
-    def __aiter__(self) -> DatasetReader:
-        return self
-
-    async def __anext__(self) -> bytes:
-        if self._remaining <= 0:
-            raise StopAsyncIteration
+    async def _read(self) -> bytes:
+        """The next chunk, read in a worker thread (blocking file I/O never on the loop)."""
         fp = self._fp
         if fp is None:
             raise DicomFileError(self.info.path, "reader is not open (use 'async with')")
@@ -423,7 +444,40 @@ class DatasetReader:
                 f"the file became shorter while being sent ({len(chunk)} of {n} bytes read)",
             )
         self._remaining -= n
-        self.bytes_read += n
+        return chunk
+
+    async def _produce(self, send: MemoryObjectSendStream[bytes | DicomFileError]) -> None:
+        """Read ahead of the consumer; an error is handed over in place of a chunk."""
+        async with send:
+            while self._remaining > 0:
+                try:
+                    item: bytes | DicomFileError = await self._read()
+                except DicomFileError as exc:
+                    item = exc
+                try:
+                    await send.send(item)
+                except (anyio.BrokenResourceError, anyio.ClosedResourceError):
+                    return
+                if isinstance(item, DicomFileError):
+                    return
+
+    def __aiter__(self) -> DatasetReader:
+        return self
+
+    async def __anext__(self) -> bytes:
+        if self._chunks is not None:
+            try:
+                item = await self._chunks.receive()
+            except (anyio.EndOfStream, anyio.ClosedResourceError):
+                raise StopAsyncIteration from None
+            if isinstance(item, DicomFileError):
+                raise item
+            chunk = item
+        else:
+            if self._remaining <= 0:
+                raise StopAsyncIteration
+            chunk = await self._read()
+        self.bytes_read += len(chunk)
         return chunk
 
 

@@ -35,7 +35,7 @@ from __future__ import annotations
 import logging
 import zlib
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Final, TypeAlias
@@ -421,20 +421,16 @@ async def _store_one(
         priority=priority,
     )
     slice_size = max(MIN_SLICE, negotiated.peer_max_pdu)
-    reader: DatasetReader | None = None
-    if payload is None:
-        assert isinstance(item, DicomFileInfo)
-        reader = DatasetReader(item)
-        await reader.__aenter__()  # opens the file: a vanished/changed file fails here
-    try:
+    async with AsyncExitStack() as stack:
+        source: DatasetReader | bytes
+        if payload is None:
+            assert isinstance(item, DicomFileInfo)
+            # Opens the file: a vanished or changed file fails here, before anything is sent.
+            source = await stack.enter_async_context(DatasetReader(item))
+        else:
+            source = payload
         with anyio.CancelScope() as scope:
-            paced = _Paced(
-                reader if reader is not None else payload or b"",
-                slice_size=slice_size,
-                scope=scope,
-                timeout=timeout,
-                meter=meter,
-            )
+            paced = _Paced(source, slice_size=slice_size, scope=scope, timeout=timeout, meter=meter)
             paced.rearm()
             async with channel.expect_responses(message_id) as responses:
                 try:
@@ -448,9 +444,6 @@ async def _store_one(
                     with anyio.CancelScope(shield=True):
                         await channel.abort()
                     raise
-    finally:
-        if reader is not None:
-            await reader.aclose()
     if scope.cancelled_caught:
         await channel.abort()
         raise DicomTimeoutError("progress of the C-STORE (no byte sent or answer)", timeout or 0)
