@@ -306,7 +306,9 @@ def run_client(argv: list[str], *, env: dict[str, str] | None, timeout: float) -
             lines = rss_file.read_text(encoding="ascii", errors="replace").split()
             max_rss = int(lines[-1]) * 1024 if lines and lines[-1].isdigit() else None
     if proc.returncode != 0:
-        raise RuntimeError(f"client exit {proc.returncode}: {(stdout + stderr)[-300:]!r}")
+        # The last line of a traceback (or of the JSON report) says what went wrong.
+        last = [line for line in (stderr + stdout).splitlines() if line.strip()][-1:]
+        raise RuntimeError(f"client exit {proc.returncode}: {' '.join(last)[:200]}")
     report: dict[str, Any] = {}
     for line in stdout.splitlines():
         if line.startswith("{"):
@@ -488,6 +490,11 @@ def measure_huge(settings: argparse.Namespace, tmp: Path, rows: list[Row]) -> No
             timeout=1800,
             check=huge_check(row, length, digest),
         )
+        if impl.startswith("dcmtk") and False in row.details.get("sha256_equal", []):
+            row.error = row.error or (
+                "storescu re-encodes the dataset it sends (undefined-length sequences and items "
+                "become defined-length); storescp +B stores what it received"
+            )
     shutil.rmtree(source, ignore_errors=True)
 
 
