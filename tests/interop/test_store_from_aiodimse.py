@@ -80,6 +80,44 @@ async def send(
         return await assoc.store_many(files, **kwargs)  # type: ignore[arg-type]
 
 
+_LONG_VRS = {b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN", b"UR", b"UT"}
+
+
+def with_group_lengths(source: Path, target: Path) -> Path:
+    """A copy of an explicit VR LE file with an (0008,0000) group length (PS3.5 7.2; pydicom
+    never writes one), so one travels bit for bit too. Groups are walked from the start
+    until the first one that is not 0008 or 0010 (the private group 0009 in our files)."""
+    data = source.read_bytes()
+    start = read_file_info(source).dataset_offset
+    out, pos, group, run = [data[:start]], start, None, bytearray()
+
+    def flush() -> None:
+        if group in (0x0008, 0x0010):
+            out.append(group.to_bytes(2, "little") + b"\0\0UL\x04\x00")
+            out.append(len(run).to_bytes(4, "little"))
+        out.append(bytes(run))
+        run.clear()
+
+    while pos < len(data):
+        g = int.from_bytes(data[pos : pos + 2], "little")
+        vr = data[pos + 4 : pos + 6]
+        if vr in _LONG_VRS:
+            length, head = int.from_bytes(data[pos + 8 : pos + 12], "little"), 12
+        else:
+            length, head = int.from_bytes(data[pos + 6 : pos + 8], "little"), 8
+        if g not in (0x0008, 0x0010):  # the rest, undefined lengths included, as it is
+            flush()
+            out.append(data[pos:])
+            break
+        if g != group:
+            flush()
+            group = g
+        run += data[pos : pos + head + length]
+        pos += head + length
+    target.write_bytes(b"".join(out))
+    return target
+
+
 # ------------------------------------------------------------------------- dcmtk
 
 
@@ -102,6 +140,21 @@ async def test_dcmtk_bit_preserving(
         received = got[info.sop_instance_uid]
         assert read_file_info(received).transfer_syntax_uid == info.transfer_syntax_uid
         assert dataset_sha(received) == dataset_sha(info.path), info.path.name
+
+
+async def test_dcmtk_group_lengths_travel_bit_for_bit(
+    corpus: list[DicomFileInfo], tmp_path: Path
+) -> None:
+    exe = peers.require_peer("dcmtk storescp", "storescp")
+    ct = next(i for i in corpus if i.path.name == "ct-evrle-latin1-s0.dcm")
+    grouped = read_file_info(with_group_lengths(ct.path, tmp_path / "grouped.dcm"))
+    assert grouped.dataset_length == ct.dataset_length + 12
+    assert dcmread(grouped.path)[0x00080000].value > 0
+    with peers.start_dcmtk_storescp(tmp_path / "scp", binary=exe, extra_args=["+B"]) as peer:
+        results = await send([grouped], peer.port, peer.ae_title)
+        got = received_by_uid(peer, 1)
+    assert results[0].ok
+    assert dataset_sha(got[grouped.sop_instance_uid]) == dataset_sha(grouped.path)
 
 
 async def test_dcmtk_implicit_only_converts_and_refuses_jpeg_in_words(
