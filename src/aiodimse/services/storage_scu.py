@@ -657,8 +657,9 @@ async def send_files(
 ) -> list[StoreResult]:
     """Send files (and directories' files) over one association; one result per file.
 
-    Non-DICOM files get a result with ``error`` and are not sent; association failures
-    (refused, rejected) raise as from :meth:`AE.associate`.
+    Results: first one per file that is not DICOM (with ``error``; not sent), then one per
+    DICOM file in path order (directories sorted). Association failures (refused, rejected)
+    raise as from :meth:`AE.associate`.
     """
     prepared = await prepare_files(paths, recurse=recurse)
     skipped = [_failed(s, s.reason, retryable=False) for s in prepared.skipped]
