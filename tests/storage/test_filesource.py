@@ -340,3 +340,23 @@ def mutation_corpus(tmp_path_factory: pytest.TempPathFactory) -> list[bytes]:
         for ts in (*datagen.TRANSFER_SYNTAXES[:4],)
     ]
     return [datagen.write_file(s, d).path.read_bytes() for s in specs]
+
+
+@pytest.mark.parametrize("depth", [65, 100_000])
+def test_deep_nesting_before_the_uids_is_a_typed_error(tmp_path: Path, depth: int) -> None:
+    """ROBUSTNESS 28: (0008,0006) sequences nested ``depth`` deep, undefined lengths."""
+    sq = b"\x08\x00\x06\x00SQ\0\0\xff\xff\xff\xff"  # (0008,0006) SQ, undefined length
+    item = b"\xfe\xff\x00\xe0\xff\xff\xff\xff"  # item, undefined length
+    item_end = b"\xfe\xff\x0d\xe0\0\0\0\0"
+    seq_end = b"\xfe\xff\xdd\xe0\0\0\0\0"
+    uid = b"1.2.3\0"
+    tail = b"\x08\x00\x16\x00UI\x06\x00" + uid + b"\x08\x00\x18\x00UI\x06\x00" + uid
+    body = (sq + item) * depth + (item_end + seq_end) * depth + tail
+    path = tmp_path / "deep.dcm"
+    path.write_bytes(_explicit_file(body))
+    try:
+        info = read_file_info(path)
+    except DicomFileError as exc:
+        assert "cannot parse" in str(exc)
+    else:  # a depth pydicom copes with is fine too
+        assert info.sop_instance_uid == "1.2.3"
