@@ -576,3 +576,41 @@ async def test_dataset_larger_than_the_in_memory_bound_streams_to_disk(tmp_path:
             )
     assert rsp.status == 0
     assert dataset_part(tmp_path / "out" / f"{gen.sop_instance_uid}.dcm") == data
+
+
+def test_storescp_cli_flags_build_the_scp(tmp_path: Path) -> None:
+    import argparse
+
+    from aiodimse.apps import storescp
+
+    parser = argparse.ArgumentParser()
+    storescp.add_parser(parser.add_subparsers())
+    args = parser.parse_args(
+        ["storescp", "11112", "-aet", "MYSCP", "-od", str(tmp_path / "od"), "--max-pdu", "4096",
+         "--max-associations", "3", "--no-fsync", "--min-free-space", "0", "--layout", "tree"]
+    )  # fmt: skip
+    ae, storage = storescp.build(args)
+    assert ae.ae_title == "MYSCP" and ae.limits.max_pdu_length == 4096
+    assert ae.max_associations == 3
+    opts = storage.options
+    assert opts.layout is Layout.TREE and not opts.durable and opts.min_free_space == 0
+    assert (tmp_path / "od").is_dir()
+    ignore = parser.parse_args(["storescp", "11112", "--ignore", "-od", str(tmp_path / "x")])
+    _, storage2 = storescp.build(ignore)
+    assert storage2.options.ignore and not (tmp_path / "x").exists()
+
+
+async def test_ignore_receives_and_discards(tmp_path: Path) -> None:
+    scp = aiodimse.AE("STORE_SCP")
+    storage = enable_storage(scp, StorageOptions(output_directory=tmp_path, ignore=True))
+    data, spec = ct_bytes()
+    async with scp.serve("127.0.0.1", 0) as server:
+        async with aiodimse.AE("SCU").associate(
+            "127.0.0.1", server.port, contexts=contexts_for([CT], ExplicitVRLittleEndian)
+        ) as assoc:
+            rsp = await store_bytes(
+                assoc, data, sop_class_uid=CT, sop_instance_uid=spec.sop_instance_uid
+            )
+    assert rsp.status == 0
+    assert stored_files(tmp_path) == []
+    assert storage.stats.stored == 1 and storage.stats.bytes_received == len(data)
