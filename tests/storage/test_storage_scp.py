@@ -587,7 +587,8 @@ def test_storescp_cli_flags_build_the_scp(tmp_path: Path) -> None:
     storescp.add_parser(parser.add_subparsers())
     args = parser.parse_args(
         ["storescp", "11112", "-aet", "MYSCP", "-od", str(tmp_path / "od"), "--max-pdu", "4096",
-         "--max-associations", "3", "--no-fsync", "--min-free-space", "0", "--layout", "tree"]
+         "--max-associations", "3", "--no-fsync", "--min-free-space", "0", "--layout", "tree",
+         "--accept-sop-class", "1.2.3.4.5.6"]
     )  # fmt: skip
     ae, storage = storescp.build(args)
     assert ae.ae_title == "MYSCP" and ae.limits.max_pdu_length == 4096
@@ -595,6 +596,7 @@ def test_storescp_cli_flags_build_the_scp(tmp_path: Path) -> None:
     opts = storage.options
     assert opts.layout is Layout.TREE and not opts.durable and opts.min_free_space == 0
     assert (tmp_path / "od").is_dir()
+    assert "1.2.3.4.5.6" in {c.abstract_syntax for c in ae.supported_contexts}
     ignore = parser.parse_args(["storescp", "11112", "--ignore", "-od", str(tmp_path / "x")])
     _, storage2 = storescp.build(ignore)
     assert storage2.options.ignore and not (tmp_path / "x").exists()

@@ -76,6 +76,13 @@ def add_parser(sub: Any) -> None:
         help="refuse instances (0xA700) when less disk space is free (64 MiB)",
     )
     p.add_argument(
+        "--accept-sop-class",
+        nargs="+",
+        metavar="UID",
+        default=[],
+        help="also accept these (private or newer) storage SOP classes",
+    )
+    p.add_argument(
         "--require-called-aet",
         action="store_true",
         help="reject associations whose called AE title is not ours",
@@ -128,6 +135,7 @@ def build(args: argparse.Namespace) -> tuple[AE, StorageSCP]:
         durable=not args.no_fsync,
         min_free_space=args.min_free_space,
         ignore=args.ignore,
+        extra_sop_classes=tuple(args.accept_sop_class),
     )
     storage = StorageSCP(options).install(ae)
     return ae, storage
