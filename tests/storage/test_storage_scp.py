@@ -616,3 +616,26 @@ async def test_ignore_receives_and_discards(tmp_path: Path) -> None:
     assert rsp.status == 0
     assert stored_files(tmp_path) == []
     assert storage.stats.stored == 1 and storage.stats.bytes_received == len(data)
+
+
+@pytest.mark.parametrize("listed", [True, False])
+async def test_private_sop_class_accepted_only_when_listed(tmp_path: Path, listed: bool) -> None:
+    private = "1.2.826.0.1.3680043.9.9999.1"
+    scp = aiodimse.AE("STORE_SCP")
+    extra = (private,) if listed else ()
+    enable_storage(scp, StorageOptions(output_directory=tmp_path, extra_sop_classes=extra))
+    ds = datagen.make_dataset(datagen.Spec(kind=datagen.Kind.SC, seed=2))
+    data = _encode(ds, SOPClassUID=private)
+    async with scp.serve("127.0.0.1", 0) as server:
+        ctx = contexts_for([private], ExplicitVRLittleEndian)
+        async with aiodimse.AE("SCU").associate("127.0.0.1", server.port, contexts=ctx) as a:
+            if not listed:
+                with pytest.raises(aiodimse.DicomError, match="accepted no presentation context"):
+                    a.context_for(private)
+                return
+            rsp = await store_bytes(
+                a, data, sop_class_uid=private, sop_instance_uid=str(ds.SOPInstanceUID)
+            )
+    assert rsp.status == 0
+    (path,) = stored_files(tmp_path)
+    assert pydicom.dcmread(path).file_meta.MediaStorageSOPClassUID == private
