@@ -72,3 +72,22 @@ def test_dataset_offset_reads_the_group_length() -> None:
     assert dataset_offset(head + meta_body + b"DATA") == len(head) + len(meta_body)
     with pytest.raises(ValueError):
         dataset_offset(b"\x00" * 200)
+
+
+def test_generated_instances_are_realistic(tmp_path: Path) -> None:
+    """Sizes 50 KB-1 MB, real JPEG Baseline codestreams that decode, names in both charsets."""
+    import pydicom
+
+    from aiodimse.apps.demo import generate
+
+    instances, jpeg_off = generate(tmp_path, 5, seed=3)
+    assert jpeg_off is None
+    assert all(50_000 <= i.size <= 1_000_000 for i in instances), [i.size for i in instances]
+    jpeg = [i for i in instances if i.kind.transfer_syntax == "1.2.840.10008.1.2.4.50"]
+    assert len(jpeg) == 2
+    for inst in jpeg:
+        ds = pydicom.dcmread(inst.path)
+        assert ds.pixel_array.shape[:2] == (inst.kind.rows, inst.kind.columns)  # Pillow decodes
+    raw = {i.charset: i.path.read_bytes() for i in instances}
+    assert "Müller^Jürgen".encode("latin-1") in raw["ISO_IR 100"]
+    assert "Müller^Jürgen".encode() in raw["ISO_IR 192"]
