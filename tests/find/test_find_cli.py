@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import socket
 import subprocess
@@ -107,6 +108,13 @@ def _subprocess(*args: str) -> subprocess.CompletedProcess[str]:
         timeout=60,
         check=False,
     )
+
+
+def _subprocess_cp1252(*args: str) -> subprocess.CompletedProcess[bytes]:
+    """As a Windows console or pipe would have it: stdout in the cp1252 code page."""
+    env = {**os.environ, "PYTHONIOENCODING": "cp1252"}
+    cmd = [sys.executable, "-m", "aiodimse", "findscu", *args]
+    return subprocess.run(cmd, capture_output=True, timeout=60, check=False, env=env)
 
 
 def test_keys_keyword_tag_and_return_keys(cli: tuple[object, Backend]) -> None:
@@ -243,3 +251,20 @@ def test_subprocess_refused_connection_exit_code() -> None:
     lines = res.stderr.splitlines()
     assert len(lines) == 1 and lines[0].startswith("E: "), res.stderr
     assert str(port) in lines[0]
+
+
+def test_subprocess_non_latin_names_on_a_cp1252_console(scp: tuple[int, Backend]) -> None:
+    """``Иванов`` cannot be shown in cp1252: ``--json`` is still UTF-8 (RFC 8259), plain text
+    escapes it; neither ends the query half-way."""
+    port, _ = scp
+    args = ("127.0.0.1", str(port), "-aec", "FIND_SCP", "-k", "PatientName", "-k", "PatientID")
+    res = _subprocess_cp1252(*args, "--json")
+    assert res.returncode == 0, res.stderr
+    parsed = [Dataset.from_json(line) for line in res.stdout.decode("utf-8").splitlines()]
+    assert [str(d.PatientName) for d in parsed] == [str(d.PatientName) for d in DATA]
+    res = _subprocess_cp1252(*args)
+    assert res.returncode == 0, res.stderr
+    text = res.stdout.decode("cp1252")
+    assert text.count("\n") == len(DATA)
+    assert f"PatientName={UMLAUT}" in text  # shown where the code page can
+    assert "PatientName=\\u0418\\u0432\\u0430\\u043d\\u043e\\u0432^" in text

@@ -11,6 +11,7 @@ one DICOM JSON object (PS3.18 F.2) per line. Exit status 0 when the final status
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import re
 import sys
@@ -138,7 +139,25 @@ def format_match(ds: Dataset) -> str:
 
 def run(args: argparse.Namespace) -> int:
     setup_logging(args)
+    _set_output_encoding(json_lines=args.json)
     return anyio.run(_main, args)
+
+
+def _set_output_encoding(*, json_lines: bool) -> None:
+    """Make every match printable, whatever the console's code page.
+
+    ``--json`` output is UTF-8 (RFC 8259, which PS3.18 F.2 follows); plain text keeps the
+    console's encoding but escapes what it cannot show, so a name such as ``Иванов`` on a
+    cp1252 Windows console or pipe never ends the query half-way.
+    """
+    stream = sys.stdout
+    if not isinstance(stream, io.TextIOWrapper):
+        return
+    if json_lines:
+        if (stream.encoding or "").lower().replace("-", "") != "utf8":
+            stream.reconfigure(encoding="utf-8")
+    elif stream.errors == "strict":
+        stream.reconfigure(errors="backslashreplace")
 
 
 async def _main(args: argparse.Namespace) -> int:
