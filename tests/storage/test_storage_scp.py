@@ -454,7 +454,7 @@ async def test_group_0002_inside_the_dataset_is_removed(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("fault", ["min_free_space", "permission"])
 async def test_robustness_38_out_of_resources_a700_no_partial_file_server_goes_on(
-    tmp_path: Path, fault: str
+    tmp_path: Path, fault: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     root = tmp_path / "root"
     root.mkdir()
@@ -466,9 +466,15 @@ async def test_robustness_38_out_of_resources_a700_no_partial_file_server_goes_o
     )
     storage = enable_storage(scp, options)
     if fault == "permission":
-        if os.name == "nt" or os.geteuid() == 0:
-            pytest.skip("permissions are not enforced here")
-        root.chmod(0o500)
+        if os.name == "nt" or os.geteuid() == 0:  # permissions not enforced: simulate EACCES
+            from aiodimse.net import filesink
+
+            def denied(self: filesink.FileSink) -> object:
+                raise PermissionError(13, "Permission denied", str(self.path))
+
+            monkeypatch.setattr(filesink.FileSink, "_open", denied)
+        else:
+            root.chmod(0o500)
     gen = datagen.write_streamed(tmp_path / "src", 2 << 20)
     big = dataset_part(gen.path)
     small, spec = ct_bytes()

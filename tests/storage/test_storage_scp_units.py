@@ -93,6 +93,44 @@ async def test_writes_of_at_least_write_size_and_fsync(tmp_path: Path) -> None:
     assert dest.exists()
 
 
+@pytest.mark.parametrize("durable", [True, False])
+async def test_fsync_before_rename_only_when_durable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, durable: bool
+) -> None:
+    import os
+
+    events: list[str] = []
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def fsync(fd: int) -> None:
+        events.append("fsync")
+        real_fsync(fd)
+
+    def replace(a: object, b: object) -> None:
+        events.append("replace")
+        real_replace(a, b)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "replace", replace)
+    for size in (100, 5000):  # one-shot write, and the writer thread
+        events.clear()
+        sink = FileSink(
+            tmp_path / f"t{size}.part",
+            limiter=anyio.CapacityLimiter(2),
+            durable=durable,
+            write_size=1024,
+        )
+        await sink.write(memoryview(b"d" * size))
+        await sink.close()
+        await sink.commit(tmp_path / f"f{size}.dcm")
+        if durable:
+            assert events[0] == "fsync" and "replace" in events
+            if os.name != "nt":
+                assert events[-1] == "fsync"  # the directory, after the rename
+        else:
+            assert events == ["replace"]
+
+
 async def test_discard_mid_stream_removes_the_file(tmp_path: Path) -> None:
     path = tmp_path / "t.part"
     sink = FileSink(path, limiter=anyio.CapacityLimiter(2), write_size=1024)
