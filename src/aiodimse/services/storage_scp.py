@@ -40,6 +40,17 @@ private or newer ones are added with ``StorageOptions.extra_sop_classes``.
 
 Temporary files are removed at start-up (:meth:`StorageSCP.install`) and when an
 association fails mid-transfer (ROBUSTNESS 36, 47).
+
+Example::
+
+    async def on_stored(instance: StoredInstance) -> int:
+        await index(instance.sop_instance_uid, instance.destination)
+        return 0x0000  # kept; a failure status (or an exception) drops the file
+
+    ae = AE("STORESCP")
+    enable_storage(ae, StorageOptions(output_directory=Path("incoming"), handler=on_stored))
+    async with ae.serve("0.0.0.0", 11112):
+        await anyio.sleep_forever()
 """
 
 from __future__ import annotations
