@@ -16,7 +16,7 @@ import re
 import socket
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import anyio.from_thread
@@ -30,6 +30,8 @@ from aiodimse.apps.__main__ import main
 from tests.find.backend import ListBackend
 
 UMLAUT = "Müller^Jürgen"
+#: ``run(*args) -> (exit status, stdout, stderr)``.
+Run = Callable[..., tuple[int, str, str]]
 
 
 def _patient(name: str, pid: str, study: str, charset: str | None) -> Dataset:
@@ -80,7 +82,7 @@ def scp() -> Iterator[tuple[int, Backend]]:
 @pytest.fixture
 def cli(
     scp: tuple[int, Backend], capsys: pytest.CaptureFixture[str]
-) -> Iterator[tuple[object, Backend]]:
+) -> Iterator[tuple[Run, Backend]]:
     """``run(*args) -> (exit status, stdout, stderr)``: findscu in this process against
     the SCP. The tool configures the ``aiodimse`` logger; that is undone afterwards."""
     port, backend = scp
@@ -117,11 +119,11 @@ def _subprocess_cp1252(*args: str) -> subprocess.CompletedProcess[bytes]:
     return subprocess.run(cmd, capture_output=True, timeout=60, check=False, env=env)
 
 
-def test_keys_keyword_tag_and_return_keys(cli: tuple[object, Backend]) -> None:
+def test_keys_keyword_tag_and_return_keys(cli: tuple[Run, Backend]) -> None:
     """``-k KEY=VALUE`` matches, ``-k KEY`` / ``-k KEY=`` ask for KEY empty; KEY a keyword or
     ``(gggg,eeee)``. The identifier the SCP received shows each form."""
     run, backend = cli
-    code, out, err = run(  # type: ignore[operator]
+    code, out, err = run(
         "-k", "PatientName=Müller*", "-k", "PatientID", "-k", "(0008,0020)=",
         "-k", "(0010,0030)", "-k", "(0008,1030)=Prüf*",
     )  # fmt: skip
@@ -140,21 +142,21 @@ def test_keys_keyword_tag_and_return_keys(cli: tuple[object, Backend]) -> None:
         assert f"PatientName={UMLAUT}" in line and f"PatientID={pid}" in line
         assert "StudyDate=20240102" in line and "PatientBirthDate=19700101" in line
     # A matching key given by tag.
-    code, out, err = run("-k", "(0010,0020)=P3", "-k", "PatientName")  # type: ignore[operator]
+    code, out, err = run("-k", "(0010,0020)=P3", "-k", "PatientName")
     assert code == 0, err
     assert out.count("\n") == 1 and "PatientName=Doe^John" in out
     assert "C-FIND complete: 1 matches" in err
 
 
-def test_models_and_sequence_keys(cli: tuple[object, Backend]) -> None:
+def test_models_and_sequence_keys(cli: tuple[Run, Backend]) -> None:
     run, backend = cli
-    code, out, err = run(  # type: ignore[operator]
+    code, out, err = run(
         "-P", "-k", "QueryRetrieveLevel=PATIENT", "-k", "PatientID=P4", "-k", "PatientName"
     )
     assert code == 0, err
     assert backend.queries[-1][1:] == (QueryModel.PATIENT_ROOT, QueryLevel.PATIENT)
     assert "PatientName=Иванов^Иван" in out
-    code, out, err = run(  # type: ignore[operator]
+    code, out, err = run(
         "-W", "-k", "PatientName=Doe*", "-k", "ScheduledProcedureStepSequence[0].Modality=CT"
     )
     assert code == 0, err
@@ -164,10 +166,10 @@ def test_models_and_sequence_keys(cli: tuple[object, Backend]) -> None:
     assert identifier.ScheduledProcedureStepSequence[0].Modality == "CT"
 
 
-def test_json_lines_are_dicom_json(cli: tuple[object, Backend]) -> None:
+def test_json_lines_are_dicom_json(cli: tuple[Run, Backend]) -> None:
     """``--json``: one DICOM JSON object per line (PS3.18 F.2), nothing else on stdout."""
     run, _ = cli
-    code, out, err = run(  # type: ignore[operator]
+    code, out, err = run(
         "--json",
         "-k",
         "PatientName",
@@ -197,13 +199,11 @@ def test_json_lines_are_dicom_json(cli: tuple[object, Backend]) -> None:
     assert {d.StudyDate for d in parsed} == {"20240102"}
 
 
-def test_write_responses_into_new_directory(cli: tuple[object, Backend], tmp_path: Path) -> None:
+def test_write_responses_into_new_directory(cli: tuple[Run, Backend], tmp_path: Path) -> None:
     """``-w`` writes ``rspNNNNNN.dcm`` into ``-od``, created when missing; pydicom reads them."""
     run, _ = cli
     out_dir = tmp_path / "not" / "there"
-    code, _, err = run(  # type: ignore[operator]
-        "-w", "-od", str(out_dir), "-q", "-k", "PatientName", "-k", "PatientID"
-    )
+    code, _, err = run("-w", "-od", str(out_dir), "-q", "-k", "PatientName", "-k", "PatientID")
     assert code == 0, err
     files = sorted(out_dir.iterdir())
     assert [p.name for p in files] == [f"rsp{i:06d}.dcm" for i in range(1, len(DATA) + 1)]
@@ -216,14 +216,14 @@ def test_write_responses_into_new_directory(cli: tuple[object, Backend], tmp_pat
     assert read[1].SpecificCharacterSet == "ISO_IR 192"
 
 
-def test_failure_status_exit_code(cli: tuple[object, Backend]) -> None:
+def test_failure_status_exit_code(cli: tuple[Run, Backend]) -> None:
     """A failure final status: exit 1 and one line with the status and Error Comment."""
     run, _ = cli
-    code, out, err = run("-k", "PatientID=FAIL")  # type: ignore[operator]
+    code, out, err = run("-k", "PatientID=FAIL")
     assert code == 1 and out == ""
     # PS3.4 C.4.1.1.4 meaning, then the SCP's Error Comment (0000,0902).
     assert err == "E: C-FIND failed: 0xA700 Refused: out of resources: no room for this one\n"
-    code, _, err = run("-k", "(zzzz,0010)=x")  # type: ignore[operator]
+    code, _, err = run("-k", "(zzzz,0010)=x")
     assert code == 1 and err.startswith("E: cannot parse -k") and err.count("\n") == 1
 
 

@@ -34,7 +34,7 @@ import pytest
 from anyio.abc import SocketStream
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.filereader import read_dataset
-from pydicom.uid import ExplicitVRLittleEndian
+from pydicom.uid import UID, ExplicitVRLittleEndian
 
 import aiodimse
 from aiodimse import QueryModel
@@ -158,8 +158,8 @@ def file_bytes(item: Loaded) -> bytes:
     ds.SeriesNumber = int(item.series.rsplit(".", 1)[1])
     ds.InstanceNumber = item.number
     meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = item.sop_class
-    meta.MediaStorageSOPInstanceUID = item.sop_instance
+    meta.MediaStorageSOPClassUID = UID(item.sop_class)
+    meta.MediaStorageSOPInstanceUID = UID(item.sop_instance)
     meta.TransferSyntaxUID = ExplicitVRLittleEndian
     ds.file_meta = meta
     buf = io.BytesIO()
@@ -476,7 +476,9 @@ def command_sets(stream: bytes) -> list[Dataset]:
         pdu = P_DATA_TF()
         pdu.decode(body)
         for item in pdu.presentation_data_value_items:
-            header, fragment = item.data[0], item.data[1:]
+            data = item.data  # the message control header byte, then the fragment
+            assert data is not None
+            header, fragment = data[0], data[1:]
             if header & 0x01:  # PS3.8 E.2: bit 0 command, bit 1 last fragment
                 command += fragment
                 if header & 0x02:
@@ -523,7 +525,7 @@ async def test_orthanc_cancel_of_thousands_on_the_wire(
     assert f"sending CCancelRQ(command_data_set_type=257, message_id_being_responded_to={mid})" in (
         caplog.text
     )
-    up, down = command_sets(wire.up), command_sets(wire.down)
+    up, down = command_sets(bytes(wire.up)), command_sets(bytes(wire.down))
     assert [c.CommandField for c in up] == [C_FIND_RQ, C_CANCEL_RQ, C_FIND_RQ]
     assert up[0].MessageID == mid
     assert up[1].MessageIDBeingRespondedTo == mid  # PS3.7 9.3.2.3
@@ -650,7 +652,9 @@ async def test_pynetdicom_scu_cancels_our_scp() -> None:
     """pynetdicom as an independent SCU: its C-CANCEL (Message ID Being Responded To = its
     Message ID) stops our backend promptly; final status 0xFE00 and nothing after it."""
     from pynetdicom import AE as PynetdicomAE
-    from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelFind as StudyFind
+    from pynetdicom.sop_class import (  # type: ignore[attr-defined]  # generated names
+        StudyRootQueryRetrieveInformationModelFind as StudyFind,
+    )
 
     from tests.find.test_find_loopback import Endless
 
