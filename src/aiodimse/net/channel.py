@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import logging
 import math
-import socket
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -75,8 +74,8 @@ from ..pdu import (
     AReleaseRP,
     AReleaseRQ,
     PDataTF,
-    pdu_type_name,
 )
+from .diagnostics import describe_error, quickack_socket, rearm_quickack, summarize
 from .sinks import DatasetSink, MemorySink
 from .transport import Transport
 
@@ -126,7 +125,7 @@ class Channel:
         tcp_quickack: bool = True,
     ) -> None:
         self._transport = transport
-        self._quickack_sock = _quickack_socket(transport) if tcp_quickack else None
+        self._quickack_sock = quickack_socket(transport) if tcp_quickack else None
         self._core = core
         self.limits = limits
         self.timeouts = timeouts
@@ -239,13 +238,13 @@ class Channel:
                         self._lost("connection closed")
                         return
                     except (anyio.BrokenResourceError, OSError) as exc:
-                        self._lost(f"connection broken: {_describe(exc)}")
+                        self._lost(f"connection broken: {describe_error(exc)}")
                         return
                     if n == 0:
                         self._lost("peer closed the connection")
                         return
                     if self._quickack_sock is not None:
-                        _rearm_quickack(self._quickack_sock)
+                        rearm_quickack(self._quickack_sock)
                     now = self._now()
                     await self._pump(now)
                     if self._closed.is_set():
@@ -295,10 +294,14 @@ class Channel:
     def _fail(self, error: AssociationError) -> None:
         if self.error is None and not self._released.is_set():
             self.error = error
+        self._close_waiters()
+        self._settled.set()
+
+    def _close_waiters(self) -> None:
+        """Operations awaiting responses see the end of their stream (and ``self.error``)."""
         for send in self._waiters.values():
             send.close()
         self._waiters.clear()
-        self._settled.set()
 
     async def _discard_incoming(self) -> None:
         """The association ended mid-message: partial output is removed (ROBUSTNESS 47)."""
@@ -310,9 +313,7 @@ class Channel:
     def _finish(self) -> None:
         if self.error is None and not self._released.is_set() and self.rejection is None:
             self.error = NetworkError(f"{self.peer}: association ended")
-        for send in self._waiters.values():
-            send.close()
-        self._waiters.clear()
+        self._close_waiters()
         self._closed.set()
         self._settled.set()
 
@@ -339,7 +340,7 @@ class Channel:
             if parts:
                 await self._transport.send(parts)  # one write, header and payload gathered
         except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError) as exc:
-            raise NetworkError(f"{self.peer}: sending failed: {_describe(exc)}") from exc
+            raise NetworkError(f"{self.peer}: sending failed: {describe_error(exc)}") from exc
         finally:
             lock.release()
 
@@ -394,7 +395,7 @@ class Channel:
             # PS3.8 9.2: we always agree to release; in-flight operations end with it.
             self._send_pdu(AReleaseRP(), now)
             self._released.set()
-            self._fail_waiters("peer released the association")
+            self._close_waiters()
         elif isinstance(ev, AReleaseRP):
             self._released.set()
         elif isinstance(ev, AAbort):
@@ -431,11 +432,6 @@ class Channel:
             max_dataset_length=None,
         )
         self._settled.set()
-
-    def _fail_waiters(self, why: str) -> None:
-        for send in self._waiters.values():
-            send.close()
-        self._waiters.clear()
 
     # -- DIMSE in ------------------------------------------------------------------------------
 
@@ -736,76 +732,3 @@ class Channel:
 
     async def wait_closed(self) -> None:
         await self._closed.wait()
-
-
-def send_pdu_now(channel: Channel, pdu: PDU) -> None:
-    """Queue ``pdu`` in the core (flushed by the next pump); used by tests."""
-    channel._core.send(pdu, anyio.current_time())
-
-
-def summarize(item: object) -> str:
-    """One line about a PDU or event, for ``-d`` logs (only built when debug is on)."""
-    if isinstance(item, PDataTF):
-        sizes = ", ".join(
-            f"ctx {p.context_id} {'cmd' if p.is_command else 'data'}"
-            f"{' last' if p.is_last else ''} {len(p.data)} B"
-            for p in item.pdvs
-        )
-        return f"P-DATA-TF [{sizes}]"
-    if isinstance(item, AAssociateRQ):
-        ctx = ", ".join(f"{c.context_id}:{c.abstract_syntax}" for c in item.presentation_contexts)
-        return (
-            f"A-ASSOCIATE-RQ {item.calling_ae_title} -> {item.called_ae_title}, "
-            f"max PDU {item.user_information.maximum_length}, contexts [{ctx}]"
-        )
-    if isinstance(item, AAssociateAC):
-        ctx = ", ".join(
-            f"{c.context_id}:ok {c.transfer_syntax}"
-            if c.result == 0
-            else f"{c.context_id}:rejected {c.result}"
-            for c in item.presentation_contexts
-        )
-        return f"A-ASSOCIATE-AC max PDU {item.user_information.maximum_length}, contexts [{ctx}]"
-    if isinstance(item, AAssociateRJ):
-        return f"A-ASSOCIATE-RJ result {item.result} source {item.source} reason {item.reason}"
-    if isinstance(item, AAbort):
-        return f"A-ABORT source {item.source} reason {item.reason}"
-    if isinstance(item, AReleaseRQ | AReleaseRP):
-        return pdu_type_name(item)
-    return repr(item)
-
-
-def _quickack_socket(transport: Transport) -> socket.socket | None:
-    """The TCP socket under ``transport`` when the platform has TCP_QUICKACK (Linux)."""
-    if not hasattr(socket, "TCP_QUICKACK"):
-        return None
-    sock = transport.raw_socket
-    if sock is None or sock.family not in (socket.AF_INET, socket.AF_INET6):
-        return None
-    return sock
-
-
-def _rearm_quickack(sock: socket.socket) -> None:
-    """Acknowledge at once. A peer that leaves Nagle on and writes a PDU in two pieces
-    (dcmtk without TCP_NODELAY=1) otherwise waits for our delayed ACK, ~40 ms per message.
-    Linux clears the flag by itself, so it is set again after every read; measured with
-    ``benchmarks/bench_quickack.py`` (dcmtk echoscu: 22 -> ~800 C-ECHO/s)."""
-    try:
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK, 1)
-    except OSError:
-        pass
-
-
-def _describe(exc: BaseException) -> str:
-    """Words for a transport exception."""
-    if isinstance(exc, ConnectionResetError):
-        return "connection reset by peer"
-    if isinstance(exc, ConnectionRefusedError):
-        return "connection refused"
-    if isinstance(exc, BrokenPipeError):
-        return "connection closed by peer (broken pipe)"
-    text = str(exc) or type(exc).__name__
-    cause = exc.__cause__
-    if cause is not None and str(cause):
-        text = f"{text}: {cause}"
-    return text
