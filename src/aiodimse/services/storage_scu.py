@@ -68,6 +68,7 @@ from .contexts import Context
 from .storage_contexts import NoPresentationContext, choose_context, propose_contexts, uid_name
 
 if TYPE_CHECKING:
+    from ..association.negotiation import AcceptedContext
     from .ae import AE
     from .association import Association
 
@@ -385,14 +386,19 @@ async def _store_one(
     meter: _Meter,
     timeout: float | None,
     priority: int,
+    move_originator: tuple[str, int] | None = None,
+    usable: Callable[[AcceptedContext], bool] | None = None,
 ) -> StoreResult:
     """Send one resolved instance; raises on local failure or loss of the association."""
     negotiated = channel.negotiated
     if negotiated is None or channel.is_closed:
         raise channel.error or AssociationError("association is not established")
     started = anyio.current_time()
+    accepted = negotiated.accepted
+    if usable is not None:
+        accepted = {cid: ctx for cid, ctx in accepted.items() if usable(ctx)}
     choice = choose_context(
-        negotiated.accepted,
+        accepted,
         item.sop_class_uid,
         item.transfer_syntax_uid,
         rejected=negotiated.rejected,
@@ -419,6 +425,9 @@ async def _store_one(
         affected_sop_class_uid=item.sop_class_uid,
         affected_sop_instance_uid=item.sop_instance_uid,
         priority=priority,
+        # PS3.7 9.1.1.1: a C-STORE sub-operation of a C-MOVE names the move's originator.
+        move_originator_application_entity_title=move_originator[0] if move_originator else None,
+        move_originator_message_id=move_originator[1] if move_originator else None,
     )
     slice_size = max(MIN_SLICE, negotiated.peer_max_pdu)
     async with AsyncExitStack() as stack:
@@ -485,8 +494,14 @@ async def store(
     progress: Progress | None = None,
     timeout: float | None = -1.0,
     priority: int = Priority.MEDIUM,
+    move_originator: tuple[str, int] | None = None,
+    usable: Callable[[AcceptedContext], bool] | None = None,
 ) -> StoreResult:
     """C-STORE one instance (PS3.7 9.1.1); used as ``Association.store``.
+
+    ``move_originator`` (AE title, Message ID) is set on C-STORE sub-operations of a C-MOVE
+    (PS3.7 9.1.1.1); ``usable`` restricts the accepted contexts considered (a C-GET SCP
+    sends only over contexts where the requestor took the SCP role, PS3.7 D.3.3.4).
 
     ``item`` is a PS3.10 file (path or :class:`DicomFileInfo`) or a pydicom ``Dataset``.
     Returns the result for any status the peer answers (check ``result.ok``). Raises
@@ -500,7 +515,14 @@ async def store(
     total = resolved.dataset_length if isinstance(resolved, DicomFileInfo) else 0
     meter = _Meter(progress, total)
     result = await _store_one(
-        channel, ae, resolved, meter=meter, timeout=_store_timeout(ae, timeout), priority=priority
+        channel,
+        ae,
+        resolved,
+        meter=meter,
+        timeout=_store_timeout(ae, timeout),
+        priority=priority,
+        move_originator=move_originator,
+        usable=usable,
     )
     meter.report()
     return result
