@@ -36,3 +36,33 @@ def fail(message: str) -> int:
     """One-line reason on stderr, exit status 1."""
     print(f"E: {message}", file=sys.stderr)
     return 1
+
+
+def add_timeout_flags(
+    parser: argparse.ArgumentParser, *, dimse_default: float, dimse_help: str
+) -> None:
+    """``-to``/``-ta``/``-td`` as in pynetdicom's and dcmtk's tools (seconds)."""
+    parser.add_argument(
+        "-to",
+        "--connection-timeout",
+        type=float,
+        default=30.0,
+        metavar="S",
+        help="TCP connect timeout in seconds (30)",
+    )
+    parser.add_argument(
+        "-ta",
+        "--acse-timeout",
+        type=float,
+        default=30.0,
+        metavar="S",
+        help="association establishment/release timeout in seconds (30)",
+    )
+    parser.add_argument(
+        "-td",
+        "--dimse-timeout",
+        type=float,
+        default=dimse_default,
+        metavar="S",
+        help=f"{dimse_help} ({dimse_default:g})",
+    )

@@ -8,7 +8,7 @@ from typing import Any
 import anyio
 
 from .. import AE, DicomError, Timeouts
-from ._common import add_logging_flags, fail, setup_logging
+from ._common import add_logging_flags, add_timeout_flags, fail, setup_logging
 
 
 def add_parser(sub: Any) -> None:
@@ -22,30 +22,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("-aet", "--calling-aet", default="ECHOSCU", help="our AE title (ECHOSCU)")
     p.add_argument("-aec", "--called-aet", default="ANY-SCP", help="peer AE title (ANY-SCP)")
     p.add_argument("--repeat", type=int, default=1, metavar="N", help="C-ECHOs to send (1)")
-    p.add_argument(
-        "-to",
-        "--connection-timeout",
-        type=float,
-        default=30.0,
-        metavar="S",
-        help="TCP connect timeout in seconds (30)",
-    )
-    p.add_argument(
-        "-ta",
-        "--acse-timeout",
-        type=float,
-        default=30.0,
-        metavar="S",
-        help="association establishment/release timeout in seconds (30)",
-    )
-    p.add_argument(
-        "-td",
-        "--dimse-timeout",
-        type=float,
-        default=10.0,
-        metavar="S",
-        help="C-ECHO response timeout in seconds (10)",
-    )
+    add_timeout_flags(p, dimse_default=10.0, dimse_help="C-ECHO response timeout in seconds")
     p.add_argument(
         "--max-pdu", type=int, default=None, metavar="N", help="our maximum PDU length in bytes"
     )

@@ -27,7 +27,7 @@ from pydicom.uid import UID, ExplicitVRLittleEndian, generate_uid
 from .. import AE, DicomError, Limits, Timeouts
 from ..services.contexts import VERIFICATION
 from ..services.qr_models import QueryLevel, QueryModel, find_contexts
-from ._common import add_logging_flags, fail, setup_logging
+from ._common import add_logging_flags, add_timeout_flags, fail, setup_logging
 
 _PART = re.compile(r"^(?P<key>\([0-9A-Fa-f]{4},[0-9A-Fa-f]{4}\)|[A-Za-z0-9]+)(\[(?P<i>\d+)\])?$")
 
@@ -43,24 +43,8 @@ def add_parser(sub: Any) -> None:
     p.add_argument("port", type=int, help="peer TCP port")
     p.add_argument("-aet", "--calling-aet", default="FINDSCU", help="our AE title (FINDSCU)")
     p.add_argument("-aec", "--called-aet", default="ANY-SCP", help="peer AE title (ANY-SCP)")
-    p.add_argument(
-        "-ta", "--acse-timeout", type=float, default=30.0, metavar="S", help="ACSE timeout (30)"
-    )
-    p.add_argument(
-        "-td",
-        "--dimse-timeout",
-        type=float,
-        default=120.0,
-        metavar="S",
-        help="longest wait between C-FIND responses (120)",
-    )
-    p.add_argument(
-        "-to",
-        "--connection-timeout",
-        type=float,
-        default=30.0,
-        metavar="S",
-        help="TCP connect (30)",
+    add_timeout_flags(
+        p, dimse_default=120.0, dimse_help="longest wait in seconds between C-FIND responses"
     )
     p.add_argument("-pdu", "--max-pdu", type=int, default=None, metavar="N", help="our max PDU")
     model = p.add_mutually_exclusive_group()

@@ -21,7 +21,7 @@ import anyio
 from .. import AE, DicomError, Limits, Timeouts
 from ..services.storage_contexts import propose_contexts
 from ..services.storage_scu import StoreResult, prepare_files
-from ._common import add_logging_flags, fail, setup_logging
+from ._common import add_logging_flags, add_timeout_flags, fail, setup_logging
 
 
 def add_parser(sub: Any) -> None:
@@ -49,30 +49,7 @@ def add_parser(sub: Any) -> None:
         action="store_true",
         help="send nothing more after the first failed instance",
     )
-    p.add_argument(
-        "-to",
-        "--connection-timeout",
-        type=float,
-        default=30.0,
-        metavar="S",
-        help="TCP connect timeout in seconds (30)",
-    )
-    p.add_argument(
-        "-ta",
-        "--acse-timeout",
-        type=float,
-        default=30.0,
-        metavar="S",
-        help="association establishment/release timeout in seconds (30)",
-    )
-    p.add_argument(
-        "-td",
-        "--dimse-timeout",
-        type=float,
-        default=60.0,
-        metavar="S",
-        help="seconds a C-STORE may go without progress (60)",
-    )
+    add_timeout_flags(p, dimse_default=60.0, dimse_help="seconds a C-STORE may go without progress")
     add_logging_flags(p)
     p.set_defaults(run=run)
 
