@@ -76,6 +76,12 @@ _LAZY = {
     "StoredInstance": "services.storage_scp",
     "enable_storage": "services.storage_scp",
     "Layout": "services.filepolicy",
+    "MoveCoordinator": "services.move_coordinator",
+    "RetrieveFailed": "services.retrieve_scu",
+    "RetrieveOperation": "services.retrieve_scu",
+    "RetrievedInstance": "services.retrieve_scu",
+    "get_contexts": "services.retrieve_scu",
+    "move_contexts": "services.retrieve_scu",
 }
 
 
@@ -105,6 +111,7 @@ __all__ = [
     "Layout",
     "Limits",
     "LocalProtocolError",
+    "MoveCoordinator",
     "NetworkError",
     "NoPresentationContext",
     "PendingMatch",
@@ -112,6 +119,9 @@ __all__ = [
     "QueryModel",
     "QueryRetrieveSCP",
     "RemoteProtocolError",
+    "RetrieveFailed",
+    "RetrieveOperation",
+    "RetrievedInstance",
     "Server",
     "StorageOptions",
     "StorageSCP",
@@ -121,5 +131,7 @@ __all__ = [
     "__version__",
     "enable_find",
     "enable_storage",
+    "get_contexts",
+    "move_contexts",
     "propose_contexts",
 ]

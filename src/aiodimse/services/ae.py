@@ -33,6 +33,7 @@ from ..pdu import (
     ImplementationClassUID,
     ImplementationVersionName,
     MaximumLength,
+    RoleSelection,
     UserInformation,
 )
 from .association import Association
@@ -165,12 +166,13 @@ class AE:
         cancelled (from a shielded scope bounded by ``timeouts.abort``).
         """
         _check_ae_title(called_ae)
-        requested = build_requested(as_contexts(contexts, [VERIFICATION]))
+        proposed = as_contexts(contexts, [VERIFICATION])
+        requested = build_requested(proposed)
         rq = AAssociateRQ(
             called_ae_title=called_ae,
             calling_ae_title=self.ae_title,
             presentation_contexts=requested,
-            user_information=self.user_information(),
+            user_information=self.user_information(*_role_selections(proposed)),
         )
         peer = f"{called_ae}@{host}:{port}"
         transport: Transport
@@ -284,6 +286,20 @@ class AE:
         """Route a channel's incoming requests and datasets to this AE's services."""
         channel.on_request = partial(dispatch_request, self)
         channel.sink_factory = partial(choose_sink, self)
+
+
+def _role_selections(contexts: Sequence[Context]) -> list[RoleSelection]:
+    """PS3.7 D.3.3.4: one SCP/SCU Role Selection sub-item per SOP class that states a role."""
+    items: dict[str, RoleSelection] = {}
+    for c in contexts:
+        if (c.scu_role is not None or c.scp_role is not None) and c.abstract_syntax not in items:
+            items[c.abstract_syntax] = RoleSelection(
+                sop_class_uid=c.abstract_syntax,
+                # An unstated role keeps its default: SCU yes, SCP no for the requestor.
+                scu_role=int(c.scu_role if c.scu_role is not None else True),
+                scp_role=int(bool(c.scp_role)),
+            )
+    return list(items.values())
 
 
 def _check_ae_title(title: str) -> None:

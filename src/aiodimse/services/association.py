@@ -13,10 +13,15 @@ from ..errors import AssociationError, ContextNotAccepted
 from ..net.channel import Channel
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from ..association.negotiation import Negotiated
     from .ae import AE
     from .find_scu import FindResults
+    from .move_coordinator import MoveCoordinator
     from .qr_models import Query, QueryLevel, QueryModel
+    from .retrieve_scu import RetrieveOperation
+    from .storage_scp import StorageOptions
     from .storage_scu import Progress, StoreItem, StoreResult
 
 
@@ -101,6 +106,76 @@ class Association:
             level=level,
             timeout=timeout,
             cancel_timeout=self._ae.timeouts.abort,
+            charset=charset,
+        )
+
+    def get(
+        self,
+        query: Query,
+        *,
+        model: QueryModel | str = "study",
+        level: QueryLevel | str | None = None,
+        timeout: float | None = -1.0,
+        directory: Path | None = None,
+        storage_options: StorageOptions | None = None,
+        charset: str | None = None,
+    ) -> AbstractAsyncContextManager[RetrieveOperation]:
+        """C-GET (PS3.4 C.4.3): ``async with assoc.get(q) as op: async for inst in op``.
+
+        See :mod:`aiodimse.services.retrieve_scu` (propose :func:`~.retrieve_scu.get_contexts`).
+        ``timeout`` (between responses) defaults to the AE's ``timeouts.get``.
+        """
+        from .retrieve_scu import get
+
+        if timeout is not None and timeout < 0:
+            timeout = self._ae.timeouts.get
+        return get(
+            self,
+            self._channel,
+            self._ae,
+            query,
+            model=model,
+            level=level,
+            timeout=timeout,
+            cancel_timeout=self._ae.timeouts.abort,
+            directory=directory,
+            storage_options=storage_options,
+            charset=charset,
+        )
+
+    def move(
+        self,
+        query: Query,
+        *,
+        destination: str,
+        model: QueryModel | str = "study",
+        level: QueryLevel | str | None = None,
+        timeout: float | None = -1.0,
+        coordinator: MoveCoordinator | None = None,
+        directory: Path | None = None,
+        charset: str | None = None,
+    ) -> AbstractAsyncContextManager[RetrieveOperation]:
+        """C-MOVE (PS3.4 C.4.2) to ``destination``; with a ``coordinator`` for our own AE the
+        instances are yielded. See :mod:`aiodimse.services.retrieve_scu`.
+
+        ``timeout`` (between responses) defaults to the AE's ``timeouts.move``.
+        """
+        from .retrieve_scu import move
+
+        if timeout is not None and timeout < 0:
+            timeout = self._ae.timeouts.move
+        return move(
+            self,
+            self._channel,
+            self._ae,
+            query,
+            destination=destination,
+            model=model,
+            level=level,
+            timeout=timeout,
+            cancel_timeout=self._ae.timeouts.abort,
+            coordinator=coordinator,
+            directory=directory,
             charset=charset,
         )
 
