@@ -11,7 +11,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-TOOLS = ("echoscu", "findscu", "storescu", "storescp", "demo")
+TOOLS = ("echoscu", "findscu", "storescu", "storescp", "demo", "qrscp")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
