@@ -198,7 +198,12 @@ class FileIndex:
                     conn.execute(stmt)
                 conn.commit()
                 self._conn = conn
-            known = dict(self._conn.execute("SELECT path, mtime_ns FROM instances").fetchall())
+            known: dict[str, tuple[int, int]] = {
+                path: (mtime, size)
+                for path, mtime, size in self._conn.execute(
+                    "SELECT path, mtime_ns, size FROM instances"
+                )
+            }
         on_disk: dict[str, Path] = {}
         for dirpath, _dirs, names in os.walk(self.root):
             for name in names:
@@ -207,15 +212,26 @@ class FileIndex:
                 full = Path(dirpath) / name
                 on_disk[full.relative_to(self.root).as_posix()] = full
         added = 0
+        settled: list[tuple[int, str]] = []
         for rel, full in sorted(on_disk.items()):
             try:
-                mtime = full.stat().st_mtime_ns
+                st = full.stat()
             except OSError:
                 continue
-            if known.get(rel) == mtime:
+            mtime, size = known.get(rel, (-1, -1))
+            if mtime == st.st_mtime_ns:
+                continue
+            if mtime == 0 and size == st.st_size:
+                # Indexed by the storage handler before the rename (mtime unknown then).
+                settled.append((st.st_mtime_ns, rel))
                 continue
             if self.add_file_sync(full):
                 added += 1
+        if settled:
+            with self._lock:
+                conn = self._require()
+                conn.executemany("UPDATE instances SET mtime_ns = ? WHERE path = ?", settled)
+                conn.commit()
         gone = [rel for rel in known if rel not in on_disk]
         with self._lock:
             conn = self._require()

@@ -47,7 +47,7 @@ from pydicom.dataset import Dataset
 
 from ..dimse.messages import CGetRQ, CGetRSP, CMoveRQ, CMoveRSP, DimseMessage
 from ..dimse.status import StatusCategory
-from ..errors import AssociationError, DicomError
+from ..errors import AssociationError, DicomError, DicomTimeoutError
 from ..net.channel import Channel, Received
 from ..net.filesource import DicomFileError, DicomFileInfo, probe_files
 from ..net.sinks import DatasetSink, MemorySink
@@ -520,18 +520,26 @@ class RetrieveSCP:
         self, channel: Channel, received: Received, msg: CGetRQ | CMoveRQ, counts: _Counts
     ) -> None:
         rsp_cls = CGetRSP if isinstance(msg, CGetRQ) else CMoveRSP
-        await channel.send_message(
-            received.context_id,
-            rsp_cls(
-                message_id_being_responded_to=msg.message_id,
-                affected_sop_class_uid=msg.affected_sop_class_uid,
-                status=STATUS_PENDING,
-                number_of_remaining_sub_operations=counts.remaining,
-                number_of_completed_sub_operations=counts.completed,
-                number_of_failed_sub_operations=counts.failed,
-                number_of_warning_sub_operations=counts.warning,
-            ),
-        )
+        # A requestor that reads nothing for Timeouts.get/move is aborted (a message half
+        # sent cannot be taken back), as the C-FIND SCP does.
+        limit = channel.timeouts.get if isinstance(msg, CGetRQ) else channel.timeouts.move
+        with anyio.move_on_after(limit) as scope:
+            await channel.send_message(
+                received.context_id,
+                rsp_cls(
+                    message_id_being_responded_to=msg.message_id,
+                    affected_sop_class_uid=msg.affected_sop_class_uid,
+                    status=STATUS_PENDING,
+                    number_of_remaining_sub_operations=counts.remaining,
+                    number_of_completed_sub_operations=counts.completed,
+                    number_of_failed_sub_operations=counts.failed,
+                    number_of_warning_sub_operations=counts.warning,
+                ),
+            )
+        if scope.cancelled_caught:
+            log.warning("%s: peer read no %s response for %s s", channel.peer, _name(msg), limit)
+            await channel.abort()
+            raise DicomTimeoutError(f"the peer to read a {_name(msg)} response", limit or 0)
 
     async def _final(
         self,
