@@ -311,3 +311,20 @@ async def test_qrscp_indexes_files_present_at_start_up(tmp_path: Path) -> None:
             async with assoc.find({"StudyInstanceUID": ""}, model="study", level="STUDY") as found:
                 studies = sorted([str(d.StudyInstanceUID) async for d in found])
     assert studies == sorted(f.study_instance_uid for f in files)
+
+
+async def test_instances_stored_live_are_not_reread_at_restart(tmp_path: Path) -> None:
+    db = tmp_path / "db"
+    ds = sc("1.2.3.77", study="1.2.3", series="1.2.3.1", pid="LIVE")
+    async with running(db) as (port, _index):
+        scu = aiodimse.AE("STORESCU")
+        contexts = [
+            aiodimse.services.contexts.Context(abstract_syntax=SecondaryCaptureImageStorage)
+        ]
+        async with scu.associate("127.0.0.1", port, called_ae="QRSCP", contexts=contexts) as assoc:
+            assert (await assoc.store(ds)).ok
+    idx = FileIndex(db)
+    assert idx.open_sync() == (0, 0)  # known: its mtime is settled, not re-read
+    assert idx.open_sync() == (0, 0)
+    assert idx.count_sync() == 1
+    idx.close()

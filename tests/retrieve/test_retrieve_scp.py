@@ -417,3 +417,62 @@ async def test_install_accepts_scp_role_for_existing_storage_contexts(tmp_path: 
     assert len(uids) == len(set(uids))
     assert StudyRootQueryRetrieveInformationModelGet in uids
     assert StudyRootQueryRetrieveInformationModelMove not in uids
+
+
+async def test_c_move_cancel_from_the_destination_side(tmp_path: Path) -> None:
+    files = datagen.write_corpus(
+        tmp_path / "many", [datagen.Spec(kind=datagen.Kind.CT, seed=200 + i) for i in range(6)]
+    )
+
+    async def backend(q: Dataset, m: QueryModel, lv: QueryLevel) -> AsyncIterator[Path]:
+        for f in files:
+            yield f.path
+
+    holder: dict[str, Any] = {}
+    stored: list[str] = []
+
+    def on_store(event: Any) -> int:
+        stored.append(str(event.request.AffectedSOPInstanceUID))
+        if len(stored) == 2:
+            assoc = holder["assoc"]
+            cx = next(
+                c.context_id
+                for c in assoc.accepted_contexts
+                if c.abstract_syntax == StudyRootQueryRetrieveInformationModelMove
+            )
+            assoc.send_c_cancel(7, cx)
+        return 0x0000
+
+    dest = PynAE(ae_title="DEST")
+    dest.add_supported_context(CTImageStorage)
+    dest_port = free_port()
+    server = dest.start_server(
+        ("127.0.0.1", dest_port), block=False, evt_handlers=[(evt.EVT_C_STORE, on_store)]
+    )
+
+    def move() -> list[tuple[Dataset, Dataset | None]]:
+        ae = PynAE(ae_title="MOVESCU")
+        ae.add_requested_context(StudyRootQueryRetrieveInformationModelMove)
+        assoc = ae.associate("127.0.0.1", port, ae_title="QRSCP")
+        holder["assoc"] = assoc
+        try:
+            return list(
+                assoc.send_c_move(
+                    study_query("1.2"), "DEST", StudyRootQueryRetrieveInformationModelMove, msg_id=7
+                )
+            )
+        finally:
+            assoc.release()
+
+    try:
+        table = {"DEST": ("127.0.0.1", dest_port)}
+        async with serving(backend, move_destinations=table) as (scp, port):
+            responses = await anyio.to_thread.run_sync(move)
+    finally:
+        server.shutdown()
+    final, _ = responses[-1]
+    assert final.Status == 0xFE00
+    remaining, completed, failed, _warning = counts(final)
+    assert completed == len(stored) and 2 <= completed < 6
+    assert remaining == 6 - completed and failed == 0
+    assert scp.cancelled == 1
