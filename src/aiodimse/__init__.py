@@ -38,10 +38,12 @@ if TYPE_CHECKING:
     from .services.ae import AE, EchoRequest
     from .services.association import Association
     from .services.contexts import Context
+    from .services.file_index import FileIndex
     from .services.filepolicy import Layout
     from .services.find_scp import PendingMatch, QueryRetrieveSCP, enable_find
     from .services.find_scu import FindResults
     from .services.qr_models import FindFailed, QueryLevel, QueryModel
+    from .services.retrieve_scp import MoveDestination, RetrieveSCP, enable_retrieve
     from .services.server import Server
     from .services.storage_contexts import NoPresentationContext, propose_contexts
     from .services.storage_scp import (
@@ -82,6 +84,10 @@ _LAZY = {
     "RetrievedInstance": "services.retrieve_scu",
     "get_contexts": "services.retrieve_scu",
     "move_contexts": "services.retrieve_scu",
+    "MoveDestination": "services.retrieve_scp",
+    "RetrieveSCP": "services.retrieve_scp",
+    "enable_retrieve": "services.retrieve_scp",
+    "FileIndex": "services.file_index",
 }
 
 
@@ -106,12 +112,14 @@ __all__ = [
     "DicomTimeoutError",
     "DuplicatePolicy",
     "EchoRequest",
+    "FileIndex",
     "FindFailed",
     "FindResults",
     "Layout",
     "Limits",
     "LocalProtocolError",
     "MoveCoordinator",
+    "MoveDestination",
     "NetworkError",
     "NoPresentationContext",
     "PendingMatch",
@@ -121,6 +129,7 @@ __all__ = [
     "RemoteProtocolError",
     "RetrieveFailed",
     "RetrieveOperation",
+    "RetrieveSCP",
     "RetrievedInstance",
     "Server",
     "StorageOptions",
@@ -130,6 +139,7 @@ __all__ = [
     "Timeouts",
     "__version__",
     "enable_find",
+    "enable_retrieve",
     "enable_storage",
     "get_contexts",
     "move_contexts",
