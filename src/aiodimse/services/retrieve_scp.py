@@ -27,8 +27,10 @@ sub-operations: a C-STORE being sent is finished, never cut). Unless Success, th
 response carries an identifier with Failed SOP Instance UID List (0008,0058).
 
 Backend failures: :class:`~aiodimse.services.qr_models.FindFailed` chooses the status (e.g.
-0xA701, 0xC000); any other exception is 0xC001. An undecodable identifier is 0xC000, a
-missing or invalid Query/Retrieve Level 0xA900. When the requestor's association ends the
+0xA701, 0xC000); any other exception is 0xC001 (``MemoryError``: 0xA701, as is an
+identifier too large to hold). An undecodable identifier is 0xC000, a missing or invalid
+Query/Retrieve Level 0xA900; a pending response the requestor does not read within
+``Timeouts.get``/``Timeouts.move`` aborts the association. When the requestor's association ends the
 handler stops: nothing more can be sent.
 """
 
@@ -57,7 +59,6 @@ from .qr_models import (
     STATUS_BACKEND_FAILED,
     STATUS_CANCEL,
     STATUS_IDENTIFIER_DOES_NOT_MATCH,
-    STATUS_OUT_OF_RESOURCES,
     STATUS_PENDING,
     STATUS_SUCCESS,
     FindFailed,
@@ -81,6 +82,7 @@ __all__ = [
     "STATUS_MOVE_DESTINATION_UNKNOWN",
     "STATUS_SUBOPERATIONS_FAILED",
     "STATUS_SUBOPERATIONS_WARNING",
+    "STATUS_UNABLE_TO_CALCULATE",
     "MoveDestination",
     "RetrieveBackend",
     "RetrieveItem",
@@ -91,6 +93,7 @@ __all__ = [
 log = logging.getLogger("aiodimse.retrieve")
 
 #: PS3.4 C.4.2.1.4 / C.4.3.1.4 statuses.
+STATUS_UNABLE_TO_CALCULATE: Final = 0xA701  # Refused: unable to calculate number of matches
 STATUS_SUBOPERATIONS_FAILED: Final = 0xA702  # Refused: unable to perform sub-operations
 STATUS_MOVE_DESTINATION_UNKNOWN: Final = 0xA801
 STATUS_SUBOPERATIONS_WARNING: Final = 0xB000  # one or more failures or warnings
@@ -339,7 +342,7 @@ class RetrieveSCP:
         if accepted.abstract_syntax != msg.affected_sop_class_uid:
             raise _Refused(STATUS_IDENTIFIER_DOES_NOT_MATCH, "SOP Class differs from the context")
         if received.dataset is None:
-            raise _Refused(STATUS_OUT_OF_RESOURCES, "identifier missing or too large")
+            raise _Refused(STATUS_UNABLE_TO_CALCULATE, "identifier missing or too large")
         try:
             identifier = decode_identifier(received.dataset, accepted.transfer_syntax)
         except IdentifierError as exc:
@@ -403,7 +406,7 @@ class RetrieveSCP:
         if isinstance(error, FindFailed):
             raise _Refused(error.status.code, error.error_comment)
         if isinstance(error, MemoryError):
-            raise _Refused(STATUS_OUT_OF_RESOURCES, "out of memory")
+            raise _Refused(STATUS_UNABLE_TO_CALCULATE, "out of memory")
         if error is not None:
             log.error("retrieve backend raised", exc_info=error)
             raise _Refused(STATUS_BACKEND_FAILED, f"{type(error).__name__}: {error}")
