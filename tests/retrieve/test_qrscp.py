@@ -328,3 +328,11 @@ async def test_instances_stored_live_are_not_reread_at_restart(tmp_path: Path) -
     assert idx.open_sync() == (0, 0)
     assert idx.count_sync() == 1
     idx.close()
+
+
+def test_cli_bad_move_dest_is_one_line_error(capsys: pytest.CaptureFixture[str]) -> None:
+    from aiodimse.apps.__main__ import main
+
+    assert main(["qrscp", "0", "--move-dest", "NOPORT=host", "-q"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("E: --move-dest 'NOPORT=host'")

@@ -225,7 +225,7 @@ class FileIndex:
                 # Indexed by the storage handler before the rename (mtime unknown then).
                 settled.append((st.st_mtime_ns, rel))
                 continue
-            if self.add_file_sync(full):
+            if self.add_file_sync(full, commit=False):  # one commit below, not one per file
                 added += 1
         if settled:
             with self._lock:
@@ -263,7 +263,9 @@ class FileIndex:
         """Index ``source`` (read now) as the file ``destination`` (default: ``source``)."""
         return bool(await self._run(self.add_file_sync, source, destination))
 
-    def add_file_sync(self, source: Path, destination: Path | None = None) -> bool:
+    def add_file_sync(
+        self, source: Path, destination: Path | None = None, *, commit: bool = True
+    ) -> bool:
         """Blocking :meth:`add_file`; False when ``source`` is not a readable DICOM file."""
         where = Path(destination if destination is not None else source)
         try:
@@ -293,7 +295,8 @@ class FileIndex:
             conn.execute(
                 f"INSERT OR REPLACE INTO instances ({cols}) VALUES ({marks})", list(row.values())
             )
-            conn.commit()
+            if commit:
+                conn.commit()
         return True
 
     # -- queries ---------------------------------------------------------------------------
