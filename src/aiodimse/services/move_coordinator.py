@@ -115,7 +115,7 @@ class MoveCoordinator:
         self._base = base_directory
         self._options = storage_options or StorageOptions(durable=False)
         self._ops: dict[int, _Pending] = {}
-        self._routes: dict[tuple[int, int], _Pending | None] = {}
+        self._routes: dict[tuple[int, int], _Pending | list[_Pending]] = {}
         self._installed = False
         self._fallback: OperationStorage | None = None
 
@@ -240,26 +240,39 @@ class MoveCoordinator:
         if not isinstance(message, CStoreRQ):
             return None
         target = self._route(message)
-        self._routes[(id(channel), message.message_id)] = target
-        storage = target.storage if target is not None else self._fallback
-        assert storage is not None
-        return storage.sink_factory(channel, context_id, message)
+        if target is not None:
+            self._routes[(id(channel), message.message_id)] = target
+            return target.storage.sink_factory(channel, context_id, message)
+        # Matched later, from the dataset: every move in flight waits for this one.
+        waiting = list(self._ops.values())
+        for pending in waiting:
+            pending.operation.begin_store()
+        self._routes[(id(channel), message.message_id)] = waiting
+        assert self._fallback is not None
+        return self._fallback.sink_factory(channel, context_id, message)
 
     async def handle_store(self, ae: AE, channel: Channel, received: Received) -> None:
         """The AE's C-STORE handler: store in the matched operation's directory."""
         msg = received.message
         assert isinstance(msg, CStoreRQ)
-        key = (id(channel), msg.message_id)
-        target = self._routes.pop(key) if key in self._routes else self._route(msg)
-        if target is not None:
-            await target.storage.handle_store(ae, channel, received)
+        route = self._routes.pop((id(channel), msg.message_id), None)
+        if isinstance(route, _Pending):
+            await route.storage.handle_store(ae, channel, received)
             return
+        try:
+            await self._store_unmatched(ae, channel, received)
+        finally:
+            for pending in route or ():
+                pending.operation.end_store()
+
+    async def _store_unmatched(self, ae: AE, channel: Channel, received: Received) -> None:
         fallback = self._fallback
         assert fallback is not None
         instance = await fallback.handle_store(ae, channel, received)
         if instance is None:
             return
-        head = await anyio.to_thread.run_sync(_read_keys, instance.path)
+        with anyio.CancelScope(shield=True):  # answered already: finish (a few tags read)
+            head = await anyio.to_thread.run_sync(_read_keys, instance.path)
         matched = [p for p in self._ops.values() if head is not None and _matches(p, head)]
         if len(matched) != 1:
             log.warning(
@@ -270,8 +283,11 @@ class MoveCoordinator:
                 instance.path.parent,
             )
             return
+        log.debug(
+            "%s matched to move %d", instance.sop_instance_uid, matched[0].operation.message_id
+        )
         matched[0].extra_files.append(instance.path)
-        await matched[0].operation.deliver(instance)
+        matched[0].operation.deliver(instance)
 
 
 def _read_keys(path: Path) -> Dataset | None:

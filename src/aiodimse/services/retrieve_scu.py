@@ -35,6 +35,7 @@ iteration; Warning 0xB000 and Cancel 0xFE00 end it normally (look at ``status``)
 from __future__ import annotations
 
 import logging
+import math
 import shutil
 import tempfile
 from collections.abc import AsyncIterator, Iterable, Sequence
@@ -174,7 +175,10 @@ def get_contexts(
     """
     out = [Context(abstract_syntax=retrieve_sop_class(m, Service.GET)) for m in models]
     room = 128 - len(out)
-    wanted = list(dict.fromkeys(storage_sop_classes or DEFAULT_GET_STORAGE_CLASSES))
+    if storage_sop_classes is None:
+        wanted = list(DEFAULT_GET_STORAGE_CLASSES[:room])  # the broad default, trimmed
+    else:
+        wanted = list(dict.fromkeys(storage_sop_classes))
     if len(wanted) > room:
         raise LocalProtocolError(
             f"{len(wanted)} storage SOP classes do not fit in {room} presentation contexts"
@@ -281,7 +285,6 @@ class RetrieveOperation:
         timeout: float | None,
         cancel_timeout: float,
         directory: Path | None,
-        queue: int = 16,
     ) -> None:
         self._channel = channel
         self.service = service
@@ -299,11 +302,16 @@ class RetrieveOperation:
         self.cancel_sent = False
         self._send: MemoryObjectSendStream[_Event]
         self._events: MemoryObjectReceiveStream[_Event]
-        self._send, self._events = anyio.create_memory_object_stream[_Event](queue)
+        # Unbounded, but what is queued is small (UIDs and a path; the data is on disk) and
+        # at most one entry per sub-operation the SCP announced.
+        self._send, self._events = anyio.create_memory_object_stream[_Event](math.inf)
         self._last_activity = anyio.current_time()
         self._closed = False
         self._error: BaseException | None = None
         self._pump_done = anyio.Event()
+        self._storing = 0
+        self._idle = anyio.Event()
+        self._idle.set()
 
     @property
     def done(self) -> bool:
@@ -341,14 +349,29 @@ class RetrieveOperation:
         """Progress (a sub-operation C-STORE started or ended): restarts the response timer."""
         self._last_activity = anyio.current_time()
 
-    async def deliver(self, instance: RetrievedInstance) -> None:
-        """Queue a received instance for the caller (waits while the caller is behind)."""
+    def begin_store(self) -> None:
+        """A sub-operation C-STORE-RQ for us arrived; the final response waits for it."""
+        self.touch()
+        if self._storing == 0:
+            self._idle = anyio.Event()
+        self._storing += 1
+
+    def end_store(self) -> None:
+        """That C-STORE was handled (and its instance delivered, if kept)."""
+        self.touch()
+        self._storing -= 1
+        if self._storing == 0:
+            self._idle.set()
+
+    def deliver(self, instance: RetrievedInstance) -> None:
+        """Queue a received instance for the caller (never waits: it runs after the
+        C-STORE-RSP went out, when the peer may already be closing that association)."""
         self.touch()
         if self._closed:
             return
         self.received += 1
         try:
-            await self._send.send(instance)
+            self._send.send_nowait(instance)
         except (anyio.BrokenResourceError, anyio.ClosedResourceError):
             pass
 
@@ -360,6 +383,10 @@ class RetrieveOperation:
                 received = await self._next_response(responses)
                 self._handle(received)
                 self.touch()
+            # The SCP answers finally after our C-STORE-RSPs: the handlers that sent them may
+            # still be delivering their instances; the caller gets those before the end.
+            with anyio.move_on_after(self._timeout):
+                await self._idle.wait()
             await self._emit(_FINAL)
         except Exception as exc:
             self._error = exc
@@ -458,6 +485,11 @@ class RetrieveOperation:
                 )
                 await channel.abort()
 
+    def _close(self) -> None:
+        self._closed = True
+        self._send.close()
+        self._events.close()
+
 
 def _count(value: int | None, previous: int) -> int:
     return previous if value is None else value
@@ -510,14 +542,25 @@ class OperationStorage:
     def sink_factory(
         self, channel: Channel, context_id: int, message: DimseMessage
     ) -> DatasetSink | None:
-        if self.operation is not None:
-            self.operation.touch()
-        return self.scp.sink_factory(channel, context_id, message)
+        sink = self.scp.sink_factory(channel, context_id, message)
+        if self.operation is not None and isinstance(message, CStoreRQ):
+            self.operation.begin_store()
+        return sink
 
     async def handle_store(
         self, ae: AE, channel: Channel, received: Received
     ) -> RetrievedInstance | None:
         """Store (and answer) one C-STORE; the kept instance, delivered to ``operation``."""
+        operation = self.operation
+        try:
+            return await self._handle_store(ae, channel, received, operation)
+        finally:
+            if operation is not None:
+                operation.end_store()
+
+    async def _handle_store(
+        self, ae: AE, channel: Channel, received: Received, operation: RetrieveOperation | None
+    ) -> RetrievedInstance | None:
         msg = received.message
         assert isinstance(msg, CStoreRQ)
         try:
@@ -526,7 +569,11 @@ class OperationStorage:
             stored = self._seen.pop((channel.peer, msg.message_id), None)
         if stored is None or stored.destination is None:
             return None
-        if not await anyio.to_thread.run_sync(stored.destination.is_file):
+        # The C-STORE-RSP is out: the peer may release now and cancel this task; the file is
+        # kept, so finish the hand-over (one stat) whatever happens.
+        with anyio.CancelScope(shield=True):
+            kept = await anyio.to_thread.run_sync(stored.destination.is_file)
+        if not kept:
             return None  # the handler accepted it but keeping it failed (0xA700 answered)
         instance = RetrievedInstance(
             sop_class_uid=stored.sop_class_uid.strip(" \x00"),
@@ -536,8 +583,8 @@ class OperationStorage:
             size=stored.size,
             source_ae_title=stored.calling_ae_title,
         )
-        if self.operation is not None:
-            await self.operation.deliver(instance)
+        if operation is not None:
+            operation.deliver(instance)
         return instance
 
 
@@ -611,15 +658,26 @@ async def _run(
     data: bytes,
     op: RetrieveOperation,
 ) -> AsyncIterator[RetrieveOperation]:
-    async with channel.expect_responses(rq.message_id) as responses:
-        async with anyio.create_task_group() as tg:
-            await channel.send_message(op.context_id, rq, data)
-            tg.start_soon(op._pump, responses)
-            try:
-                yield op
-            finally:
-                await op._finish()
-                tg.cancel_scope.cancel()
+    # The body's exception is re-raised as itself, not wrapped in an ExceptionGroup.
+    error: BaseException | None = None
+    try:
+        async with channel.expect_responses(rq.message_id) as responses:
+            async with anyio.create_task_group() as tg:
+                await channel.send_message(op.context_id, rq, data)
+                tg.start_soon(op._pump, responses)
+                try:
+                    yield op
+                except BaseException as exc:
+                    error = exc
+                finally:
+                    try:
+                        await op._finish()
+                    finally:
+                        tg.cancel_scope.cancel()
+    finally:
+        op._close()
+    if error is not None:
+        raise error
 
 
 @asynccontextmanager
