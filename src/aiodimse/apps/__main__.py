@@ -11,7 +11,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-TOOLS = ("echoscu", "findscu", "storescu", "storescp", "demo", "qrscp")
+TOOLS = ("echoscu", "findscu", "storescu", "storescp", "demo", "qrscp", "getscu", "movescu")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
