@@ -19,8 +19,8 @@ from ..config import Limits, Timeouts
 from ..errors import DicomError
 from ..services.ae import AE
 from ..services.move_coordinator import MoveCoordinator
-from ..services.qr_models import QueryModel
-from ..services.retrieve_scu import move_contexts
+from ..services.qr_models import QueryLevel, QueryModel
+from ..services.retrieve_scu import RetrieveOperation, move_contexts
 from ..services.storage_scp import StorageOptions
 from ._common import fail, setup_logging
 from .getscu import add_common_flags, outcome, query_and_level
@@ -63,38 +63,53 @@ async def _main(args: argparse.Namespace) -> int:
     )
     store_aet = args.store_aet or args.calling_aet
     destination = args.move_aet or store_aet
-    try:
-        ae = AE(args.calling_aet, timeouts=timeouts, limits=limits)
-        receiver = ae if store_aet == args.calling_aet else AE(store_aet, limits=limits)
-        coordinator = MoveCoordinator(
-            receiver, port=args.store_port, storage_options=StorageOptions(durable=True)
-        )
-        async with anyio.create_task_group() as tg:
+    ae = AE(args.calling_aet, timeouts=timeouts, limits=limits)
+    receiver = ae if store_aet == args.calling_aet else AE(store_aet, limits=limits)
+    coordinator = MoveCoordinator(
+        receiver, port=args.store_port, storage_options=StorageOptions(durable=True)
+    )
+    result = 1
+    # Errors are caught inside the task group so that they end as one line, not a group.
+    async with anyio.create_task_group() as tg:
+        try:
             if args.store:
                 await tg.start(_serve, coordinator)
-            try:
-                async with ae.associate(
-                    args.addr, args.port, called_ae=args.called_aet, contexts=move_contexts([model])
-                ) as assoc:
-                    async with assoc.move(
-                        query,
-                        destination=destination,
-                        model=model,
-                        level=level,
-                        coordinator=coordinator if args.store else None,
-                        directory=args.output_directory if args.store else None,
-                        charset=args.charset,
-                    ) as op:
-                        async for instance in op:
-                            if not args.quiet:
-                                print(instance.path, flush=True)
-            finally:
-                tg.cancel_scope.cancel()
-    except DicomError as exc:
-        return fail(str(exc))
-    except (OSError, ValueError) as exc:
-        return fail(str(exc))
-    return outcome(op, args, "C-MOVE")
+            op = await _move(args, ae, coordinator, query, level, model, destination)
+            result = outcome(op, args, "C-MOVE")
+        except DicomError as exc:
+            result = fail(str(exc))
+        except (OSError, ValueError) as exc:
+            result = fail(str(exc))
+        finally:
+            tg.cancel_scope.cancel()
+    return result
+
+
+async def _move(
+    args: argparse.Namespace,
+    ae: AE,
+    coordinator: MoveCoordinator,
+    query: dict[str, Any],
+    level: QueryLevel | None,
+    model: QueryModel,
+    destination: str,
+) -> RetrieveOperation:
+    async with ae.associate(
+        args.addr, args.port, called_ae=args.called_aet, contexts=move_contexts([model])
+    ) as assoc:
+        async with assoc.move(
+            query,
+            destination=destination,
+            model=model,
+            level=level,
+            coordinator=coordinator if args.store else None,
+            directory=args.output_directory if args.store else None,
+            charset=args.charset,
+        ) as op:
+            async for instance in op:
+                if not args.quiet:
+                    print(instance.path, flush=True)
+    return op
 
 
 async def _serve(coordinator: MoveCoordinator, *, task_status: anyio.abc.TaskStatus[None]) -> None:
