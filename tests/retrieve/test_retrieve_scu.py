@@ -287,3 +287,31 @@ async def test_coordinator_sweep_removes_expired(tmp_path: Path) -> None:
     await anyio.sleep(0.01)
     assert await coordinator.sweep() == 2
     assert not stale.exists() and not (tmp_path / "unmatched" / "y.dcm").exists()
+
+
+async def test_unmatched_instances_land_in_each_moves_directory(tmp_path: Path) -> None:
+    # No Move Originator and two moves in flight: matched from the dataset, then moved from
+    # the shared "unmatched" directory into each move's own (kept) directory.
+    behaviour = Behaviour(originator=False, gap=0.02)
+    async with mover(behaviour, tmp_path) as (assoc, coordinator):
+        port = int(assoc._channel.peer.rsplit(":", 1)[1])
+
+        async def one(n: int) -> None:
+            async with coordinator.ae.associate(
+                "127.0.0.1", port, called_ae="RETR_SCP", contexts=move_contexts()
+            ) as a:
+                async with a.move(
+                    study(n),
+                    destination="MOVESCU",
+                    coordinator=coordinator,
+                    directory=tmp_path / f"out{n}",
+                ) as op:
+                    async for inst in op:
+                        assert inst.path.parent == tmp_path / f"out{n}"
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(one, 1)
+            tg.start_soon(one, 2)
+    for n in (1, 2):
+        assert names(tmp_path / f"out{n}") == [f"1.2.826.0.1.9.{n}.1.{i}.dcm" for i in (1, 2, 3)]
+    assert names(tmp_path / "m" / "unmatched") == []

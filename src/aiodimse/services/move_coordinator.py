@@ -46,7 +46,7 @@ from pydicom.dataset import Dataset
 from ..dimse.messages import CStoreRQ, DimseMessage
 from ..net.channel import Channel, Received
 from ..net.sinks import DatasetSink
-from .filepolicy import strip_padding
+from .filepolicy import resolve_inside, strip_padding
 from .retrieve_scu import OperationStorage, RetrieveOperation, make_directory
 from .storage_scp import StorageOptions, StorageSCP
 
@@ -286,8 +286,20 @@ class MoveCoordinator:
         log.debug(
             "%s matched to move %d", instance.sop_instance_uid, matched[0].operation.message_id
         )
-        matched[0].extra_files.append(instance.path)
-        matched[0].operation.deliver(instance)
+        target = matched[0]
+        # Into the operation's directory, like a matched instance (same file name policy).
+        with anyio.CancelScope(shield=True):
+            try:
+                moved = await anyio.to_thread.run_sync(
+                    _move_into, instance.path, target.storage.directory
+                )
+            except OSError as exc:
+                log.error(
+                    "cannot move %s into %s: %s", instance.path, target.storage.directory, exc
+                )
+                target.extra_files.append(instance.path)
+                moved = instance.path
+        target.operation.deliver(replace(instance, path=moved))
 
 
 def _read_keys(path: Path) -> Dataset | None:
@@ -308,6 +320,12 @@ def _matches(pending: _Pending, head: Dataset) -> bool:
         if strip_padding(str(head.get(keyword, ""))) not in wanted:
             return False
     return asked
+
+
+def _move_into(path: Path, directory: Path) -> Path:
+    destination = resolve_inside(directory, (path.name,))
+    shutil.move(path, destination)
+    return destination
 
 
 def _remove(directory: Path | None, files: list[Path]) -> None:

@@ -385,7 +385,8 @@ class RetrieveOperation:
                 self.touch()
             # The SCP answers finally after our C-STORE-RSPs: the handlers that sent them may
             # still be delivering their instances; the caller gets those before the end.
-            with anyio.move_on_after(self._timeout):
+            # Bounded: a C-STORE whose association failed mid-dataset never ends.
+            with anyio.move_on_after(self._cancel_timeout):
                 await self._idle.wait()
             await self._emit(_FINAL)
         except Exception as exc:
