@@ -47,7 +47,8 @@ from ..dimse.messages import CStoreRQ, DimseMessage
 from ..net.channel import Channel, Received
 from ..net.sinks import DatasetSink
 from .filepolicy import resolve_inside, strip_padding
-from .retrieve_scu import OperationStorage, RetrieveOperation, make_directory
+from .retrieve_scu import RetrieveOperation
+from .retrieve_storage import OperationStorage, make_directory
 from .storage_scp import StorageOptions, StorageSCP
 
 if TYPE_CHECKING:

@@ -36,11 +36,9 @@ from __future__ import annotations
 
 import logging
 import math
-import shutil
-import tempfile
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
@@ -58,14 +56,11 @@ from ..dimse.messages import (
     CGetRSP,
     CMoveRQ,
     CMoveRSP,
-    CStoreRQ,
-    DimseMessage,
     Priority,
 )
 from ..dimse.status import Service, StatusCategory, StatusInfo, status_info
 from ..errors import AssociationError, DicomError, DicomTimeoutError, LocalProtocolError
 from ..net.channel import Channel, Received
-from ..net.sinks import DatasetSink
 from .contexts import UNCOMPRESSED, Context
 from .qr_models import (
     Query,
@@ -75,7 +70,14 @@ from .qr_models import (
     decode_identifier,
     encode_identifier,
 )
-from .storage_scp import STORAGE_SOP_CLASSES, StorageOptions, StorageSCP, StoredInstance
+from .retrieve_storage import (
+    GetRouter,
+    OperationStorage,
+    RetrievedInstance,
+    make_directory,
+    remove_directory,
+)
+from .storage_scp import STORAGE_SOP_CLASSES, StorageOptions
 
 if TYPE_CHECKING:
     from .ae import AE
@@ -201,19 +203,6 @@ def move_contexts(models: Iterable[QueryModel | str] = (QueryModel.STUDY_ROOT,))
         Context(abstract_syntax=retrieve_sop_class(m, Service.MOVE), transfer_syntaxes=UNCOMPRESSED)
         for m in models
     ]
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class RetrievedInstance:
-    """One instance received for a retrieve: its UIDs and the stored file (PS3.10)."""
-
-    sop_class_uid: str
-    sop_instance_uid: str
-    transfer_syntax: str
-    path: Path
-    size: int
-    #: The AE title of the association that brought it (the C-STORE SCU).
-    source_ae_title: str
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -509,134 +498,6 @@ def _failed_uids(data: bytes, transfer_syntax: str) -> tuple[str, ...]:
     return tuple(str(v).strip(" \x00") for v in items if str(v).strip(" \x00"))
 
 
-# -- storage of one operation ------------------------------------------------------------------
-
-
-class OperationStorage:
-    """A Storage SCP writing into one operation's directory (file policy of ``storage_scp``).
-
-    :meth:`sink_factory` and :meth:`handle_store` have the shapes of an AE's
-    ``sink_factories``/``request_handlers`` entries; after a C-STORE that was kept, the
-    instance is delivered to ``operation`` (when set).
-    """
-
-    def __init__(self, ae: AE, directory: Path, options: StorageOptions | None = None) -> None:
-        from .ae import AE as _AE
-
-        self.directory = directory
-        self.operation: RetrieveOperation | None = None
-        self._seen: dict[tuple[str, int], StoredInstance] = {}
-        base = options or StorageOptions(durable=False)
-        opts = replace(base, output_directory=directory, handler=self._capture, ignore=False)
-        # A private AE to install into: the caller's AE keeps its own handlers and contexts.
-        scratch = _AE(
-            ae.ae_title,
-            implementation_class_uid=ae.implementation_class_uid,
-            implementation_version_name=ae.implementation_version_name,
-        )
-        self.scp = StorageSCP(opts).install(scratch)
-
-    async def _capture(self, instance: StoredInstance) -> int:
-        self._seen[(instance.peer, instance.message_id)] = instance
-        return 0x0000
-
-    def sink_factory(
-        self, channel: Channel, context_id: int, message: DimseMessage
-    ) -> DatasetSink | None:
-        sink = self.scp.sink_factory(channel, context_id, message)
-        if self.operation is not None and isinstance(message, CStoreRQ):
-            self.operation.begin_store()
-        return sink
-
-    async def handle_store(
-        self, ae: AE, channel: Channel, received: Received
-    ) -> RetrievedInstance | None:
-        """Store (and answer) one C-STORE; the kept instance, delivered to ``operation``."""
-        operation = self.operation
-        try:
-            return await self._handle_store(ae, channel, received, operation)
-        finally:
-            if operation is not None:
-                operation.end_store()
-
-    async def _handle_store(
-        self, ae: AE, channel: Channel, received: Received, operation: RetrieveOperation | None
-    ) -> RetrievedInstance | None:
-        msg = received.message
-        assert isinstance(msg, CStoreRQ)
-        try:
-            await self.scp.handle_store(ae, channel, received)
-        finally:
-            stored = self._seen.pop((channel.peer, msg.message_id), None)
-        if stored is None or stored.destination is None:
-            return None
-        # The C-STORE-RSP is out: the peer may release now and cancel this task; the file is
-        # kept, so finish the hand-over (one stat) whatever happens.
-        with anyio.CancelScope(shield=True):
-            kept = await anyio.to_thread.run_sync(stored.destination.is_file)
-        if not kept:
-            return None  # the handler accepted it but keeping it failed (0xA700 answered)
-        instance = RetrievedInstance(
-            sop_class_uid=stored.sop_class_uid.strip(" \x00"),
-            sop_instance_uid=stored.sop_instance_uid.strip(" \x00"),
-            transfer_syntax=stored.transfer_syntax,
-            path=stored.destination,
-            size=stored.size,
-            source_ae_title=stored.calling_ae_title,
-        )
-        if operation is not None:
-            operation.deliver(instance)
-        return instance
-
-
-async def make_directory(directory: Path | None, prefix: str) -> tuple[Path, bool]:
-    """``directory`` (created when missing) or a fresh temporary one; (path, is temporary)."""
-    if directory is not None:
-        await anyio.to_thread.run_sync(lambda: directory.mkdir(parents=True, exist_ok=True))
-        return directory, False
-    path = await anyio.to_thread.run_sync(lambda: Path(tempfile.mkdtemp(prefix=prefix)))
-    return path, True
-
-
-async def remove_directory(directory: Path) -> None:
-    await anyio.to_thread.run_sync(lambda: shutil.rmtree(directory, ignore_errors=True))
-
-
-class _GetRouter:
-    """Sends the channel's C-STORE-RQs to one C-GET's storage; everything else as before."""
-
-    def __init__(self, channel: Channel, storage: OperationStorage, ae: AE) -> None:
-        self.channel = channel
-        self.storage = storage
-        self.ae = ae
-        self.previous_request = channel.on_request
-        self.previous_sink = channel.sink_factory
-
-    async def on_request(self, channel: Channel, received: Received) -> None:
-        if isinstance(received.message, CStoreRQ):
-            await self.storage.handle_store(self.ae, channel, received)
-            return
-        elif self.previous_request is not None:
-            await self.previous_request(channel, received)
-
-    def sink_factory(
-        self, channel: Channel, context_id: int, message: DimseMessage
-    ) -> DatasetSink | None:
-        if isinstance(message, CStoreRQ):
-            return self.storage.sink_factory(channel, context_id, message)
-        return self.previous_sink(channel, context_id, message) if self.previous_sink else None
-
-    def install(self) -> None:
-        if isinstance(getattr(self.channel.on_request, "__self__", None), _GetRouter):
-            raise LocalProtocolError("one C-GET at a time per association")
-        self.channel.on_request = self.on_request
-        self.channel.sink_factory = self.sink_factory
-
-    def uninstall(self) -> None:
-        self.channel.on_request = self.previous_request
-        self.channel.sink_factory = self.previous_sink
-
-
 def _identifier(
     assoc: Association,
     query: Query,
@@ -711,7 +572,7 @@ async def get(
     path, temporary = await make_directory(directory, "aiodimse-get-")
     try:
         storage = OperationStorage(ae, path, storage_options)
-        router = _GetRouter(channel, storage, ae)
+        router = GetRouter(channel, storage, ae)
         router.install()
         try:
             message_id = channel.next_message_id()
