@@ -315,3 +315,11 @@ async def test_unmatched_instances_land_in_each_moves_directory(tmp_path: Path) 
     for n in (1, 2):
         assert names(tmp_path / f"out{n}") == [f"1.2.826.0.1.9.{n}.1.{i}.dcm" for i in (1, 2, 3)]
     assert names(tmp_path / "m" / "unmatched") == []
+
+
+async def test_coordinator_temporary_base_removed_at_exit() -> None:
+    coordinator = MoveCoordinator(aiodimse.AE("MOVESCU"), port=0, host="127.0.0.1")
+    async with coordinator.running():
+        base = coordinator.base_directory
+        assert await anyio.to_thread.run_sync(base.is_dir)
+    assert not await anyio.to_thread.run_sync(base.exists)

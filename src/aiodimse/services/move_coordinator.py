@@ -118,6 +118,7 @@ class MoveCoordinator:
         self._ops: dict[int, _Pending] = {}
         self._routes: dict[tuple[int, int], _Pending | list[_Pending]] = {}
         self._installed = False
+        self._own_base = False
         self._fallback: OperationStorage | None = None
 
     @property
@@ -140,6 +141,7 @@ class MoveCoordinator:
             import tempfile
 
             self._base = Path(tempfile.mkdtemp(prefix="aiodimse-move-"))
+            self._own_base = True
         self._base.mkdir(parents=True, exist_ok=True)
         unmatched = self._base / "unmatched"
         unmatched.mkdir(exist_ok=True)
@@ -162,6 +164,13 @@ class MoveCoordinator:
                     yield server
                 finally:
                     tg.cancel_scope.cancel()
+        if self._own_base and not self._ops:
+            # The temporary base we made goes with us (a given base_directory stays).
+            base = self.base_directory
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(lambda: shutil.rmtree(base, ignore_errors=True))
+            self._installed = False
+            self._base = None
 
     async def _sweeper(self) -> None:
         while True:
