@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import anyio
@@ -235,3 +235,49 @@ def test_cli_movescu_store_and_getscu(
     )  # fmt: skip
     assert bad.returncode == 1
     assert bad.stderr.count("\n") == 1 and "C-MOVE" in bad.stderr
+
+
+async def test_dcmqrscp_move_and_get(
+    dcmqrscp_factory: Callable[..., peers.Peer], tmp_path: Path
+) -> None:
+    # dcmtk's Q/R SCP: a move into our coordinator (correlation method noted) and a C-GET.
+    files = [
+        datagen.write_file(spec, tmp_path / "src", f"{n}.dcm").path
+        for n, spec in enumerate(specs(4))
+    ]
+    store_port = peers.free_port()
+    qr = dcmqrscp_factory(files, move_destinations={"mine": ("MOVESCU", "127.0.0.1", store_port)})
+    ae = aiodimse.AE("MOVESCU")
+    coordinator = MoveCoordinator(ae, port=store_port, base_directory=tmp_path / "moves")
+    originators: list[tuple[str | None, int | None]] = []
+    study = str(specs(4)[0].study_instance_uid)
+    async with coordinator.running():
+        inner = ae.request_handlers[CStoreRQ]
+
+        async def spy(ae_: aiodimse.AE, channel: Channel, received: Received) -> None:
+            msg = received.message
+            assert isinstance(msg, CStoreRQ)
+            originators.append(
+                (msg.move_originator_application_entity_title, msg.move_originator_message_id)
+            )
+            await inner(ae_, channel, received)
+
+        ae.request_handlers[CStoreRQ] = spy
+        async with ae.associate(
+            "127.0.0.1", qr.port, called_ae="QRSCP", contexts=move_contexts()
+        ) as assoc:
+            with anyio.fail_after(30):
+                async with assoc.move(
+                    {"StudyInstanceUID": study}, destination="MOVESCU", coordinator=coordinator
+                ) as op:
+                    moved = {i.sop_instance_uid async for i in op}
+    assert moved == uids(4) and op.status is not None and op.status.code == 0
+    print("dcmqrscp move originators:", sorted(set(originators), key=str), file=sys.stderr)
+    getter = aiodimse.AE("GETSCU")
+    async with getter.associate(
+        "127.0.0.1", qr.port, called_ae="QRSCP", contexts=get_contexts()
+    ) as assoc:
+        with anyio.fail_after(30):
+            async with assoc.get({"StudyInstanceUID": study}) as gop:
+                got = {i.sop_instance_uid async for i in gop}
+    assert got == uids(4) and gop.status is not None and gop.status.code == 0
