@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING, Final, TypeAlias
 import anyio
 from anyio.lowlevel import RunVar
 from pydicom.dataset import Dataset
+from pydicom.multival import MultiValue
 
 from ..constants import (
     DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN,
@@ -134,8 +135,8 @@ class DatasetInstance:
     @classmethod
     def from_dataset(cls, ds: Dataset) -> DatasetInstance:
         """Read SOP Class/Instance UID (required) and the transfer syntax from ``ds``."""
-        sop_class = str(ds.get("SOPClassUID", "") or "").strip()
-        sop_instance = str(ds.get("SOPInstanceUID", "") or "").strip()
+        sop_class = _element_text(ds.get("SOPClassUID", ""))
+        sop_instance = _element_text(ds.get("SOPInstanceUID", ""))
         if not sop_class or not sop_instance:
             raise LocalProtocolError("the dataset has no SOP Class UID or SOP Instance UID")
         meta = getattr(ds, "file_meta", None)
@@ -146,6 +147,14 @@ class DatasetInstance:
             sop_instance_uid=sop_instance,
             transfer_syntax_uid=ts or EXPLICIT_VR_LITTLE_ENDIAN,
         )
+
+
+def _element_text(value: object) -> str:
+    """A UID value as it is on the wire: a (bad) multi-valued one joined by backslashes, so
+    the command carries the dataset's own value (and the SCP can compare them)."""
+    if isinstance(value, MultiValue | list | tuple):
+        return "\\".join(str(v) for v in value).strip()
+    return str(value or "").strip()
 
 
 #: What :func:`store` takes: a path, a probed file, a pydicom Dataset.
