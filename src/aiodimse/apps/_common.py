@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from pathlib import Path
 
 
 def add_logging_flags(parser: argparse.ArgumentParser) -> None:
@@ -66,3 +67,51 @@ def add_timeout_flags(
         metavar="S",
         help=f"{dimse_help} ({dimse_default:g})",
     )
+
+
+def add_query_flags(
+    parser: argparse.ArgumentParser,
+    *,
+    aet: str,
+    what: str,
+    dimse_default: float,
+    worklist: bool,
+    key_metavar: str,
+    key_help: str,
+    file_help: str,
+    charset_help: str,
+) -> None:
+    """Peer, timeouts, information model (``-P``/``-S``[/``-W``]), ``-k``, ``-f`` and
+    ``--charset``: the flags ``findscu``, ``getscu`` and ``movescu`` share (as pynetdicom's)."""
+    parser.add_argument("addr", help="peer host name or IP address")
+    parser.add_argument("port", type=int, help="peer TCP port")
+    parser.add_argument("-aet", "--calling-aet", default=aet, help=f"our AE title ({aet})")
+    parser.add_argument("-aec", "--called-aet", default="ANY-SCP", help="peer AE title (ANY-SCP)")
+    add_timeout_flags(
+        parser,
+        dimse_default=dimse_default,
+        dimse_help=f"longest wait in seconds between {what} responses",
+    )
+    parser.add_argument(
+        "-pdu", "--max-pdu", type=int, default=None, metavar="N", help="our max PDU"
+    )
+    model = parser.add_mutually_exclusive_group()
+    model.add_argument(
+        "-P", "--patient", dest="model", action="store_const", const="patient",
+        help="use the Patient Root information model",
+    )  # fmt: skip
+    model.add_argument(
+        "-S", "--study", dest="model", action="store_const", const="study",
+        help="use the Study Root information model (default)",
+    )  # fmt: skip
+    if worklist:
+        model.add_argument(
+            "-W", "--worklist", dest="model", action="store_const", const="worklist",
+            help="use the Modality Worklist information model",
+        )  # fmt: skip
+    parser.add_argument(
+        "-k", "--keyword", action="append", default=[], metavar=key_metavar, help=key_help
+    )
+    parser.add_argument("-f", "--file", type=Path, help=file_help)
+    parser.add_argument("--charset", default=None, help=charset_help)
+    parser.set_defaults(model="study")

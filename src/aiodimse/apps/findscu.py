@@ -27,7 +27,7 @@ from pydicom.uid import UID, ExplicitVRLittleEndian, generate_uid
 from .. import AE, DicomError, Limits, Timeouts
 from ..services.contexts import VERIFICATION
 from ..services.qr_models import QueryLevel, QueryModel, find_contexts
-from ._common import add_logging_flags, add_timeout_flags, fail, setup_logging
+from ._common import add_logging_flags, add_query_flags, fail, setup_logging
 
 _PART = re.compile(r"^(?P<key>\([0-9A-Fa-f]{4},[0-9A-Fa-f]{4}\)|[A-Za-z0-9]+)(\[(?P<i>\d+)\])?$")
 
@@ -39,45 +39,23 @@ def add_parser(sub: Any) -> None:
         description="C-FIND SCU (PS3.4 C.4.1, K.4). Prints each match as it arrives; "
         "exit 0 when the final status is Success.",
     )
-    p.add_argument("addr", help="peer host name or IP address")
-    p.add_argument("port", type=int, help="peer TCP port")
-    p.add_argument("-aet", "--calling-aet", default="FINDSCU", help="our AE title (FINDSCU)")
-    p.add_argument("-aec", "--called-aet", default="ANY-SCP", help="peer AE title (ANY-SCP)")
-    add_timeout_flags(
-        p, dimse_default=120.0, dimse_help="longest wait in seconds between C-FIND responses"
-    )
-    p.add_argument("-pdu", "--max-pdu", type=int, default=None, metavar="N", help="our max PDU")
-    model = p.add_mutually_exclusive_group()
-    model.add_argument(
-        "-P", "--patient", dest="model", action="store_const", const="patient",
-        help="use the Patient Root information model",
-    )  # fmt: skip
-    model.add_argument(
-        "-S", "--study", dest="model", action="store_const", const="study",
-        help="use the Study Root information model (default)",
-    )  # fmt: skip
-    model.add_argument(
-        "-W", "--worklist", dest="model", action="store_const", const="worklist",
-        help="use the Modality Worklist information model",
-    )  # fmt: skip
-    p.add_argument(
-        "-k",
-        "--keyword",
-        action="append",
-        default=[],
-        metavar="KEY[=VALUE]",
-        help="add a matching key (KEY=VALUE) or a return key (KEY); KEY is a keyword or "
+    add_query_flags(
+        p,
+        aet="FINDSCU",
+        what="C-FIND",
+        dimse_default=120.0,
+        worklist=True,
+        key_metavar="KEY[=VALUE]",
+        key_help="add a matching key (KEY=VALUE) or a return key (KEY); KEY is a keyword or "
         "(gggg,eeee); Seq[0].Key for a key in a sequence item",
-    )
-    p.add_argument("-f", "--file", type=Path, help="a DICOM file as the base query (-k adds)")
-    p.add_argument(
-        "--charset", default=None, help="force Specific Character Set (default: automatic)"
+        file_help="a DICOM file as the base query (-k adds)",
+        charset_help="force Specific Character Set (default: automatic)",
     )
     p.add_argument("--json", action="store_true", help="print each match as DICOM JSON")
     p.add_argument("-w", "--write", action="store_true", help="write rspNNNNNN.dcm per match")
     p.add_argument("-od", "--output-directory", type=Path, default=Path("."), help="for -w")
     add_logging_flags(p)
-    p.set_defaults(run=run, model="study")
+    p.set_defaults(run=run)
 
 
 def parse_keys(keys: list[str], base: Dataset | None = None) -> dict[str, Any]:

@@ -22,42 +22,25 @@ from ..services.ae import AE
 from ..services.qr_models import QueryLevel, QueryModel
 from ..services.retrieve_scu import RetrieveOperation, get_contexts
 from ..services.storage_scp import StorageOptions
-from ._common import add_logging_flags, add_timeout_flags, fail, setup_logging
+from ._common import add_logging_flags, add_query_flags, fail, setup_logging
 from .findscu import parse_keys
 
 
 def add_common_flags(p: argparse.ArgumentParser, *, aet: str, what: str) -> None:
     """Flags shared by ``getscu`` and ``movescu``."""
-    p.add_argument("addr", help="peer host name or IP address")
-    p.add_argument("port", type=int, help="peer TCP port")
-    p.add_argument("-aet", "--calling-aet", default=aet, help=f"our AE title ({aet})")
-    p.add_argument("-aec", "--called-aet", default="ANY-SCP", help="peer AE title (ANY-SCP)")
-    add_timeout_flags(
-        p, dimse_default=300.0, dimse_help=f"longest wait in seconds between {what} responses"
-    )
-    p.add_argument("-pdu", "--max-pdu", type=int, default=None, metavar="N", help="our max PDU")
-    model = p.add_mutually_exclusive_group()
-    model.add_argument(
-        "-P", "--patient", dest="model", action="store_const", const="patient",
-        help="use the Patient Root information model",
-    )  # fmt: skip
-    model.add_argument(
-        "-S", "--study", dest="model", action="store_const", const="study",
-        help="use the Study Root information model (default)",
-    )  # fmt: skip
-    p.add_argument(
-        "-k",
-        "--keyword",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="a unique key to retrieve (KEY is a keyword or (gggg,eeee)); "
+    add_query_flags(
+        p,
+        aet=aet,
+        what=what,
+        dimse_default=300.0,
+        worklist=False,
+        key_metavar="KEY=VALUE",
+        key_help="a unique key to retrieve (KEY is a keyword or (gggg,eeee)); "
         "-k QueryRetrieveLevel=SERIES sets the level",
+        file_help="a DICOM file as the base identifier",
+        charset_help="force Specific Character Set",
     )
-    p.add_argument("-f", "--file", type=Path, help="a DICOM file as the base identifier")
-    p.add_argument("--charset", default=None, help="force Specific Character Set")
     add_logging_flags(p)
-    p.set_defaults(model="study")
 
 
 def add_parser(sub: Any) -> None:
