@@ -207,10 +207,10 @@ class Association:
         timeout: float | None = -1.0,
         priority: int = 0,
     ) -> list[StoreResult]:
-        """C-STORE each item, one result per item; see :func:`.storage_scu.store_many`."""
-        from . import storage_scu
+        """C-STORE each item, one result per item; see :func:`.store_batch.store_many`."""
+        from . import store_batch
 
-        return await storage_scu.store_many(
+        return await store_batch.store_many(
             self._channel,
             self._ae,
             items,

@@ -34,8 +34,8 @@ from __future__ import annotations
 
 import logging
 import zlib
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
-from contextlib import AsyncExitStack, asynccontextmanager
+from collections.abc import Callable
+from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Final, TypeAlias
@@ -62,16 +62,13 @@ from ..net.filesource import (
     PreparedFiles,
     file_io_limiter,
     prepare_files,
-    probe_files,
     read_file_info,
 )
-from .contexts import Context
-from .storage_contexts import NoPresentationContext, choose_context, propose_contexts, uid_name
+from .storage_contexts import choose_context, uid_name
 
 if TYPE_CHECKING:
     from ..association.negotiation import AcceptedContext
     from .ae import AE
-    from .association import Association
 
 __all__ = [
     "PROGRESS_INTERVAL",
@@ -80,12 +77,9 @@ __all__ = [
     "Progress",
     "StoreItem",
     "StoreResult",
-    "associate_for_files",
     "encode_dataset",
     "prepare_files",
-    "send_files",
     "store",
-    "store_many",
 ]
 
 log = logging.getLogger("aiodimse.storescu")
@@ -535,177 +529,3 @@ async def store(
     )
     meter.report()
     return result
-
-
-def _failed(item: _Resolved | DicomFileError, error: str, *, retryable: bool) -> StoreResult:
-    if isinstance(item, DicomFileError):
-        return StoreResult(path=item.path, error=error, retryable=retryable)
-    return StoreResult(
-        sop_class_uid=item.sop_class_uid,
-        sop_instance_uid=item.sop_instance_uid,
-        source_transfer_syntax=item.transfer_syntax_uid,
-        path=item.path if isinstance(item, DicomFileInfo) else None,
-        error=error,
-        retryable=retryable,
-        warnings=item.warnings if isinstance(item, DicomFileInfo) else (),
-    )
-
-
-def _error_text(exc: DicomError) -> str:
-    """The reason without what :meth:`StoreResult.describe` already names."""
-    if isinstance(exc, NoPresentationContext):
-        return f"no presentation context: {exc.peer_answer}"
-    if isinstance(exc, DicomFileError):
-        return exc.reason
-    return str(exc)
-
-
-async def store_many(
-    channel: Channel,
-    ae: AE,
-    items: Iterable[StoreItem],
-    *,
-    continue_on_error: bool = True,
-    progress: Progress | None = None,
-    on_result: Callable[[StoreResult], None] | None = None,
-    timeout: float | None = -1.0,
-    priority: int = Priority.MEDIUM,
-) -> list[StoreResult]:
-    """C-STORE each item in order over this association: one :class:`StoreResult` per item.
-
-    Never raises for one instance's trouble: a file that cannot be read, a missing context
-    or a failure status becomes that item's result; after a failure, the remaining items
-    are sent only with ``continue_on_error``, otherwise they get a "not sent" result. When
-    the association is lost, the rest are "not sent" with ``retryable=True``.
-
-    ``progress(bytes_sent, total)`` covers the whole batch (totals of all files, adjusted
-    when one is re-encoded); ``on_result`` is called with each result as it is known.
-    """
-    limit_s = _store_timeout(ae, timeout)
-    originals = list(items)
-    paths = [Path(i) for i in originals if isinstance(i, str | Path)]
-    probed = iter(await probe_files(paths))
-    resolved: list[_Resolved | DicomFileError] = []
-    for i in originals:
-        if isinstance(i, str | Path):
-            resolved.append(next(probed))
-        elif isinstance(i, Dataset):
-            try:
-                resolved.append(DatasetInstance.from_dataset(i))
-            except LocalProtocolError as exc:
-                resolved.append(DicomFileError("<dataset>", str(exc)))
-        else:
-            resolved.append(i)
-    meter = _Meter(
-        progress, sum(r.dataset_length for r in resolved if isinstance(r, DicomFileInfo))
-    )
-    results: list[StoreResult] = []
-    stop: str | None = None
-    stop_retryable = False
-
-    def emit(result: StoreResult) -> None:
-        results.append(result)
-        if on_result is not None:
-            on_result(result)
-
-    for r in resolved:
-        length = r.dataset_length if isinstance(r, DicomFileInfo) else 0
-        if stop is not None:
-            emit(_failed(r, stop, retryable=stop_retryable))
-            meter.total -= length
-            continue
-        if isinstance(r, DicomFileError):
-            emit(_failed(r, r.reason, retryable=False))
-            if not continue_on_error:
-                stop, stop_retryable = f"not sent: stopped after {r.path} failed", False
-            continue
-        sent_before, total_before = meter.sent, meter.total
-        try:
-            result = await _store_one(
-                channel, ae, r, meter=meter, timeout=limit_s, priority=priority
-            )
-        except DicomError as exc:
-            # The batch total no longer counts what of this one was not sent.
-            planned = length + (meter.total - total_before)
-            meter.total -= planned - (meter.sent - sent_before)
-            emit(_failed(r, _error_text(exc), retryable=exc.retryable))
-            if isinstance(exc, AssociationError):
-                stop, stop_retryable = f"not sent: the association ended ({exc})", True
-                continue
-            if channel.is_closed:
-                stop, stop_retryable = "not sent: the association ended", True
-            elif not continue_on_error:
-                stop, stop_retryable = "not sent: stopped after a failure", False
-            continue
-        emit(result)
-        if not result.ok and not continue_on_error:
-            stop, stop_retryable = "not sent: stopped after a failure", False
-    if progress is not None:
-        meter.report()
-    return results
-
-
-# ------------------------------------------------------------------------------ AE level
-
-
-@asynccontextmanager
-async def associate_for_files(
-    ae: AE,
-    host: str,
-    port: int,
-    paths: Iterable[Path | str],
-    *,
-    called_ae: str = "ANY-SCP",
-    recurse: bool = False,
-    extra_contexts: Sequence[Context] = (),
-) -> AsyncIterator[Association]:
-    """An association proposing what the given files need (:func:`propose_contexts`).
-
-    Files are examined first (off the loop); non-DICOM ones are ignored here (they fail in
-    ``store_many`` with their reason). ``extra_contexts`` (e.g. Verification) are appended.
-    Raises :class:`LocalProtocolError` when no file is DICOM.
-    """
-    prepared = await prepare_files(paths, recurse=recurse)
-    contexts = propose_contexts(prepared.files) + list(extra_contexts)
-    if not contexts:
-        raise LocalProtocolError("none of the given files is a DICOM file to send")
-    async with ae.associate(host, port, called_ae=called_ae, contexts=contexts) as assoc:
-        yield assoc
-
-
-async def send_files(
-    ae: AE,
-    host: str,
-    port: int,
-    paths: Iterable[Path | str],
-    *,
-    called_ae: str = "ANY-SCP",
-    recurse: bool = False,
-    continue_on_error: bool = True,
-    progress: Progress | None = None,
-    on_result: Callable[[StoreResult], None] | None = None,
-    timeout: float | None = -1.0,
-) -> list[StoreResult]:
-    """Send files (and directories' files) over one association; one result per file.
-
-    Results: first one per file that is not DICOM (with ``error``; not sent), then one per
-    DICOM file in path order (directories sorted). Association failures (refused, rejected)
-    raise as from :meth:`AE.associate`.
-    """
-    prepared = await prepare_files(paths, recurse=recurse)
-    skipped = [_failed(s, s.reason, retryable=False) for s in prepared.skipped]
-    for s in skipped:
-        if on_result is not None:
-            on_result(s)
-    if not prepared.files:
-        return skipped
-    contexts = propose_contexts(prepared.files)
-    async with ae.associate(host, port, called_ae=called_ae, contexts=contexts) as assoc:
-        sent = await assoc.store_many(
-            prepared.files,
-            continue_on_error=continue_on_error,
-            progress=progress,
-            on_result=on_result,
-            timeout=timeout,
-        )
-    return skipped + sent
