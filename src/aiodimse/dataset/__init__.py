@@ -1,0 +1,1 @@
+"""Dataset encodings (sans-I/O): streaming transcoding between transfer syntaxes (PS3.5)."""
