@@ -224,8 +224,8 @@ class AE:
         extra_contexts: Sequence[Context] = (),
     ) -> AbstractAsyncContextManager[Association]:
         """:meth:`associate` proposing what these files need (C-STORE SCU); see
-        :func:`aiodimse.services.store_batch.associate_for_files`."""
-        from .store_batch import associate_for_files
+        :func:`aiodimse.services.sending.associate_for_files`."""
+        from .sending import associate_for_files
 
         return associate_for_files(
             self,
@@ -251,8 +251,8 @@ class AE:
         timeout: float | None = -1.0,
     ) -> list[StoreResult]:
         """C-STORE files over one association, one result per file; see
-        :func:`aiodimse.services.store_batch.send_files`."""
-        from .store_batch import send_files
+        :func:`aiodimse.services.sending.send_files`."""
+        from .sending import send_files
 
         return await send_files(
             self,

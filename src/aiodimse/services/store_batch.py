@@ -1,17 +1,14 @@
 """Batches of C-STORE: many instances over one association, one result per instance.
 
-:func:`store_many` is ``Association.store_many``; :func:`send_files` and
-:func:`associate_for_files` are the AE-level helpers that propose what a set of files needs
-(:func:`~aiodimse.services.storage_contexts.propose_contexts`) and send them. One instance
-is sent by :func:`aiodimse.services.storage_scu.store_one_resolved`; this module owns the
-order, the stop rules and the batch's progress total.
+:func:`store_many` is ``Association.store_many`` (the AE-level helpers are in
+:mod:`aiodimse.services.sending`). One instance is sent by ``storage_scu._store_one``; this
+module owns the order, the stop rules and the batch's progress total.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -20,9 +17,8 @@ from pydicom.dataset import Dataset
 from ..dimse.messages import Priority
 from ..errors import AssociationError, DicomError, LocalProtocolError
 from ..net.channel import Channel
-from ..net.filesource import DicomFileError, DicomFileInfo, prepare_files, probe_files
-from .contexts import Context
-from .storage_contexts import NoPresentationContext, propose_contexts
+from ..net.filesource import DicomFileError, DicomFileInfo, probe_files
+from .storage_contexts import NoPresentationContext
 from .storage_scu import (
     DatasetInstance,
     Progress,
@@ -36,9 +32,8 @@ from .storage_scu import (
 
 if TYPE_CHECKING:
     from .ae import AE
-    from .association import Association
 
-__all__ = ["associate_for_files", "send_files", "store_many"]
+__all__ = ["store_many"]
 
 log = logging.getLogger("aiodimse.storescu")
 
@@ -149,69 +144,3 @@ async def store_many(
     if progress is not None:
         meter.report()
     return results
-
-
-# ------------------------------------------------------------------------------ AE level
-
-
-@asynccontextmanager
-async def associate_for_files(
-    ae: AE,
-    host: str,
-    port: int,
-    paths: Iterable[Path | str],
-    *,
-    called_ae: str = "ANY-SCP",
-    recurse: bool = False,
-    extra_contexts: Sequence[Context] = (),
-) -> AsyncIterator[Association]:
-    """An association proposing what the given files need (:func:`propose_contexts`).
-
-    Files are examined first (off the loop); non-DICOM ones are ignored here (they fail in
-    ``store_many`` with their reason). ``extra_contexts`` (e.g. Verification) are appended.
-    Raises :class:`LocalProtocolError` when no file is DICOM.
-    """
-    prepared = await prepare_files(paths, recurse=recurse)
-    contexts = propose_contexts(prepared.files) + list(extra_contexts)
-    if not contexts:
-        raise LocalProtocolError("none of the given files is a DICOM file to send")
-    async with ae.associate(host, port, called_ae=called_ae, contexts=contexts) as assoc:
-        yield assoc
-
-
-async def send_files(
-    ae: AE,
-    host: str,
-    port: int,
-    paths: Iterable[Path | str],
-    *,
-    called_ae: str = "ANY-SCP",
-    recurse: bool = False,
-    continue_on_error: bool = True,
-    progress: Progress | None = None,
-    on_result: Callable[[StoreResult], None] | None = None,
-    timeout: float | None = -1.0,
-) -> list[StoreResult]:
-    """Send files (and directories' files) over one association; one result per file.
-
-    Results: first one per file that is not DICOM (with ``error``; not sent), then one per
-    DICOM file in path order (directories sorted). Association failures (refused, rejected)
-    raise as from :meth:`AE.associate`.
-    """
-    prepared = await prepare_files(paths, recurse=recurse)
-    skipped = [_failed(s, s.reason, retryable=False) for s in prepared.skipped]
-    for s in skipped:
-        if on_result is not None:
-            on_result(s)
-    if not prepared.files:
-        return skipped
-    contexts = propose_contexts(prepared.files)
-    async with ae.associate(host, port, called_ae=called_ae, contexts=contexts) as assoc:
-        sent = await assoc.store_many(
-            prepared.files,
-            continue_on_error=continue_on_error,
-            progress=progress,
-            on_result=on_result,
-            timeout=timeout,
-        )
-    return skipped + sent
