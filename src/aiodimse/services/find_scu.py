@@ -13,9 +13,11 @@ matches for an hour is fine as long as each arrives within the limit.
 Leaving the ``async with`` block before the final response (``break``, an exception, a
 cancel scope, a timeout) sends C-CANCEL-RQ naming our Message ID (PS3.7 9.3.2.3) from a
 shielded scope and drains the remaining responses, discarding pending ones, up to the final
-one (Cancel 0xFE00, or Success when the SCP finished first; PS3.4 C.4.1.3.2). That drain is
-bounded by ``Timeouts.abort``; a peer that does not end the operation in time is aborted, so
-a later operation never reads a stale response.
+one (Cancel 0xFE00, or Success when the SCP finished first; PS3.4 C.4.1.3.2). The drain is
+bounded by ``Timeouts.abort`` *between* responses (thousands of pending responses already
+on their way may take longer than that in all, and that is progress); a peer that goes
+silent without ending the operation is aborted, so a later operation never reads a stale
+response.
 """
 
 from __future__ import annotations
@@ -172,28 +174,33 @@ class FindResults:
         if self.status is not None or channel.is_closed or channel.error is not None:
             return  # finished, or the association is gone: nothing to cancel
         with anyio.CancelScope(shield=True):
-            with anyio.move_on_after(self._cancel_timeout) as scope:
-                try:
+            try:
+                with anyio.fail_after(self._cancel_timeout):
                     # PS3.7 9.3.2.3: C-CANCEL-FIND-RQ names the operation it cancels.
                     await channel.send_message(
                         self.context_id,
                         CCancelRQ(message_id_being_responded_to=self.message_id),
                     )
-                    self.cancel_sent = True
-                    log.info("%s: C-CANCEL sent for message %d", channel.peer, self.message_id)
-                    while self.status is None:
-                        received = await self._responses.receive()
-                        await self._handle(received, decode=False)
-                except (DicomError, anyio.EndOfStream, anyio.ClosedResourceError) as exc:
-                    log.info("%s: C-FIND not drained: %s", channel.peer, exc)
-                    return
-            if scope.cancelled_caught and not channel.is_closed:
-                log.warning(
-                    "%s: no final C-FIND response within %g s of C-CANCEL; aborting",
-                    channel.peer,
-                    self._cancel_timeout,
-                )
-                await channel.abort()
+                self.cancel_sent = True
+                log.info("%s: C-CANCEL sent for message %d", channel.peer, self.message_id)
+                while self.status is None:
+                    try:
+                        received = self._responses.receive_nowait()
+                    except anyio.WouldBlock:
+                        # The bound is on silence, not on the whole drain.
+                        with anyio.fail_after(self._cancel_timeout):
+                            received = await self._responses.receive()
+                    await self._handle(received, decode=False)
+            except TimeoutError:
+                if not channel.is_closed:
+                    log.warning(
+                        "%s: no C-FIND response within %g s after C-CANCEL; aborting",
+                        channel.peer,
+                        self._cancel_timeout,
+                    )
+                    await channel.abort()
+            except (DicomError, anyio.EndOfStream, anyio.ClosedResourceError) as exc:
+                log.info("%s: C-FIND not drained: %s", channel.peer, exc)
 
 
 @asynccontextmanager
