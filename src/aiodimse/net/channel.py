@@ -36,6 +36,7 @@ import anyio.abc
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from ..association.connection import Association as CoreAssociation
+from ..association.connection import Role
 from ..association.events import (
     CloseRequested,
     ConnectRequested,
@@ -423,7 +424,14 @@ class Channel:
         assert negotiated is not None  # the core sets it with the AC
         self.negotiated = negotiated
         self._fragmenter = Fragmenter(negotiated.peer_max_pdu, limits=self.limits)
-        self._perform_slots = anyio.Semaphore(max(1, negotiated.max_operations_performed))
+        # PS3.7 D.3.3.3: the AC's 53H says how many the requestor may invoke (the acceptor
+        # performs those) and how many the acceptor may invoke (the requestor performs).
+        performed = (
+            negotiated.max_operations_invoked
+            if self._core.role is Role.ACCEPTOR
+            else negotiated.max_operations_performed
+        )
+        self._perform_slots = anyio.Semaphore(max(1, performed))
         self._assembler = MessageAssembler(
             negotiated.accepted,
             limits=self.limits,

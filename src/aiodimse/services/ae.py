@@ -30,6 +30,7 @@ from ..net.connect import open_tcp
 from ..net.transport import StreamTransport, Transport
 from ..pdu import (
     AAssociateRQ,
+    AsynchronousOperationsWindow,
     ImplementationClassUID,
     ImplementationVersionName,
     MaximumLength,
@@ -95,6 +96,18 @@ class AE:
         On Linux, acknowledge received segments at once (TCP_QUICKACK re-armed after each
         read). Removes the ~40 ms delayed-ACK stall per message with peers that leave
         Nagle's algorithm on (dcmtk without ``TCP_NODELAY=1``). On by default.
+    max_operations_invoked:
+        As requestor, the most requests we keep outstanding on one association (PS3.7
+        D.3.3.3 Asynchronous Operations Window, proposed in the A-ASSOCIATE-RQ's 53H
+        sub-item; the acceptor may lower it, a peer that does not answer it gets one at a
+        time). 1 (the default) proposes no window: strictly one at a time. 0 asks for as
+        many as the acceptor allows. ``Association.store_many`` pipelines C-STOREs up to
+        the agreed number.
+    max_operations_performed:
+        The most of the peer's requests we perform at once: as acceptor, the most we grant
+        when a requestor proposes a window (answered in the A-ASSOCIATE-AC; a requestor
+        that proposes none gets 1); as requestor, the sub-operations we accept at once.
+        Default :attr:`Limits.max_async_operations` (16); both values are clamped to it.
     """
 
     def __init__(
@@ -111,6 +124,8 @@ class AE:
         implementation_class_uid: str = IMPLEMENTATION_CLASS_UID,
         implementation_version_name: str | None = IMPLEMENTATION_VERSION_NAME,
         tcp_quickack: bool = True,
+        max_operations_invoked: int = 1,
+        max_operations_performed: int | None = None,
     ) -> None:
         _check_ae_title(ae_title)
         self.ae_title = ae_title
@@ -130,6 +145,12 @@ class AE:
         self.implementation_class_uid = implementation_class_uid
         self.implementation_version_name = implementation_version_name
         self.tcp_quickack = tcp_quickack
+        if max_operations_performed is None:
+            max_operations_performed = self.limits.max_async_operations
+        if not (0 <= max_operations_invoked <= 0xFFFF and 0 <= max_operations_performed <= 0xFFFF):
+            raise LocalProtocolError("operations window values must be 0..65535 (PS3.7 D.3.3.3)")
+        self.max_operations_invoked = max_operations_invoked
+        self.max_operations_performed = max_operations_performed
         #: The C-ECHO handler: returns the status to answer with (default 0x0000 Success).
         self.on_echo: EchoHandler = _echo_success
         #: Services performed for peers, by request class (see services.dispatch).
@@ -149,6 +170,25 @@ class AE:
             items.append(ImplementationVersionName(name=self.implementation_version_name))
         items.extend(extra)
         return UserInformation(sub_items=tuple(items))  # type: ignore[arg-type]
+
+    def _window_proposal(self) -> list[AsynchronousOperationsWindow]:
+        """PS3.7 D.3.3.3.1: our 53H as requestor, only when asking for more than one
+        outstanding request (absent means 1/1, what most peers support)."""
+        if self.max_operations_invoked == 1:
+            return []
+        return [
+            AsynchronousOperationsWindow(
+                max_operations_invoked=self.max_operations_invoked,
+                max_operations_performed=self.max_operations_performed,
+            )
+        ]
+
+    def acceptor_window(self) -> tuple[int, int] | None:
+        """What we grant as acceptor, in the AC's field order (PS3.7 D.3.3.3.2): (requests
+        the requestor may invoke = we perform, sub-operations we invoke)."""
+        if self.max_operations_performed == 1 and self.max_operations_invoked == 1:
+            return None
+        return (self.max_operations_performed, self.max_operations_invoked)
 
     @asynccontextmanager
     async def associate(
@@ -172,7 +212,9 @@ class AE:
             called_ae_title=called_ae,
             calling_ae_title=self.ae_title,
             presentation_contexts=requested,
-            user_information=self.user_information(*_role_selections(proposed)),
+            user_information=self.user_information(
+                *self._window_proposal(), *_role_selections(proposed)
+            ),
         )
         peer = f"{called_ae}@{host}:{port}"
         transport: Transport

@@ -69,6 +69,8 @@ class Server:
                 if c.scu_role is not None or c.scp_role is not None
             },
             user_information=ae.user_information(),
+            # PS3.7 D.3.3.3: granted only to a requestor that proposes a window.
+            async_operations_window=ae.acceptor_window(),
             limits=ae.limits,
         )
 
