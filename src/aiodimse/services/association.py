@@ -1,10 +1,19 @@
-"""The established association as the SCU application uses it."""
+"""The established association as the SCU application uses it.
+
+Every operation we invoke holds one slot of the association's invoke window, sized from the
+Asynchronous Operations Window the acceptor granted (PS3.7 D.3.3.3; 1 when it answered
+none): tasks that run operations concurrently on one association wait for a free slot, so
+the peer never sees more outstanding requests than it agreed to. ``store_many`` pipelines
+C-STOREs within the same window.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from contextlib import AbstractAsyncContextManager
-from typing import TYPE_CHECKING
+from collections.abc import AsyncIterator, Callable, Iterable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import TYPE_CHECKING, TypeVar
+
+import anyio
 
 from ..constants import VERIFICATION_SOP_CLASS
 from ..dimse.messages import CEchoRQ, CEchoRSP
@@ -24,6 +33,8 @@ if TYPE_CHECKING:
     from .storage_scp import StorageOptions
     from .storage_scu import Progress, StoreItem, StoreResult
 
+_T = TypeVar("_T")
+
 
 class Association:
     """An established association (either role). Use it inside ``AE.associate(...)``."""
@@ -31,6 +42,26 @@ class Association:
     def __init__(self, channel: Channel, ae: AE) -> None:
         self._channel = channel
         self._ae = ae
+        negotiated = channel.negotiated
+        window = negotiated.max_operations_invoked if negotiated is not None else 1
+        self._invoke_slots = anyio.Semaphore(max(1, window))
+
+    @property
+    def operations_window(self) -> int:
+        """How many requests we may have outstanding at once (PS3.7 D.3.3.3: the acceptor's
+        Maximum-number-operations-invoked, 1 when it answered no window)."""
+        return self.negotiated.max_operations_invoked
+
+    @property
+    def is_closed(self) -> bool:
+        """The association ended (released, aborted or lost)."""
+        return self._channel.is_closed
+
+    @asynccontextmanager
+    async def _invoking(self, operation: AbstractAsyncContextManager[_T]) -> AsyncIterator[_T]:
+        """Hold one invoke-window slot for the whole of ``operation`` (to its last response)."""
+        async with self._invoke_slots, operation as value:
+            yield value
 
     @property
     def negotiated(self) -> Negotiated:
@@ -72,7 +103,7 @@ class Association:
         channel = self._channel
         message_id = channel.next_message_id()
         rq = CEchoRQ(message_id=message_id, affected_sop_class_uid=VERIFICATION_SOP_CLASS)
-        async with channel.expect_responses(message_id) as responses:
+        async with self._invoke_slots, channel.expect_responses(message_id) as responses:
             await channel.send_message(cid, rq)
             received = await channel.next_response(responses, timeout, "the C-ECHO response")
         rsp = received.message
@@ -98,15 +129,17 @@ class Association:
 
         if timeout is not None and timeout < 0:
             timeout = self._ae.timeouts.find
-        return find(
-            self,
-            self._channel,
-            query,
-            model=model,
-            level=level,
-            timeout=timeout,
-            cancel_timeout=self._ae.timeouts.abort,
-            charset=charset,
+        return self._invoking(
+            find(
+                self,
+                self._channel,
+                query,
+                model=model,
+                level=level,
+                timeout=timeout,
+                cancel_timeout=self._ae.timeouts.abort,
+                charset=charset,
+            )
         )
 
     def get(
@@ -129,18 +162,20 @@ class Association:
 
         if timeout is not None and timeout < 0:
             timeout = self._ae.timeouts.get
-        return get(
-            self,
-            self._channel,
-            self._ae,
-            query,
-            model=model,
-            level=level,
-            timeout=timeout,
-            cancel_timeout=self._ae.timeouts.abort,
-            directory=directory,
-            storage_options=storage_options,
-            charset=charset,
+        return self._invoking(
+            get(
+                self,
+                self._channel,
+                self._ae,
+                query,
+                model=model,
+                level=level,
+                timeout=timeout,
+                cancel_timeout=self._ae.timeouts.abort,
+                directory=directory,
+                storage_options=storage_options,
+                charset=charset,
+            )
         )
 
     def move(
@@ -164,19 +199,21 @@ class Association:
 
         if timeout is not None and timeout < 0:
             timeout = self._ae.timeouts.move
-        return move(
-            self,
-            self._channel,
-            self._ae,
-            query,
-            destination=destination,
-            model=model,
-            level=level,
-            timeout=timeout,
-            cancel_timeout=self._ae.timeouts.abort,
-            coordinator=coordinator,
-            directory=directory,
-            charset=charset,
+        return self._invoking(
+            move(
+                self,
+                self._channel,
+                self._ae,
+                query,
+                destination=destination,
+                model=model,
+                level=level,
+                timeout=timeout,
+                cancel_timeout=self._ae.timeouts.abort,
+                coordinator=coordinator,
+                directory=directory,
+                charset=charset,
+            )
         )
 
     async def store(
@@ -193,9 +230,10 @@ class Association:
         """
         from . import storage_scu
 
-        return await storage_scu.store(
-            self._channel, self._ae, item, progress=progress, timeout=timeout, priority=priority
-        )
+        async with self._invoke_slots:
+            return await storage_scu.store(
+                self._channel, self._ae, item, progress=progress, timeout=timeout, priority=priority
+            )
 
     async def store_many(
         self,
@@ -206,8 +244,11 @@ class Association:
         on_result: Callable[[StoreResult], None] | None = None,
         timeout: float | None = -1.0,
         priority: int = 0,
+        window: int | None = None,
     ) -> list[StoreResult]:
-        """C-STORE each item, one result per item; see :func:`.store_batch.store_many`."""
+        """C-STORE each item, one result per item in input order; see
+        :func:`.store_batch.store_many`. Pipelined: up to :attr:`operations_window` requests
+        outstanding (``window`` lowers it; 1 = one at a time)."""
         from . import store_batch
 
         return await store_batch.store_many(
@@ -219,6 +260,8 @@ class Association:
             on_result=on_result,
             timeout=timeout,
             priority=priority,
+            window=window,
+            slots=self._invoke_slots,
         )
 
     async def release(self) -> None:
