@@ -75,11 +75,13 @@ async def test_failures_name_file_class_syntax_and_answer(tmp_path: Path) -> Non
             else (0, None)
         )
 
-    # The JPEG file finds no context: the SCP takes uncompressed only.
+    # The JPEG file finds no context: the SCP takes its class in JPEG 2000 only (a JPEG is
+    # decompressed for an uncompressed-only peer, never re-encoded in another compression).
     scp = RecordingSCP(
         contexts=contexts_for(
-            [g.sop_class_uid for g in gens], (ExplicitVRLittleEndian, ImplicitVRLittleEndian)
-        ),
+            [g.sop_class_uid for g in gens[:2]], (ExplicitVRLittleEndian, ImplicitVRLittleEndian)
+        )
+        + contexts_for([gens[2].sop_class_uid], ("1.2.840.10008.1.2.4.90",)),
         status_for=refuse_mr,
     )
     async with scp.ae.serve("127.0.0.1", 0) as server:

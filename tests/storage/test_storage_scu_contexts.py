@@ -31,6 +31,10 @@ from aiodimse.services.storage_contexts import (
     propose_contexts,
     uid_name,
 )
+from aiodimse.services.ts_strategies import Capabilities
+
+#: An installation without pixel codecs: compressed sources cannot be converted.
+NO_CODECS = Capabilities(decode=frozenset())
 
 CT = "1.2.840.10008.5.1.4.1.1.2"
 MR = "1.2.840.10008.5.1.4.1.1.4"
@@ -63,8 +67,8 @@ def test_uncompressed_file_gets_its_own_syntax_then_the_other_le_separately() ->
 
 
 def test_compressed_only_class_gets_no_useless_fallback() -> None:
-    # We cannot decompress yet, so Explicit/Implicit contexts would never be used.
-    assert pairs(propose_contexts([Inst(SC, JPEG), Inst(SC, J2K)])) == [
+    # Without codecs we cannot decompress, so Explicit/Implicit contexts would never be used.
+    assert pairs(propose_contexts([Inst(SC, JPEG), Inst(SC, J2K)], capabilities=NO_CODECS)) == [
         (SC, (JPEG,)),
         (SC, (J2K,)),
     ]
@@ -93,10 +97,14 @@ def test_mixed_batch_keeps_first_seen_order_and_deduplicates() -> None:
     ]
 
 
-def test_big_endian_alone_is_not_converted() -> None:
-    # Re-encoding Explicit VR Big Endian as little endian would need byte-swapped pixels.
-    assert BIG not in CONVERTIBLE
-    assert pairs(propose_contexts([Inst(CT, BIG)])) == [(CT, (BIG,))]
+def test_big_endian_alone_gets_the_little_endian_fallbacks() -> None:
+    # The streaming transcoder swaps Big Endian values (pixels included) to little endian.
+    assert BIG in CONVERTIBLE
+    assert pairs(propose_contexts([Inst(CT, BIG)])) == [
+        (CT, (BIG,)),
+        (CT, (EXPLICIT,)),
+        (CT, (IMPLICIT,)),
+    ]
 
 
 def test_over_128_the_fallbacks_of_each_class_are_merged() -> None:
@@ -177,7 +185,7 @@ def test_conversion_prefers_explicit_then_implicit() -> None:
 def test_compressed_source_without_its_context_fails_naming_everything() -> None:
     acc = accepted((1, SC, EXPLICIT), (3, SC, IMPLICIT), (5, CT, JPEG))
     with pytest.raises(NoPresentationContext) as info:
-        choose_context(acc, SC, JPEG)
+        choose_context(acc, SC, JPEG, capabilities=NO_CODECS)
     text = str(info.value)
     assert "Secondary Capture Image Storage (1.2.840.10008.5.1.4.1.1.7)" in text
     assert "JPEG Baseline (Process 1) (1.2.840.10008.1.2.4.50)" in text
@@ -187,9 +195,9 @@ def test_compressed_source_without_its_context_fails_naming_everything() -> None
     assert not info.value.retryable
 
 
-def test_big_endian_source_is_not_converted() -> None:
-    with pytest.raises(NoPresentationContext, match="accepted only Explicit VR Little"):
-        choose_context(accepted((1, CT, EXPLICIT)), CT, BIG)
+def test_big_endian_source_is_transcoded() -> None:
+    c = choose_context(accepted((1, CT, EXPLICIT)), CT, BIG)
+    assert (c.context_id, c.transfer_syntax, c.convert) == (1, EXPLICIT, True)
 
 
 def test_rejected_and_never_proposed_are_told_apart() -> None:
@@ -204,7 +212,8 @@ def test_rejected_and_never_proposed_are_told_apart() -> None:
         choose_context({}, PRIVATE, EXPLICIT, rejected=rejected)
     assert str(info.value) == (
         f"cannot send {PRIVATE} encoded in Explicit VR Little Endian ({EXPLICIT}): the peer "
-        "rejected every context proposed for it: SOP class not supported"
+        "rejected every context proposed for it: SOP class not supported; context 1: "
+        "rejected, SOP class not supported; try: configure the peer to accept this SOP class"
     )
     with pytest.raises(NoPresentationContext, match="no presentation context was proposed"):
         choose_context(accepted((1, CT, EXPLICIT)), MR, EXPLICIT)
@@ -242,7 +251,10 @@ def test_end_to_end_peer_accepting_implicit_only_converts_explicit() -> None:
     c = choose_context(acc, CT, EXPLICIT)
     assert (c.transfer_syntax, c.convert) == (IMPLICIT, True)
     with pytest.raises(NoPresentationContext, match="accepted only Implicit VR Little Endian"):
-        choose_context(acc, CT, JPEG, rejected=rej)
+        choose_context(acc, CT, JPEG, rejected=rej, capabilities=NO_CODECS)
+    # With a codec the JPEG is decompressed into the Implicit VR Little Endian context.
+    c = choose_context(acc, CT, JPEG, capabilities=Capabilities(decode=frozenset({JPEG})))
+    assert (c.transfer_syntax, c.convert) == (IMPLICIT, True)
 
 
 def test_end_to_end_bit_preserving_when_everything_is_accepted() -> None:

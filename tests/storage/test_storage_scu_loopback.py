@@ -201,7 +201,12 @@ async def test_no_context_fails_that_instance_with_the_reason(
 ) -> None:
     jpeg = next(i for i in corpus_infos if i.transfer_syntax_uid == JPEGBaseline8Bit)
     ct = next(i for i in corpus_infos if i.transfer_syntax_uid == ExplicitVRLittleEndian)
-    scp = RecordingSCP(contexts=contexts_for([jpeg.sop_class_uid, ct.sop_class_uid], UNCOMPRESSED))
+    # The SCP takes the JPEG's class in JPEG 2000 only: nothing we can produce (a JPEG is
+    # decompressed for an uncompressed-only peer, never re-encoded in another compression).
+    scp = RecordingSCP(
+        contexts=contexts_for([ct.sop_class_uid], UNCOMPRESSED)
+        + contexts_for([jpeg.sop_class_uid], ("1.2.840.10008.1.2.4.90",))
+    )
     async with connected(scp, [jpeg, ct]) as assoc:
         with pytest.raises(NoPresentationContext) as info:
             await assoc.store(jpeg)
@@ -212,11 +217,11 @@ async def test_no_context_fails_that_instance_with_the_reason(
     assert not bad.ok and bad.status is None and not bad.retryable and bad.bytes_sent == 0
     line = bad.describe()
     assert str(jpeg.path) in line and jpeg.sop_class_uid in line and JPEGBaseline8Bit in line
-    # Only the JPEG context was proposed for it (no conversion from JPEG): the peer said no.
-    assert line.endswith(
+    # Its own JPEG context and the Explicit/Implicit fallbacks were proposed: the peer said no.
+    assert (
         "no presentation context: the peer rejected every context proposed for it: "
-        "transfer syntax not supported"
-    )
+        "transfer syntax not supported; context 1 (JPEG Baseline (Process 1)): rejected"
+    ) in line
     assert good.ok and len(scp.arrived) == 1
 
 

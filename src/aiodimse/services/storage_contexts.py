@@ -3,65 +3,79 @@
 Pure functions, no I/O (PS3.8 9.3.2.2 presentation context items, PS3.5 Annex A transfer
 syntaxes, PS3.4 B.4 storage SOP classes).
 
-Proposing (:func:`propose_contexts`), as dcmtk's ``storescu`` and dcm4che's ``storescu`` do:
-for each SOP class of the batch, one context **per transfer syntax** the instances are
-encoded in (an acceptor picks one transfer syntax per context, PS3.8 9.3.3.2, so offering a
-file's own syntax alone is the only way to be sure it is sent bit for bit), plus Explicit and
-Implicit VR Little Endian as separate fallback contexts when some instance of that class can
-be converted to them (:data:`CONVERTIBLE`). A SOP class unknown to pydicom's dictionary
+Proposing (:func:`propose_contexts`) follows a :class:`~.ts_strategies.Strategy`. The default,
+``AUTO``, does what dcmtk's and dcm4che's ``storescu`` do: for each SOP class of the batch,
+one context **per transfer syntax** the instances are encoded in (an acceptor picks one
+transfer syntax per context, PS3.8 9.3.3.2, so offering a file's own syntax alone is the only
+way to be sure it is sent bit for bit), plus Explicit and Implicit VR Little Endian as
+separate fallback contexts when some instance of that class can be converted to them
+(:class:`~.ts_strategies.Capabilities`). A SOP class unknown to pydicom's dictionary
 (private, or newer) is proposed like any other. When that exceeds the 128 contexts of one
 association the fallbacks of each class are merged into one context; if it still does not fit
-:class:`TooManyContexts` is raised (send the batch over several associations).
+:class:`TooManyContexts` is raised (:func:`split_batches` cuts a batch into parts that fit).
 
 Choosing (:func:`choose_context`): the accepted context with the instance's own transfer
-syntax (bit-preserving); else, for a source in :data:`CONVERTIBLE`, an accepted Explicit or
-Implicit VR Little Endian context (the dataset is re-encoded); else
-:class:`NoPresentationContext`, whose text names the SOP class, the transfer syntax and
-what the peer accepted or rejected for that class.
+syntax (bit-preserving); else the accepted uncompressed syntax it converts to with the least
+loss (:meth:`Capabilities.targets`: streaming transcoding between uncompressed syntaxes, or
+decoding a compressed one); else :class:`NoPresentationContext`, whose text names the SOP
+class, the transfer syntax, every context proposed for the class with the peer's answer, and
+what to try.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import enum
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Final, Protocol
+from typing import Final, Protocol, TypeVar
 
 from ..association.negotiation import AcceptedContext, RejectedContext
 from ..constants import (
     DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN,
+    EXPLICIT_VR_BIG_ENDIAN,
     EXPLICIT_VR_LITTLE_ENDIAN,
     IMPLICIT_VR_LITTLE_ENDIAN,
     PresentationContextResult,
 )
 from ..errors import ContextNotAccepted, LocalProtocolError
 from .contexts import Context
+from .ts_strategies import (
+    CODECS_EXTRA,
+    DECODABLE_CANDIDATES,
+    LOSSLESS_COMPRESSED,
+    NATIVE,
+    Capabilities,
+    Strategy,
+)
 
 __all__ = [
     "CONVERSION_TARGETS",
     "CONVERTIBLE",
     "MAX_CONTEXTS",
+    "ContextAnswer",
     "ContextChoice",
+    "Conversion",
     "InstanceLike",
     "NoPresentationContext",
     "TooManyContexts",
     "choose_context",
     "propose_contexts",
+    "split_batches",
     "uid_name",
 ]
 
 #: PS3.8 9.3.2.2: presentation context IDs are odd 1..255, so at most 128 per association.
 MAX_CONTEXTS: Final = 128
 
-#: Transfer syntaxes whose datasets we can re-encode in memory without a pixel codec and
-#: without loss: native little-endian Pixel Data, or the whole dataset deflated (PS3.5 A.5).
-#: Explicit VR Big Endian is not here: re-encoding it as little endian would need the
-#: Pixel Data byte-swapped, which pydicom's writer does not do.
-CONVERTIBLE: Final = frozenset(
-    {IMPLICIT_VR_LITTLE_ENDIAN, EXPLICIT_VR_LITTLE_ENDIAN, DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN}
-)
-#: What a convertible source may be re-encoded into, in our order of preference (explicit
-#: VR keeps the VRs of private elements that implicit VR loses).
+#: The uncompressed transfer syntaxes the streaming transcoder converts among themselves
+#: (PS3.5 A.1-A.3, A.5).
+CONVERTIBLE: Final = NATIVE
+#: The fallbacks ``AUTO`` proposes, in our order of preference (explicit VR keeps the VRs of
+#: private elements that implicit VR loses).
 CONVERSION_TARGETS: Final = (EXPLICIT_VR_LITTLE_ENDIAN, IMPLICIT_VR_LITTLE_ENDIAN)
+
+_CONSERVATIVE: Final = (EXPLICIT_VR_LITTLE_ENDIAN, IMPLICIT_VR_LITTLE_ENDIAN)
+_STANDARD: Final = (*_CONSERVATIVE, EXPLICIT_VR_BIG_ENDIAN)
 
 
 class InstanceLike(Protocol):
@@ -74,12 +88,22 @@ class InstanceLike(Protocol):
     def transfer_syntax_uid(self) -> str: ...
 
 
+_I = TypeVar("_I", bound=InstanceLike)
+
+
 def uid_name(uid: str) -> str:
     """``"Name (uid)"`` from pydicom's UID dictionary, or just the UID when unknown."""
     from pydicom.uid import UID
 
     name = UID(uid).name
     return uid if not name or name == uid else f"{name} ({uid})"
+
+
+def _short_name(uid: str) -> str:
+    from pydicom.uid import UID
+
+    name = UID(uid).name
+    return name if name and name != uid else uid
 
 
 class TooManyContexts(LocalProtocolError):
@@ -95,11 +119,33 @@ class TooManyContexts(LocalProtocolError):
         self.sop_classes = sop_classes
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ContextAnswer:
+    """One context proposed for a SOP class and the peer's answer (PS3.8 9.3.3.2)."""
+
+    context_id: int
+    #: What we proposed (empty when unknown).
+    proposed: tuple[str, ...] = ()
+    result: PresentationContextResult = PresentationContextResult.ACCEPTANCE
+    #: The transfer syntax the peer picked, when it accepted.
+    transfer_syntax: str | None = None
+
+    def describe(self) -> str:
+        """``context 3 (JPEG Baseline (Process 1)): rejected, transfer syntax not supported``."""
+        offered = ", ".join(_short_name(t) for t in self.proposed)
+        head = f"context {self.context_id}" + (f" ({offered})" if offered else "")
+        if self.result == PresentationContextResult.ACCEPTANCE and self.transfer_syntax:
+            return f"{head}: accepted with {_short_name(self.transfer_syntax)}"
+        return f"{head}: rejected, {_result_text(self.result)}"
+
+
 class NoPresentationContext(ContextNotAccepted):
     """No accepted presentation context can carry this instance; nothing was sent.
 
     ``accepted`` lists the transfer syntaxes the peer accepted for the SOP class (empty when
-    it accepted none); ``rejected`` the peer's reasons for contexts it rejected.
+    it accepted none); ``rejected`` the peer's reasons for contexts it rejected; ``answers``
+    every context proposed for the class with the peer's answer; ``advice`` what to try.
+    ``peer_answer`` is the text after "cannot send <what>: ".
     """
 
     def __init__(
@@ -110,12 +156,17 @@ class NoPresentationContext(ContextNotAccepted):
         accepted: tuple[str, ...] = (),
         rejected: tuple[PresentationContextResult, ...] = (),
         proposed: bool = True,
+        answers: tuple[ContextAnswer, ...] = (),
+        capabilities: Capabilities | None = None,
     ) -> None:
+        caps = capabilities if capabilities is not None else Capabilities()
         what = f"{uid_name(sop_class_uid)} encoded in {uid_name(transfer_syntax_uid)}"
+        advice: list[str] = []
         if accepted:
             peer = "the peer accepted only " + ", ".join(uid_name(ts) for ts in accepted)
-            if transfer_syntax_uid not in CONVERTIBLE:
-                peer += " (converting from a compressed transfer syntax is not supported)"
+            why = _why_not_converted(transfer_syntax_uid, caps)
+            if why:
+                peer += f" ({why})"
         elif rejected:
             reasons = sorted({_result_text(r) for r in rejected})
             peer = "the peer rejected every context proposed for it: " + "; ".join(reasons)
@@ -123,12 +174,40 @@ class NoPresentationContext(ContextNotAccepted):
             peer = "the peer accepted no context for this SOP class"
         else:
             peer = "no presentation context was proposed for this SOP class"
+        if answers:
+            peer += "; " + "; ".join(a.describe() for a in answers)
+        if transfer_syntax_uid in DECODABLE_CANDIDATES and transfer_syntax_uid not in caps.decode:
+            advice.append(f"install the pixel codecs ({CODECS_EXTRA}) so it can be decompressed")
+        if rejected and all(
+            r == PresentationContextResult.ABSTRACT_SYNTAX_NOT_SUPPORTED for r in rejected
+        ):
+            advice.append("configure the peer to accept this SOP class")
+        elif proposed and caps.convertible(transfer_syntax_uid):
+            advice.append("strategy 'universal' (Implicit VR Little Endian only)")
+        elif not proposed:
+            advice.append("propose contexts for these files (propose_contexts)")
+        if advice:
+            peer += "; try: " + ", or ".join(advice)
         super().__init__(f"cannot send {what}: {peer}")
         self.sop_class_uid = sop_class_uid
         self.transfer_syntax_uid = transfer_syntax_uid
         self.accepted = accepted
         self.rejected = rejected
+        self.answers = answers
+        self.advice = tuple(advice)
         self.peer_answer = peer
+
+
+def _why_not_converted(source: str, caps: Capabilities) -> str:
+    if source in NATIVE:
+        if source not in caps.transcode:
+            return "the streaming transcoder is not available"
+        return "an uncompressed dataset is never encoded in a compressed transfer syntax"
+    if source in DECODABLE_CANDIDATES:
+        if source not in caps.decode:
+            return "decompressing it needs a pixel codec, none is installed"
+        return ""
+    return "converting from a compressed transfer syntax is not supported"
 
 
 def _result_text(result: PresentationContextResult) -> str:
@@ -141,53 +220,164 @@ def _result_text(result: PresentationContextResult) -> str:
     }.get(result, f"result {int(result)}")
 
 
-def propose_contexts(
-    instances: Iterable[InstanceLike], *, max_contexts: int = MAX_CONTEXTS
-) -> list[Context]:
-    """The presentation contexts to propose for sending ``instances`` (see module docstring).
+# ------------------------------------------------------------------------------ proposing
 
-    Classes and transfer syntaxes keep the order in which they first appear. Raises
-    :class:`TooManyContexts` when even the compact form exceeds ``max_contexts``.
-    """
+
+def _by_class(instances: Iterable[InstanceLike]) -> dict[str, list[str]]:
     by_class: dict[str, list[str]] = {}
     for inst in instances:
         own = by_class.setdefault(inst.sop_class_uid, [])
         if inst.transfer_syntax_uid not in own:
             own.append(inst.transfer_syntax_uid)
-    separate = _contexts(by_class, merge_fallbacks=False)
+    return by_class
+
+
+def _group(allowed: Sequence[str], own: Sequence[str]) -> tuple[str, ...]:
+    """``allowed``, the class's own syntaxes among them first (in their first-seen order)."""
+    return tuple(dict.fromkeys([*(t for t in own if t in allowed), *allowed]))
+
+
+def class_contexts(
+    strategy: Strategy,
+    sop_class: str,
+    own: Sequence[str],
+    capabilities: Capabilities,
+    *,
+    compact: bool = False,
+) -> list[Context]:
+    """The contexts ``strategy`` proposes for one SOP class whose instances are encoded in
+    ``own`` (``compact``: ``AUTO``'s merged fallbacks)."""
+
+    def ctx(*syntaxes: str) -> Context:
+        return Context(abstract_syntax=sop_class, transfer_syntaxes=syntaxes)
+
+    if strategy is Strategy.UNIVERSAL:
+        return [ctx(IMPLICIT_VR_LITTLE_ENDIAN)]
+    if strategy is Strategy.CONSERVATIVE:
+        return [ctx(*_group(_CONSERVATIVE, own))]
+    if strategy is Strategy.STANDARD:
+        return [ctx(*_group(_STANDARD, own))]
+    converts = any(capabilities.convertible(ts) for ts in own)
+    if strategy in (Strategy.COMPRESSION, Strategy.EXTENDED):
+        keep = (
+            LOSSLESS_COMPRESSED | {DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN}
+            if strategy is Strategy.COMPRESSION
+            else None
+        )
+        out = [ctx(ts) for ts in own if ts not in _STANDARD and (keep is None or ts in keep)]
+        out.append(ctx(*_group(_STANDARD, own)))
+        if (
+            DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN not in own
+            and DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN in capabilities.transcode
+            and converts
+        ):
+            # Deflate (PS3.5 A.5) is lossless and needs no codec: we can always produce it.
+            out.append(ctx(DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN))
+        return out
+    # AUTO
+    out = [ctx(ts) for ts in own]
+    reachable = {t for ts in own for t in capabilities.targets(ts)}
+    missing = tuple(t for t in CONVERSION_TARGETS if t in reachable and t not in own)
+    if missing:
+        if compact:
+            out.append(ctx(*missing))
+        else:
+            out.extend(ctx(t) for t in missing)
+    return out
+
+
+def propose_contexts(
+    instances: Iterable[InstanceLike],
+    *,
+    strategy: Strategy = Strategy.AUTO,
+    max_contexts: int = MAX_CONTEXTS,
+    capabilities: Capabilities | None = None,
+) -> list[Context]:
+    """The presentation contexts to propose for sending ``instances`` (see the module
+    docstring and :class:`~.ts_strategies.Strategy`).
+
+    Classes and transfer syntaxes keep the order in which they first appear.
+    ``capabilities`` defaults to what this installation can convert. Raises
+    :class:`TooManyContexts` when even the compact form exceeds ``max_contexts``.
+    """
+    caps = capabilities if capabilities is not None else Capabilities.detect()
+    by_class = _by_class(instances)
+
+    def build(compact: bool) -> list[Context]:
+        return [
+            c
+            for sop, own in by_class.items()
+            for c in class_contexts(strategy, sop, own, caps, compact=compact)
+        ]
+
+    separate = build(False)
     if len(separate) <= max_contexts:
         return separate
-    compact = _contexts(by_class, merge_fallbacks=True)
-    if len(compact) <= max_contexts:
-        return compact
-    raise TooManyContexts(len(compact), len(by_class))
+    if strategy is Strategy.AUTO:
+        compact = build(True)
+        if len(compact) <= max_contexts:
+            return compact
+        separate = compact
+    raise TooManyContexts(len(separate), len(by_class))
 
 
-def _contexts(by_class: Mapping[str, list[str]], *, merge_fallbacks: bool) -> list[Context]:
-    out: list[Context] = []
-    for sop_class, own in by_class.items():
-        out.extend(Context(abstract_syntax=sop_class, transfer_syntaxes=(ts,)) for ts in own)
-        if not any(ts in CONVERTIBLE for ts in own):
-            continue  # nothing of this class could use an uncompressed fallback
-        missing = tuple(ts for ts in CONVERSION_TARGETS if ts not in own)
-        if not missing:
-            continue
-        if merge_fallbacks:
-            out.append(Context(abstract_syntax=sop_class, transfer_syntaxes=missing))
-        else:
-            out.extend(
-                Context(abstract_syntax=sop_class, transfer_syntaxes=(ts,)) for ts in missing
-            )
+def split_batches(
+    instances: Sequence[_I],
+    *,
+    strategy: Strategy = Strategy.AUTO,
+    max_contexts: int = MAX_CONTEXTS,
+    capabilities: Capabilities | None = None,
+) -> list[list[_I]]:
+    """Cut ``instances`` into batches whose proposals fit one association each.
+
+    SOP classes are packed in first-seen order; all instances of a class go in the same
+    batch, and each batch keeps the instances' order. A batch whose classes fit separately
+    uses the full proposal, one that does not uses ``AUTO``'s compact form. Raises
+    :class:`TooManyContexts` only when one SOP class alone needs more than ``max_contexts``.
+    """
+    caps = capabilities if capabilities is not None else Capabilities.detect()
+    by_class = _by_class(instances)
+    batches: list[list[str]] = []
+    used = 0
+    for sop, own in by_class.items():
+        need = len(class_contexts(strategy, sop, own, caps, compact=True))
+        if need > max_contexts:
+            raise TooManyContexts(need, 1)
+        if not batches or used + need > max_contexts:
+            batches.append([])
+            used = 0
+        batches[-1].append(sop)
+        used += need
+    where = {sop: n for n, classes in enumerate(batches) for sop in classes}
+    out: list[list[_I]] = [[] for _ in batches]
+    for inst in instances:
+        out[where[inst.sop_class_uid]].append(inst)
     return out
+
+
+# ------------------------------------------------------------------------------ choosing
+
+
+class Conversion(enum.Enum):
+    """How an instance's dataset becomes the chosen transfer syntax."""
+
+    NONE = "none"  # sent as stored, bit for bit
+    TRANSCODE = "transcode"  # uncompressed -> uncompressed, streaming (lossless)
+    DECODE = "decode"  # compressed -> uncompressed, Pixel Data decoded frame by frame
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ContextChoice:
-    """The context that carries an instance; ``convert``: re-encode in ``transfer_syntax``."""
+    """The context that carries an instance and how its dataset gets there."""
 
     context_id: int
     transfer_syntax: str
-    convert: bool
+    conversion: Conversion = Conversion.NONE
+
+    @property
+    def convert(self) -> bool:
+        """The dataset is re-encoded in ``transfer_syntax``."""
+        return self.conversion is not Conversion.NONE
 
 
 def choose_context(
@@ -196,32 +386,55 @@ def choose_context(
     transfer_syntax_uid: str,
     *,
     rejected: Mapping[int, RejectedContext] | None = None,
-    convertible: frozenset[str] = CONVERTIBLE,
+    proposed: Mapping[int, tuple[str, ...]] | None = None,
+    capabilities: Capabilities | None = None,
 ) -> ContextChoice:
     """The accepted context to send an instance over (see the module docstring).
 
-    ``accepted``/``rejected`` are the association's negotiated contexts. Among equals the
-    lowest context ID wins. Raises :class:`NoPresentationContext` when none fits.
+    ``accepted``/``rejected`` are the association's negotiated contexts, ``proposed`` (if
+    known) the transfer syntaxes we offered per context ID, used to explain a failure.
+    Among equals the lowest context ID wins. Raises :class:`NoPresentationContext` when
+    none fits.
     """
+    caps = capabilities if capabilities is not None else Capabilities.detect()
     mine = sorted(
         (cid, ctx) for cid, ctx in accepted.items() if ctx.abstract_syntax == sop_class_uid
     )
     for cid, ctx in mine:
         if ctx.transfer_syntax == transfer_syntax_uid:
-            return ContextChoice(context_id=cid, transfer_syntax=ctx.transfer_syntax, convert=False)
-    if transfer_syntax_uid in convertible:
-        for target in CONVERSION_TARGETS:
-            for cid, ctx in mine:
-                if ctx.transfer_syntax == target:
-                    return ContextChoice(context_id=cid, transfer_syntax=target, convert=True)
-    refused = tuple(
-        r.result for r in (rejected or {}).values() if r.abstract_syntax == sop_class_uid
+            return ContextChoice(context_id=cid, transfer_syntax=ctx.transfer_syntax)
+    how = Conversion.TRANSCODE if transfer_syntax_uid in caps.transcode else Conversion.DECODE
+    for target in caps.targets(transfer_syntax_uid):
+        for cid, ctx in mine:
+            if ctx.transfer_syntax == target:
+                return ContextChoice(context_id=cid, transfer_syntax=target, conversion=how)
+    refused = sorted(
+        (cid, r) for cid, r in (rejected or {}).items() if r.abstract_syntax == sop_class_uid
     )
-    accepted_ts = tuple(dict.fromkeys(ctx.transfer_syntax for _, ctx in mine))
+    offered = proposed or {}
+    answers = tuple(
+        sorted(
+            [
+                ContextAnswer(
+                    context_id=cid,
+                    proposed=offered.get(cid, ()),
+                    transfer_syntax=ctx.transfer_syntax,
+                )
+                for cid, ctx in mine
+            ]
+            + [
+                ContextAnswer(context_id=cid, proposed=offered.get(cid, ()), result=r.result)
+                for cid, r in refused
+            ],
+            key=lambda a: a.context_id,
+        )
+    )
     raise NoPresentationContext(
         sop_class_uid,
         transfer_syntax_uid,
-        accepted=accepted_ts,
-        rejected=refused,
+        accepted=tuple(dict.fromkeys(ctx.transfer_syntax for _, ctx in mine)),
+        rejected=tuple(r.result for _, r in refused),
         proposed=bool(mine or refused),
+        answers=answers,
+        capabilities=caps,
     )

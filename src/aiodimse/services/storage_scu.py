@@ -11,10 +11,15 @@ dataset bytes go from disk to the socket unchanged: :class:`~aiodimse.net.fileso
 reads 1 MiB at a time in a worker thread, the fragmenter cuts P-DATA-TF PDUs of the peer's
 maximum length, and nothing holds more than a chunk or two (bit-preserving, bounded memory).
 
-Otherwise an uncompressed source is re-encoded between Explicit and Implicit VR Little
-Endian (or inflated from Deflated) by pydicom **in memory**, in a worker thread, up to
-``Limits.max_in_memory_dataset`` bytes: a stop-gap until the streaming transcoder exists.
-A pydicom ``Dataset`` is always encoded in memory in the chosen transfer syntax.
+Otherwise the dataset is converted while it is sent
+(:class:`~aiodimse.services.storage_convert.ConvertedSource`): an uncompressed source is
+transcoded element by element by the streaming transcoder (Implicit/Explicit VR Little
+Endian, Explicit VR Big Endian, Deflated), a compressed one is decoded frame by frame
+(:mod:`~aiodimse.services.decompress`); each step runs in a worker thread and memory stays
+bounded. The first piece is produced before the C-STORE-RQ goes out, so a missing codec
+fails that instance without touching the association. A pydicom ``Dataset`` is encoded in
+memory in the chosen transfer syntax (decoded frame by frame when it is compressed and the
+peer takes only uncompressed syntaxes).
 
 Time: ``timeout`` (default ``Timeouts.store``, 60 s) is a **no-progress** deadline. It is
 re-armed each time another slice of the dataset (at least 64 KiB, or one PDU) has gone to
@@ -57,14 +62,15 @@ from ..errors import AssociationError, DicomError, DicomTimeoutError, LocalProto
 from ..net.channel import Channel
 from ..net.filesource import (
     DatasetReader,
-    DicomFileError,
     DicomFileInfo,
     PreparedFiles,
     file_io_limiter,
     prepare_files,
     read_file_info,
 )
-from .storage_contexts import choose_context, uid_name
+from .storage_contexts import Conversion, choose_context, uid_name
+from .storage_convert import ConvertedSource
+from .ts_strategies import Capabilities, Strategy
 
 if TYPE_CHECKING:
     from ..association.negotiation import AcceptedContext
@@ -167,7 +173,9 @@ class StoreResult:
     file, no presentation context, association lost...). ``retryable`` says whether trying
     again later can help (out-of-resources statuses, network faults, timeouts).
     ``transfer_syntax`` is what went on the wire (``None`` if nothing was sent);
-    ``converted`` is true when it differs from ``source_transfer_syntax``. ``warnings``
+    ``converted`` is true when it differs from ``source_transfer_syntax``, ``conversion``
+    says how (transcoded, or decompressed). ``strategy`` is the proposal strategy of the
+    association that carried it (set by ``send_files``; ``None`` otherwise). ``warnings``
     carries local findings such as a stale file meta.
     """
 
@@ -187,6 +195,8 @@ class StoreResult:
     converted: bool = False
     warnings: tuple[str, ...] = ()
     elapsed: float = 0.0
+    conversion: Conversion = Conversion.NONE
+    strategy: Strategy | None = None
 
     @property
     def ok(self) -> bool:
@@ -219,7 +229,8 @@ class StoreResult:
         if self.source_transfer_syntax:
             ts = uid_name(self.source_transfer_syntax)
             if self.converted and self.transfer_syntax:
-                ts += f" sent as {uid_name(self.transfer_syntax)}"
+                how = " decompressed and" if self.conversion is Conversion.DECODE else ""
+                ts += f"{how} sent as {uid_name(self.transfer_syntax)}"
             parts.append(ts)
         return f"{', '.join(parts)}: {self.answer()}"
 
@@ -259,23 +270,6 @@ def encode_dataset(ds: Dataset, transfer_syntax: str) -> bytes:
     return data
 
 
-def _reencode_file(info: DicomFileInfo, transfer_syntax: str, limit: int) -> bytes:
-    from pydicom import dcmread
-
-    if info.dataset_length > limit:
-        raise DicomFileError(
-            info.path,
-            f"must be converted from {uid_name(info.transfer_syntax_uid)} to "
-            f"{uid_name(transfer_syntax)}, which is done in memory up to {limit} bytes "
-            f"(Limits.max_in_memory_dataset); the dataset has {info.dataset_length}",
-        )
-    try:
-        ds = dcmread(info.path)
-    except Exception as exc:  # pydicom raises many kinds on malformed input
-        raise DicomFileError(info.path, f"cannot decode for conversion: {exc}") from None
-    return encode_dataset(ds, transfer_syntax)
-
-
 # ------------------------------------------------------------------------------ sending
 
 
@@ -309,11 +303,21 @@ class _Paced:
     """The dataset in slices; each request for the next slice means the previous one went
     out (the fragmenter pulls lazily), so it counts progress and re-arms the deadline."""
 
-    __slots__ = ("_pending", "_scope", "_size", "_source", "_timeout", "_view", "meter", "sent")
+    __slots__ = (
+        "_estimate",
+        "_pending",
+        "_scope",
+        "_size",
+        "_source",
+        "_timeout",
+        "_view",
+        "meter",
+        "sent",
+    )
 
     def __init__(
         self,
-        source: DatasetReader | bytes,
+        source: DatasetReader | ConvertedSource | bytes,
         *,
         slice_size: int,
         scope: anyio.CancelScope,
@@ -328,6 +332,7 @@ class _Paced:
         self._pending = 0
         self.meter = meter
         self.sent = 0
+        self._estimate = source.estimate if isinstance(source, ConvertedSource) else 0
 
     def rearm(self) -> None:
         if self._timeout is not None:
@@ -350,6 +355,11 @@ class _Paced:
             if isinstance(self._source, bytes):
                 raise StopAsyncIteration
             self._view = memoryview(await self._source.__anext__())
+            if isinstance(self._source, ConvertedSource):
+                # The converted length is known only at the end: keep the total estimated.
+                estimate = self._source.estimate
+                self.meter.total += estimate - self._estimate
+                self._estimate = estimate
             self.rearm()
         piece = self._view[: self._size]
         self._view = self._view[self._size :]
@@ -400,28 +410,37 @@ async def _store_one(
     accepted = negotiated.accepted
     if usable is not None:
         accepted = {cid: ctx for cid, ctx in accepted.items() if usable(ctx)}
+    rq_contexts = channel.request.presentation_contexts if channel.request is not None else ()
     choice = choose_context(
         accepted,
         item.sop_class_uid,
         item.transfer_syntax_uid,
         rejected=negotiated.rejected,
+        proposed={pc.context_id: tuple(pc.transfer_syntaxes) for pc in rq_contexts},
+        capabilities=Capabilities.detect(),
     )
     payload: bytes | None = None
-    if isinstance(item, DatasetInstance):
+    converted: ConvertedSource | None = None
+    if isinstance(item, DatasetInstance) and choice.conversion is not Conversion.DECODE:
         payload = await _encode_off_loop(encode_dataset, item.dataset, choice.transfer_syntax)
         meter.total += len(payload)
     elif choice.convert:
         log.info(
-            "%s: converting %s to %s in memory",
-            item.path,
+            "%s: %s %s to %s",
+            item.path if isinstance(item, DicomFileInfo) else item.sop_instance_uid,
+            "decompressing" if choice.conversion is Conversion.DECODE else "transcoding",
             uid_name(item.transfer_syntax_uid),
             uid_name(choice.transfer_syntax),
         )
-        payload = await _encode_off_loop(
-            _reencode_file, item, choice.transfer_syntax, ae.limits.max_in_memory_dataset
+        converted = ConvertedSource(
+            conversion=choice.conversion,
+            source_syntax=item.transfer_syntax_uid,
+            target_syntax=choice.transfer_syntax,
+            limiter=_encoder_limiter(),
+            file=item if isinstance(item, DicomFileInfo) else None,
+            dataset=item.dataset if isinstance(item, DatasetInstance) else None,
+            stored_length=item.dataset_length if isinstance(item, DicomFileInfo) else 0,
         )
-        # The caller's total assumed the stored length; the re-encoded one differs.
-        meter.total += len(payload) - item.dataset_length
     message_id = channel.next_message_id()
     rq = CStoreRQ(
         message_id=message_id,
@@ -434,8 +453,19 @@ async def _store_one(
     )
     slice_size = max(MIN_SLICE, negotiated.peer_max_pdu)
     async with AsyncExitStack() as stack:
-        source: DatasetReader | bytes
-        if payload is None:
+        source: DatasetReader | ConvertedSource | bytes
+        if converted is not None:
+            stack.push_async_callback(converted.aclose)
+            # The first piece before the request: a missing codec, a file that cannot be
+            # decoded or transcoded fails this instance here, with nothing on the wire.
+            try:
+                await converted.prime()
+            except DicomError:
+                raise
+            except Exception as exc:  # pydicom and the codecs raise many kinds
+                raise LocalProtocolError(f"cannot convert the dataset: {exc}") from exc
+            source = converted
+        elif payload is None:
             assert isinstance(item, DicomFileInfo)
             # Opens the file: a vanished or changed file fails here, before anything is sent.
             source = await stack.enter_async_context(DatasetReader(item))
@@ -484,6 +514,7 @@ async def _store_one(
         retryable=_retryable(rsp.status),
         bytes_sent=paced.sent,
         converted=choice.transfer_syntax != item.transfer_syntax_uid,
+        conversion=choice.conversion,
         warnings=item.warnings if isinstance(item, DicomFileInfo) else (),
         elapsed=anyio.current_time() - started,
     )
