@@ -1,0 +1,235 @@
+"""The Asynchronous Operations Window (PS3.7 D.3.3.3) between two aiodimse AEs.
+
+Pipelining is shown without timing: the SCP's handlers wait in a :class:`Gate` that only
+opens once several requests are being performed at once, so a sender that waits for each
+response before the next request would never get past the first (``fail_after`` ends it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import anyio
+import pytest
+
+import aiodimse
+from aiodimse.net.channel import Channel
+from aiodimse.services.association import Association
+from aiodimse.services.contexts import VERIFICATION
+from aiodimse.services.storage_scu import StoreResult
+from tests.scale.scale_support import (
+    CT,
+    Gate,
+    WindowSCP,
+    make_instance,
+    storage_contexts,
+)
+
+pytestmark = pytest.mark.anyio
+
+LIMIT = 20.0  # seconds; a broken pipeline deadlocks against the gates, this ends the test
+
+
+@pytest.fixture(params=["asyncio", "trio"])
+def anyio_backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@asynccontextmanager
+async def session(scp: WindowSCP, *, invoked: int = 16) -> AsyncIterator[Association]:
+    scu = aiodimse.AE("SCU", max_operations_invoked=invoked)
+    async with scp.ae.serve("127.0.0.1", 0) as server:
+        async with scu.associate(
+            "127.0.0.1",
+            server.port,
+            called_ae="WINDOWSCP",
+            contexts=[*storage_contexts(CT), VERIFICATION],
+        ) as assoc:
+            yield assoc
+
+
+async def test_window_is_proposed_granted_and_clamped() -> None:
+    seen: list[tuple[int, int] | None] = []
+
+    async def record(index: int, channel: Channel) -> int | None:
+        rq = channel.request
+        assert rq is not None
+        w = rq.user_information.asynchronous_operations_window
+        seen.append(None if w is None else (w.max_operations_invoked, w.max_operations_performed))
+        return None
+
+    with anyio.fail_after(LIMIT):
+        scp = WindowSCP(hook=record, max_operations_performed=8)
+        async with session(scp, invoked=16) as assoc:
+            assert assoc.operations_window == 8  # the acceptor lowered it
+            await assoc.store(make_instance(0))
+        async with session(scp, invoked=1) as assoc:
+            assert assoc.operations_window == 1
+            await assoc.store(make_instance(1))
+        async with session(scp, invoked=0) as assoc:  # 0: "unlimited", clamped to ours
+            assert assoc.operations_window == 8
+            await assoc.store(make_instance(2))
+    # A window of 1 proposes nothing (the standard's default).
+    assert seen == [(16, 16), None, (0, 16)]
+
+
+async def test_store_many_pipelines_and_answers_come_back_out_of_order() -> None:
+    gate = Gate(4)
+    first_answered = anyio.Event()
+
+    async def hook(index: int, channel: Channel) -> int | None:
+        if index < 4:
+            await gate.wait()  # opens only with 4 requests performed at once
+        if index == 0:
+            await first_answered.wait()  # instance 0 is answered after instance 1
+        return None
+
+    scp = WindowSCP(hook=hook)
+    completed: list[int] = []
+
+    def on_result(result: StoreResult) -> None:
+        completed.append(int(result.sop_instance_uid.rsplit(".", 1)[1]) - 1)
+        if completed[-1] == 1:
+            first_answered.set()
+
+    items = [make_instance(i) for i in range(40)]
+    with anyio.fail_after(LIMIT):
+        async with session(scp) as assoc:
+            assert assoc.operations_window == 16
+            results = await assoc.store_many(items, on_result=on_result)
+    assert [r.sop_instance_uid for r in results] == [str(d.SOPInstanceUID) for d in items]
+    assert all(r.ok for r in results)
+    assert 4 <= scp.max_active <= 16
+    # The SCP answered as each completed: 1 before 0 on the wire, and the SCU saw it so.
+    assert scp.answered.index(1) < scp.answered.index(0)
+    assert completed.index(1) < completed.index(0)
+    # Requests left in input order (one whole message at a time, PS3.8 E.1).
+    assert scp.arrived == list(range(40))
+
+
+async def test_window_caps_outstanding_requests() -> None:
+    """``window=3`` with 16 granted, and an SCP that performs at most 2: never more."""
+    for performed, window, expected in ((16, 3, 3), (2, None, 2)):
+        gate = Gate(expected)
+
+        async def hook(
+            index: int, channel: Channel, gate: Gate = gate, expected: int = expected
+        ) -> int | None:
+            if index < expected:
+                await gate.wait()
+            await anyio.lowlevel.checkpoint()
+            return None
+
+        scp = WindowSCP(hook=hook, max_operations_performed=performed)
+        with anyio.fail_after(LIMIT):
+            async with session(scp) as assoc:
+                results = await assoc.store_many(
+                    [make_instance(i) for i in range(30)], window=window
+                )
+        assert all(r.ok for r in results)
+        assert scp.max_active == expected
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_a_failure_mid_window(anyio_backend: str) -> None:
+    failed = anyio.Event()
+
+    async def hook(index: int, channel: Channel) -> int | None:
+        if index == 3:
+            failed.set()
+            return 0xA700
+        if index > 3:
+            await failed.wait()
+        return None
+
+    items = [make_instance(i) for i in range(12)]
+    with anyio.fail_after(LIMIT):
+        # continue_on_error (the default): only that one fails.
+        async with session(WindowSCP(hook=hook)) as assoc:
+            results = await assoc.store_many(items)
+        assert [r.ok for r in results] == [i != 3 for i in range(12)]
+        assert results[3].status == 0xA700 and results[3].retryable
+
+        failed = anyio.Event()
+        async with session(WindowSCP(hook=hook)) as assoc:
+            assert assoc.operations_window == 16
+            results = await assoc.store_many(items, continue_on_error=False, window=4)
+            assert assoc.is_established  # a failure status does not end the association
+    assert [r.sop_instance_uid for r in results] == [str(d.SOPInstanceUID) for d in items]
+    assert [r.ok for r in results[:3]] == [True] * 3 and results[3].status == 0xA700
+    after = results[4:]
+    # Requests already outstanding when the failure arrived get their real answer (at most
+    # window - 1 of them), the rest are not sent; never a mix after the first "not sent".
+    sent = [r for r in after if r.sent]
+    assert len(sent) <= 3 and all(r.ok for r in sent)
+    assert after[: len(sent)] == sent
+    assert all(r.error == "not sent: stopped after a failure" for r in after[len(sent) :])
+    assert not any(r.retryable for r in after[len(sent) :])
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_association_lost_mid_window(anyio_backend: str) -> None:
+    fifth = anyio.Event()
+
+    async def hook(index: int, channel: Channel) -> int | None:
+        if index in (2, 3, 4):
+            await fifth.wait()  # outstanding when the association dies
+        if index == 5:
+            fifth.set()
+            await channel.abort()
+        return None
+
+    items = [make_instance(i) for i in range(10)]
+    with anyio.fail_after(LIMIT):
+        async with session(WindowSCP(hook=hook)) as assoc:
+            results = await assoc.store_many(items, window=4)
+            assert assoc.is_closed
+    assert len(results) == 10
+    assert [r.ok for r in results[:2]] == [True, True]
+    for r in results[2:6]:  # outstanding: failed with the reason, retryable
+        assert not r.sent and r.retryable and r.error and "abort" in r.error
+    for r in results[6:]:
+        assert not r.sent and r.retryable
+        assert r.error is not None and r.error.startswith("not sent: the association ended")
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_progress_covers_the_pipelined_batch(anyio_backend: str) -> None:
+    calls: list[tuple[int, int]] = []
+    items = [make_instance(i, size=4000) for i in range(20)]
+    with anyio.fail_after(LIMIT):
+        async with session(WindowSCP()) as assoc:
+            results = await assoc.store_many(items, progress=lambda s, t: calls.append((s, t)))
+    total = sum(r.bytes_sent for r in results)
+    assert total > 20 * 4000
+    assert calls[-1] == (total, total)
+    sent = [s for s, _ in calls]
+    assert sent == sorted(sent)
+
+
+async def test_concurrent_operations_respect_the_window() -> None:
+    """Other tasks' operations share the association's window (here C-ECHO)."""
+    for invoked, expected in ((1, 1), (16, 3)):
+        active = 0
+        most = 0
+        gate = Gate(expected)
+
+        async def on_echo(request: object, gate: Gate = gate, expected: int = expected) -> int:
+            nonlocal active, most
+            active += 1
+            most = max(most, active)
+            if expected > 1:
+                await gate.wait()
+            await anyio.lowlevel.checkpoint()
+            active -= 1
+            return 0
+
+        scp = WindowSCP()
+        scp.ae.on_echo = on_echo
+        with anyio.fail_after(LIMIT):
+            async with session(scp, invoked=invoked) as assoc:
+                async with anyio.create_task_group() as tg:
+                    for _ in range(3):
+                        tg.start_soon(assoc.echo)
+        assert most == expected
