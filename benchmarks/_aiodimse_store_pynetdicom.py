@@ -3,7 +3,8 @@
 ``server``: a Storage SCP (all of pynetdicom's storage SOP classes, its default transfer
 syntaxes) that writes each dataset as received (``event.encoded_dataset()``: preamble, file
 meta, dataset bytes, no decoding) to ``<output>/<SOPInstanceUID>.dcm``, with ``os.fsync``
-before answering unless ``--no-fsync``. Prints ``PORT <n>``, serves until end of stdin.
+before answering unless ``--no-fsync`` (``--ignore``: nothing written). Prints ``PORT <n>``,
+serves until end of stdin.
 
 ``client``: one association, ``send_c_store(path)`` for every file, timed inside; prints one
 JSON line like ``_aiodimse_store_client.py``.
@@ -33,7 +34,13 @@ def _configure(chunked: bool) -> None:
 
 
 def serve(args: argparse.Namespace) -> int:
-    from pynetdicom import AE, StoragePresentationContexts, evt
+    from pynetdicom import (
+        AE,
+        ALL_TRANSFER_SYNTAXES,
+        StoragePresentationContexts,
+        build_context,
+        evt,
+    )
     from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
 
     _configure(args.chunked)
@@ -42,6 +49,8 @@ def serve(args: argparse.Namespace) -> int:
     durable = not args.no_fsync
 
     def handle_store(event: Any) -> int:
+        if args.ignore:
+            return 0x0000
         uid = str(event.request.AffectedSOPInstanceUID).rstrip("\0 ")
         target = out / f"{uid}.dcm"
         if args.chunked:
@@ -60,7 +69,12 @@ def serve(args: argparse.Namespace) -> int:
         return 0x0000
 
     ae = AE(ae_title=args.aet)
-    ae.supported_contexts = StoragePresentationContexts
+    # Every transfer syntax pynetdicom knows (its default list has no compressed ones), so
+    # that JPEG instances are accepted as received.
+    ae.supported_contexts = [
+        build_context(cx.abstract_syntax, ALL_TRANSFER_SYNTAXES)
+        for cx in StoragePresentationContexts
+    ]
     ae.add_supported_context(Verification)
     ae.maximum_associations = 10
     server = ae.start_server(
@@ -133,6 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--aet", default="PYNETDICOM_SCP")
     s.add_argument("-od", "--output-directory", type=Path, required=True)
     s.add_argument("--no-fsync", action="store_true")
+    s.add_argument("--ignore", action="store_true", help="answer success, store nothing")
     s.add_argument("--chunked", action="store_true")
     c = sub.add_parser("client")
     c.add_argument("host")

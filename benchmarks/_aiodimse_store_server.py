@@ -1,7 +1,8 @@
 """aiodimse Storage SCP for the C-STORE benchmarks, run as a subprocess (its RSS is measured).
 
 Prints ``PORT <n>`` on stdout once it listens on 127.0.0.1, stores what it receives in
-``--output-directory`` (fsync before each success unless ``--no-fsync``), serves until its
+``--output-directory`` (fsync before each success unless ``--no-fsync``; nothing with
+``--ignore``), accepts an asynchronous operations window up to ``--window``, serves until its
 stdin reaches end of file (the harness closes it), then prints ``STATS <json>`` and exits.
 """
 
@@ -17,11 +18,21 @@ import anyio.to_thread
 
 
 async def serve(args: argparse.Namespace) -> None:
+    from _window import ae_window_kwargs  # benchmarks/ is this script's directory
+
     import aiodimse
     from aiodimse.services.storage_scp import StorageOptions, enable_storage
 
-    ae = aiodimse.AE(args.aet, max_associations=args.max_associations)
-    options = StorageOptions(output_directory=args.output_directory, durable=not args.no_fsync)
+    raise_open_files_limit(4 * args.max_associations + 256)
+    ae = aiodimse.AE(
+        args.aet,
+        max_associations=args.max_associations,
+        max_pending_connections=args.max_associations,
+        **ae_window_kwargs(aiodimse.AE, args.window),
+    )
+    options = StorageOptions(
+        output_directory=args.output_directory, durable=not args.no_fsync, ignore=args.ignore
+    )
     scp = enable_storage(ae, options)
     async with ae.serve(args.host, args.port) as listener:
         print(f"PORT {listener.port}", flush=True)
@@ -36,6 +47,18 @@ async def serve(args: argparse.Namespace) -> None:
     )
 
 
+def raise_open_files_limit(wanted: int) -> None:
+    """Raise the soft RLIMIT_NOFILE towards ``wanted`` (POSIX; nothing to do on Windows)."""
+    try:
+        import resource
+    except ImportError:
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
@@ -44,6 +67,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-associations", type=int, default=10)
     parser.add_argument("-od", "--output-directory", type=Path, required=True)
     parser.add_argument("--no-fsync", action="store_true", help="do not fsync (not durable)")
+    parser.add_argument("--ignore", action="store_true", help="receive and discard")
+    parser.add_argument("--window", type=int, default=1, help="async operations window")
     args = parser.parse_args(argv)
     anyio.run(serve, args)
     return 0

@@ -178,18 +178,31 @@ class Server:
 
 @contextlib.contextmanager
 def start_server(
-    impl: str, output: Path, *, durable: bool, chunked: bool = False
+    impl: str,
+    output: Path,
+    *,
+    durable: bool,
+    chunked: bool = False,
+    ignore: bool = False,
+    window: int = 1,
+    max_associations: int = 10,
 ) -> Iterator[Server]:
-    """A storage server as a subprocess, storing in ``output``."""
+    """A storage server as a subprocess, storing in ``output`` (``ignore``: discarding).
+
+    ``window`` and ``max_associations`` apply to the aiodimse SCP only.
+    """
     output.mkdir(parents=True, exist_ok=True)
     if impl == "aiodimse":
         args = ["-od", str(output), "--aet", "STORE_SCP"] + ([] if durable else ["--no-fsync"])
+        args += ["--ignore"] if ignore else []
+        args += ["--window", str(window), "--max-associations", str(max_associations)]
         script = BENCH_DIR / "_aiodimse_store_server.py"
         with harness.python_server(script, args, name="aiodimse-scp") as (proc, port):
             yield Server(proc=proc, port=port, aet="STORE_SCP", output=output)
     elif impl == "pynetdicom":
         args = ["server", "-od", str(output)] + ([] if durable else ["--no-fsync"])
         args += ["--chunked"] if chunked else []
+        args += ["--ignore"] if ignore else []
         script = BENCH_DIR / "_aiodimse_store_pynetdicom.py"
         with harness.python_server(script, args, name="pynetdicom-scp") as (proc, port):
             yield Server(proc=proc, port=port, aet="PYNETDICOM_SCP", output=output)
@@ -199,7 +212,9 @@ def start_server(
         exe = harness.require_executable("storescp")
         port = harness.free_port()
         # +B: write the dataset exactly as received (as aiodimse does); largest PDU it allows.
-        argv = [exe, "-aet", "STORESCP", "-od", str(output), "+B", "-pdu", str(DCMTK_PDU)]
+        # +xa: accept every transfer syntax it supports (JPEG too), as the others do.
+        argv = [exe, "-aet", "STORESCP", "-od", str(output), "+B", "-pdu", str(DCMTK_PDU), "+xa"]
+        argv += ["--ignore"] if ignore else []
         env = harness.NODELAY_ENV if impl == "dcmtk-nodelay" else None
         proc = ManagedProcess([*argv, str(port)], name=impl, env=env, cwd=output)
         try:
@@ -362,15 +377,26 @@ def run_setup(
     timeout: float,
     check: Callable[[Server, ClientRun], float],
     chunked: bool = False,
+    ignore: bool = False,
+    window: int = 1,
+    client_args: tuple[str, ...] = (),
 ) -> None:
     """One fresh server for the row; ``repeat`` client runs; ``check`` turns a run into a
-    sample (and records details). Anything that goes wrong becomes the row's note."""
+    sample (and records details). Anything that goes wrong becomes the row's note.
+
+    ``ignore``: the server discards; ``window``: the aiodimse SCP's operations window;
+    ``client_args`` are appended to the client's command line."""
     print(f"  {row.section}: {row.label}", file=sys.stderr, flush=True)
     out = tmp / "out"
     shutil.rmtree(out, ignore_errors=True)
     try:
-        with start_server(server_impl, out, durable=durable, chunked=chunked) as server:
+        with start_server(
+            server_impl, out, durable=durable, chunked=chunked, ignore=ignore, window=window
+        ) as server:
             argv = client_argv(client, server, source, chunked=chunked)
+            # dcmtk wants options before its positional arguments; argparse takes them anywhere
+            at = 1 if client.startswith("dcmtk") else len(argv)
+            argv[at:at] = client_args
 
             def measure(i: int) -> float:
                 clear_directory(server.output)

@@ -1,0 +1,138 @@
+"""Reference limits of this machine, measured in the same run as the DICOM cases.
+
+``loopback``
+    The raw loopback limit for a Python receiver: a minimal asyncio ``BufferedProtocol``
+    that discards everything into one reused buffer (in a subprocess, like a real SCP),
+    fed by a blocking-socket sender in another process that ``sendall``\\ s ``chunk``-sized
+    blocks. Timed by the sender from connect until the receiver closes after end of file,
+    so every byte was received. This is the ceiling for "4 MB instances, SCP discarding".
+``disk``
+    The disk's own sequential write speed: ``size`` bytes written in 4 MiB blocks to a new
+    file and ``fsync``\\ ed, timed to the end of the fsync (so the page cache does not
+    flatter it). This is what "4 MB instances written to disk" can at best approach.
+
+Script use (the harness convention: prints ``PORT <n>``, exits at end of stdin)::
+
+    python benchmarks/rawlimit.py serve
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import socket
+import sys
+import time
+from pathlib import Path
+
+HOST = "127.0.0.1"
+MB = 1_000_000
+
+
+class DiscardProtocol(asyncio.BufferedProtocol):
+    """Receives into one reused buffer and counts; closes its side at end of file."""
+
+    def __init__(self, buffer_size: int = 1 << 20) -> None:
+        self.buffer = bytearray(buffer_size)
+        self.view = memoryview(self.buffer)
+        self.received = 0
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return self.view
+
+    def buffer_updated(self, nbytes: int) -> None:
+        self.received += nbytes
+
+    def eof_received(self) -> bool:
+        return False  # the transport closes itself: the sender sees the close
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.transport = None
+
+
+async def _serve_discard() -> None:
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(DiscardProtocol, HOST, 0)
+    port = server.sockets[0].getsockname()[1]
+    print(f"PORT {port}", flush=True)
+    try:
+        await loop.run_in_executor(None, sys.stdin.read)
+    finally:
+        server.close()
+
+
+def send_blocking(port: int, total: int, *, chunk: int = 4 << 20, timeout: float = 120.0) -> float:
+    """Send ``total`` bytes to ``127.0.0.1:port`` with a blocking socket; return seconds.
+
+    The clock stops when the receiver closes its side after our end of file.
+    """
+    block = memoryview(os.urandom(min(chunk, total)))
+    t0 = time.perf_counter()
+    with socket.create_connection((HOST, port), timeout=timeout) as sock:
+        left = total
+        while left > 0:
+            n = min(left, len(block))
+            sock.sendall(block[:n])
+            left -= n
+        sock.shutdown(socket.SHUT_WR)
+        while sock.recv(65536):
+            pass
+    return time.perf_counter() - t0
+
+
+def loopback_limit_mb_s(port: int, total: int, *, chunk: int = 4 << 20) -> float:
+    """One measurement of the loopback limit in MB/s (10^6 bytes) against a discard server."""
+    return total / MB / send_blocking(port, total, chunk=chunk)
+
+
+def disk_write_mb_s(directory: Path, size: int, *, block: int = 4 << 20) -> float:
+    """Write ``size`` bytes to a new file in ``directory``, fsync, remove; MB/s (10^6)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    data = memoryview(os.urandom(block))
+    path = directory / f".disk-write-{os.getpid()}.bin"
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_BINARY", 0)
+    t0 = time.perf_counter()
+    fd = os.open(path, flags, 0o600)
+    try:
+        left = size
+        while left > 0:
+            n = min(left, block)
+            written = os.write(fd, data[:n])
+            left -= written
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    elapsed = time.perf_counter() - t0
+    path.unlink(missing_ok=True)
+    return size / MB / elapsed
+
+
+def drop_cache_hint() -> None:
+    """Ask the kernel to write back dirty pages first (``sync``), so runs start alike."""
+    if hasattr(os, "sync"):  # POSIX only; Windows has no equivalent without privileges
+        os.sync()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    sub = parser.add_subparsers(dest="mode", required=True)
+    sub.add_parser("serve", help="discard server (prints PORT <n>, exits at end of stdin)")
+    disk = sub.add_parser("disk", help="sequential write + fsync speed")
+    disk.add_argument("directory", type=Path)
+    disk.add_argument("--size", type=int, default=1 << 30)
+    args = parser.parse_args(argv)
+    if args.mode == "serve":
+        asyncio.run(_serve_discard())
+    else:
+        print(f"{disk_write_mb_s(args.directory, args.size):.0f} MB/s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

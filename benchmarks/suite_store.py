@@ -1,0 +1,278 @@
+"""The C-STORE cases of ``make bench`` (issue 9), built on :mod:`benchmarks.bench_store`.
+
+Workloads over **one association** (every client and server a subprocess; see
+``bench_store`` for timing and memory): ``500 × 64 KiB``, ``200 × 512 KiB``, ``50 × 4 MiB``
+(CT, Explicit VR LE, random pixels) and ``200 × JPEG`` (~240 KB, Secondary Capture 768×768
+RGB, real JPEG Baseline from ``tests.support.datagen``); the SCP in three modes:
+
+* ``fsync``: durable, fsync before the success status (aiodimse, pynetdicom; dcmtk
+  storescp has no such option);
+* ``no fsync``: written, not synced (dcmtk storescp ``+B``, as it always does);
+* ``discard``: received and thrown away (``--ignore`` in each implementation).
+
+Slow senders (pynetdicom, dcmtk with Nagle on) send only the first ``slow_count`` files of a
+workload: a rate needs no more, and the suite has a time budget. Their label says so.
+
+The section ``Nagle senders`` answers "does aiodimse avoid their stall": senders that leave
+Nagle's algorithm on (pynetdicom, dcmtk storescu by default) against their own SCP and
+against aiodimse's (which re-arms TCP_QUICKACK).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import shutil
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from benchmarks import bench_store, harness
+from benchmarks.bench_store import ClientRun, Server
+from benchmarks.harness import Row
+
+JPEG_SIDE = 768  # 768×768 RGB at quality 90: ~240 KB per instance
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class Workload:
+    """``count`` instances: CT with ``pixel_bytes`` of random pixels, or JPEG (``jpeg``)."""
+
+    key: str  # short id part: 64k, 512k, 4m, jpeg
+    name: str
+    count: int
+    pixel_bytes: int = 0
+    jpeg: bool = False
+
+
+def workloads(quick: bool) -> tuple[Workload, ...]:
+    if quick:
+        return (
+            Workload(key="64k", name="100×64KiB", count=100, pixel_bytes=64 << 10),
+            Workload(key="4m", name="20×4MiB", count=20, pixel_bytes=4 << 20),
+            Workload(key="jpeg", name="30×JPEG~240KB", count=30, jpeg=True),
+        )
+    return (
+        Workload(key="64k", name="500×64KiB", count=500, pixel_bytes=64 << 10),
+        Workload(key="512k", name="200×512KiB", count=200, pixel_bytes=512 << 10),
+        Workload(key="4m", name="50×4MiB", count=50, pixel_bytes=4 << 20),
+        Workload(key="jpeg", name="200×JPEG~240KB", count=200, jpeg=True),
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Data
+# --------------------------------------------------------------------------------------------
+
+
+def write_jpeg_workload(directory: Path, count: int) -> int:
+    """``count`` JPEG Baseline instances (one real JPEG image, new UIDs); dataset bytes."""
+    from pydicom import dcmread
+    from pydicom.uid import JPEGBaseline8Bit, generate_uid
+    from tests.support import datagen
+    from tests.support.datasets import Kind, Spec
+
+    directory.mkdir(parents=True, exist_ok=True)
+    spec = Spec(
+        kind=Kind.SC,
+        transfer_syntax=JPEGBaseline8Bit,
+        rows=JPEG_SIDE,
+        columns=JPEG_SIDE,
+        samples_per_pixel=3,
+        private_tags=False,
+        seed=9,
+    )
+    first = datagen.write_file(spec, directory, "template.dcm")
+    ds = dcmread(first.path)
+    first.path.unlink()
+    total = 0
+    for n in range(count):
+        uid = generate_uid()
+        ds.SOPInstanceUID = uid
+        ds.file_meta.MediaStorageSOPInstanceUID = uid
+        ds.InstanceNumber = n + 1
+        path = directory / f"{n:04d}.dcm"
+        ds.save_as(path, enforce_file_format=True)
+        with path.open("rb") as fp:
+            total += path.stat().st_size - bench_store.dataset_offset(fp.read(4096))
+    return total
+
+
+def generate(work: Workload, directory: Path) -> int:
+    """Write the workload into ``directory``; return its dataset bytes."""
+    if work.jpeg:
+        return write_jpeg_workload(directory, work.count)
+    return bench_store.write_workload(
+        directory,
+        bench_store.Workload(name=work.name, count=work.count, pixel_bytes=work.pixel_bytes),
+    )
+
+
+def subset(source: Path, count: int, target: Path) -> Path:
+    """A directory with the first ``count`` files of ``source`` (hard links where possible)."""
+    target.mkdir(parents=True, exist_ok=True)
+    for path in sorted(source.iterdir())[:count]:
+        dest = target / path.name
+        try:
+            os.link(path, dest)
+        except OSError:
+            shutil.copyfile(path, dest)
+    return target
+
+
+# --------------------------------------------------------------------------------------------
+# Rows
+# --------------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class Setup:
+    """One row: ``client`` → ``server`` in ``mode`` (``fsync``/``no fsync``/``discard``)."""
+
+    id: str
+    section: str
+    impl: str  # what the section's ratio compares ("aiodimse" is the baseline)
+    client: str
+    server: str
+    mode: str
+    slow: bool = False  # send only the first ``slow_count`` files
+
+
+LABELS = {**bench_store.LABELS, "dcmtk": "storescu (Nagle on)"}
+SERVER_LABELS = {**bench_store.SERVER_LABELS, "dcmtk": "storescp (Nagle on)"}
+
+
+def setups(work: Workload) -> list[Setup]:
+    """The matrix for one workload, in table order."""
+    out: list[Setup] = []
+    for mode in ("fsync", "no fsync", "discard"):
+        plan = [("aiodimse", "aiodimse", "aiodimse", False),
+                ("pynetdicom", "pynetdicom", "pynetdicom", True)]  # fmt: skip
+        if mode != "fsync":
+            plan.append(("dcmtk-nodelay", "dcmtk-nodelay", "dcmtk-nodelay", False))
+        if mode == "no fsync":
+            plan += [("dcmtk", "dcmtk", "dcmtk", True),
+                     ("cross", "aiodimse", "dcmtk-nodelay", False),
+                     ("cross", "dcmtk-nodelay", "aiodimse", False)]  # fmt: skip
+        for impl, client, server, slow in plan:
+            out.append(
+                Setup(
+                    id=f"store.{work.key}.{mode.replace(' ', '')}.{client}>{server}",
+                    section=f"C-STORE {work.name}, SCP {mode}",
+                    impl=impl,
+                    client=client,
+                    server=server,
+                    mode=mode,
+                    slow=slow,
+                )
+            )
+    if work.key == "64k":  # Nagle-enabled senders: their own SCP vs aiodimse's
+        section = f"C-STORE {work.name}, SCP no fsync: Nagle senders"
+        for impl, client, server in (
+            ("dcmtk", "dcmtk", "dcmtk"),
+            ("aiodimse", "dcmtk", "aiodimse"),
+            ("pynetdicom", "pynetdicom", "pynetdicom"),
+            ("aiodimse·pynetdicom", "pynetdicom", "aiodimse"),
+        ):
+            out.append(
+                Setup(
+                    id=f"nagle.{client}>{server}",
+                    section=section,
+                    impl=impl,
+                    client=client,
+                    server=server,
+                    mode="no fsync",
+                    slow=True,
+                )
+            )
+    return out
+
+
+def _check(
+    row: Row, expected: int, total: int, *, ignore: bool
+) -> Callable[[Server, ClientRun], float]:
+    def check(server: Server, run: ClientRun) -> float:
+        if ignore:
+            stored = run.report.get("stored", expected)  # storescu reports nothing
+            if stored != expected:
+                raise RuntimeError(f"{stored} of {expected} stored: {run.report.get('error')}")
+        else:
+            got = len(bench_store.stored_files(server.output))
+            if got != expected:
+                raise RuntimeError(f"{got} of {expected} files stored")
+        harness.append_detail(row, "mb_s", total / 1e6 / run.elapsed)
+        return expected / run.elapsed
+
+    return check
+
+
+def run_workload(
+    work: Workload, tmp: Path, *, repeat: int, slow_count: int, impls: tuple[str, ...]
+) -> list[Row]:
+    """Generate ``work``, run its matrix, remove the data; one Row per setup."""
+    source = tmp / f"src-{work.key}"
+    t0 = time.perf_counter()
+    total = generate(work, source)
+    print(f"  generated {work.name}: {total / 1e6:.0f} MB in {time.perf_counter() - t0:.1f} s",
+          file=sys.stderr, flush=True)  # fmt: skip
+    slow_n = min(slow_count, work.count)
+    slow_dir = subset(source, slow_n, tmp / f"slow-{work.key}") if slow_n < work.count else source
+    per_file = total / work.count
+    rows: list[Row] = []
+    try:
+        for s in setups(work):
+            if s.client not in impls or s.server not in impls:
+                continue
+            count = slow_n if s.slow else work.count
+            label = f"{LABELS[s.client]} → {SERVER_LABELS[s.server]}"
+            if s.slow and slow_n < work.count:
+                label += f" (first {slow_n})"
+            row = Row(
+                section=s.section,
+                impl=s.impl,
+                label=label,
+                metric="instances/s",
+                unit="inst/s",
+                higher_is_better=True,
+            )
+            row.details["id"] = s.id
+            rows.append(row)
+            ignore = s.mode == "discard"
+            client_args: tuple[str, ...] = ()
+            if work.jpeg and s.client.startswith("dcmtk"):
+                client_args = ("-xy",)  # propose JPEG Baseline (and uncompressed)
+            bench_store.run_setup(
+                row,
+                tmp,
+                client=s.client,
+                server_impl=s.server,
+                source=slow_dir if s.slow else source,
+                durable=s.mode == "fsync",
+                ignore=ignore,
+                repeat=repeat,
+                timeout=300,
+                check=_check(row, count, round(per_file * count), ignore=ignore),
+                client_args=client_args,
+            )
+    finally:
+        shutil.rmtree(source, ignore_errors=True)
+        shutil.rmtree(tmp / f"slow-{work.key}", ignore_errors=True)
+    return rows
+
+
+def run_huge(tmp: Path, *, size: int, repeat: int, impls: tuple[str, ...]) -> list[Row]:
+    """One instance of ``size`` bytes (``bench_store.measure_huge``); rows get ids."""
+    settings = argparse.Namespace(
+        impls=tuple(i for i in impls if i in bench_store.IMPLS),
+        huge_size=size,
+        huge_repeat=repeat,
+        pynetdicom_default_max=size,
+    )
+    rows: list[Row] = []
+    bench_store.measure_huge(settings, tmp, rows)
+    for row in rows:
+        note = row.label.rsplit("(", 1)[-1].rstrip(")").split(",")[0].replace(" ", "")
+        row.details["id"] = f"huge.{row.impl}.{note}"
+    return rows

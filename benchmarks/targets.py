@@ -1,0 +1,213 @@
+"""The issue-9 targets, judged from the rows of one ``make bench`` run.
+
+Each target reads the medians of rows (found by ``row.details["id"]``) measured in the same
+run and gives PASS, MISS, or NO DATA (a row it needs is missing or has no samples; its
+error is quoted). Pure functions: no I/O, so the logic is tested without peers
+(``tests/bench``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import statistics
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from benchmarks.harness import Row
+
+MB = 1_000_000
+
+
+class Status(enum.Enum):
+    PASS = "PASS"
+    MISS = "MISS"
+    NO_DATA = "NO DATA"
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class Verdict:
+    """One target: what it asks, what was measured, and the outcome."""
+
+    target: str
+    status: Status
+    measured: str
+
+    def line(self) -> str:
+        return f"{self.status.value:7} {self.target}: {self.measured}"
+
+
+class Missing(Exception):
+    """A row the target needs has no usable value."""
+
+
+class Lookup:
+    """Medians and details of rows by id."""
+
+    def __init__(self, rows: Sequence[Row]) -> None:
+        self.rows = {str(r.details.get("id")): r for r in rows if r.details.get("id")}
+
+    def row(self, ident: str) -> Row:
+        row = self.rows.get(ident)
+        if row is None:
+            raise Missing(f"{ident}: not run")
+        if not row.samples:
+            raise Missing(f"{ident}: {row.error or 'no samples'}")
+        return row
+
+    def median(self, ident: str) -> float:
+        value = self.row(ident).median()
+        assert value is not None
+        return value
+
+    def detail_median(self, ident: str, key: str) -> float:
+        values = self.row(ident).details.get(key)
+        numbers = [v for v in (values or []) if isinstance(v, (int, float))]
+        if not numbers:
+            raise Missing(f"{ident}: no {key}")
+        return float(statistics.median(numbers))
+
+
+def _ratio(a: float, b: float) -> float:
+    return a / b if b else float("inf")
+
+
+Check = Callable[[Lookup], tuple[bool, str]]
+
+
+def _echo_rate(lk: Lookup) -> tuple[bool, str]:
+    v = lk.median("echo.seq.aiodimse")
+    return v >= 1000, f"{v:,.0f} assoc/s (need ≥ 1,000)"
+
+
+def _echo_vs_pynetdicom(lk: Lookup) -> tuple[bool, str]:
+    a, p = lk.median("echo.seq.aiodimse"), lk.median("echo.seq.pynetdicom")
+    r = _ratio(a, p)
+    return r >= 60, f"{r:.1f}× ({a:,.0f} vs {p:,.1f} assoc/s; need ≥ 60×)"
+
+
+def _store_fsync(lk: Lookup) -> tuple[bool, str]:
+    v = lk.median("store.64k.fsync.aiodimse>aiodimse")
+    return v >= 1000, f"{v:,.0f} inst/s (need ≥ 1,000)"
+
+
+def _store_nofsync(lk: Lookup) -> tuple[bool, str]:
+    a = lk.median("store.64k.nofsync.aiodimse>aiodimse")
+    d = lk.median("store.64k.nofsync.dcmtk-nodelay>dcmtk-nodelay")
+    r = _ratio(a, d)
+    return r >= 1.5, f"{r:.2f}× ({a:,.0f} vs {d:,.0f} inst/s; need ≥ 1.5×)"
+
+
+def _discard_vs_raw(lk: Lookup) -> tuple[bool, str]:
+    a = lk.detail_median("store.4m.discard.aiodimse>aiodimse", "mb_s")
+    raw = lk.median("limit.loopback")
+    r = _ratio(a, raw)
+    return r >= 0.6, f"{100 * r:.0f} % ({a:,.0f} of {raw:,.0f} MB/s; need ≥ 60 %)"
+
+
+def _disk_vs_dcmtk(lk: Lookup) -> tuple[bool, str]:
+    a = lk.detail_median("store.4m.nofsync.aiodimse>aiodimse", "mb_s")
+    d = lk.detail_median("store.4m.nofsync.dcmtk-nodelay>dcmtk-nodelay", "mb_s")
+    try:
+        disk = f"; disk write+fsync {lk.median('limit.disk'):,.0f} MB/s"
+    except Missing:
+        disk = "; disk figure not measured"
+    return a >= d, f"{a:,.0f} vs storescp +B {d:,.0f} MB/s (need ≥){disk}"
+
+
+def _huge_rss(lk: Lookup) -> tuple[bool, str]:
+    ident = "huge.aiodimse.nofsync"
+    server = lk.detail_median(ident, "server_rss")
+    client = lk.detail_median(ident, "client_rss")
+    ok = server < 100 * MB and client < 100 * MB
+    return ok, f"SCP {server / MB:.0f} MB, SCU {client / MB:.0f} MB (need each < 100 MB)"
+
+
+def _huge_speed(lk: Lookup) -> tuple[bool, str]:
+    a = lk.median("huge.aiodimse.nofsync")
+    d = lk.median("huge.dcmtk-nodelay.+B")
+    r = _ratio(d, a)
+    return r <= 2, f"{a:,.0f} vs dcmtk {d:,.0f} MB/s = dcmtk {r:.2f}× faster (need ≤ 2×)"
+
+
+def _scale_ok(k: int) -> Check:
+    def check(lk: Lookup) -> tuple[bool, str]:
+        row = lk.row(f"scale.{k}.aiodimse")
+        oks = [v for v in row.details.get("assoc_ok", []) if isinstance(v, int)]
+        fails = [v for v in row.details.get("assoc_failed", []) if isinstance(v, int)]
+        stored = [v for v in row.details.get("stored", []) if isinstance(v, int)]
+        ok = bool(oks) and all(o == k for o in oks) and not any(fails)
+        return ok, f"associations ok per rep {oks}, failed {fails}, instances stored {stored}"
+
+    return check
+
+
+def _scale_wall(k: int) -> Check:
+    def check(lk: Lookup) -> tuple[bool, str]:
+        a = lk.median(f"scale.{k}.aiodimse")
+        o = lk.median(f"scale.{k}.orthanc")
+        return a < o, f"{a:.1f} s vs Orthanc {o:.1f} s (need lower)"
+
+    return check
+
+
+def _scale_rss(k: int) -> Check:
+    def check(lk: Lookup) -> tuple[bool, str]:
+        v = lk.detail_median(f"scale.{k}.aiodimse", "server_rss")
+        return v < 300 * MB, f"{v / MB:.0f} MB (need < 300 MB)"
+
+    return check
+
+
+def _window(lk: Lookup) -> tuple[bool, str]:
+    w1, w16 = lk.median("window.1"), lk.median("window.16")
+    r = _ratio(w16, w1)
+    return r >= 8, f"{r:.1f}× ({w16:,.0f} vs {w1:,.0f} inst/s; need ≥ 8×)"
+
+
+def targets(scale_k: int = 1000, huge: str = "1 GB") -> list[tuple[str, Check]]:
+    """(description, check) for every target, in the issue's order."""
+    return [
+        ("assoc+echo+release sequential ≥ 1,000/s", _echo_rate),
+        ("assoc+echo+release sequential ≥ 60× pynetdicom", _echo_vs_pynetdicom),
+        ("C-STORE 64 KB, one association, fsync on ≥ 1,000 inst/s", _store_fsync),
+        ("C-STORE 64 KB, fsync off ≥ 1.5× dcmtk TCP_NODELAY=1", _store_nofsync),
+        ("4 MB, SCP discarding ≥ 60 % of the raw loopback limit", _discard_vs_raw),
+        ("4 MB to disk without fsync ≥ dcmtk storescp +B", _disk_vs_dcmtk),
+        (f"{huge} instance: peak RSS < 100 MB per process", _huge_rss),
+        (f"{huge} instance: MB/s within 2× of dcmtk", _huge_speed),
+        (f"{scale_k:,} × 10 C-STORE: all succeed", _scale_ok(scale_k)),
+        (f"{scale_k:,} × 10 C-STORE: wall time below Orthanc's", _scale_wall(scale_k)),
+        (f"{scale_k:,} × 10 C-STORE: SCP peak RSS < 300 MB", _scale_rss(scale_k)),
+        ("window 16 ≥ 8× window 1 at 20 ms RTT", _window),
+    ]
+
+
+def evaluate(rows: Sequence[Row], *, scale_k: int = 1000, huge: str = "1 GB") -> list[Verdict]:
+    """Judge every target on ``rows``."""
+    lk = Lookup(rows)
+    out = []
+    for text, check in targets(scale_k, huge):
+        try:
+            ok, measured = check(lk)
+        except Missing as exc:
+            out.append(Verdict(target=text, status=Status.NO_DATA, measured=str(exc)[:200]))
+            continue
+        status = Status.PASS if ok else Status.MISS
+        out.append(Verdict(target=text, status=status, measured=measured))
+    return out
+
+
+def markdown(verdicts: Sequence[Verdict]) -> str:
+    """A markdown table of the verdicts."""
+    lines = ["| target | result | measured (same run) |", "|---|---|---|"]
+    for v in verdicts:
+        measured = v.measured.replace("|", "/")
+        lines.append(f"| {v.target} | **{v.status.value}** | {measured} |")
+    return "\n".join(lines)
+
+
+def to_json(verdicts: Sequence[Verdict]) -> list[dict[str, Any]]:
+    return [
+        {"target": v.target, "status": v.status.value, "measured": v.measured} for v in verdicts
+    ]
