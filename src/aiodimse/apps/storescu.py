@@ -2,10 +2,14 @@
 
 Flags follow pynetdicom's storescu (which follows dcmtk's). Files and directories (``-r``
 descends into subdirectories) are examined first; non-DICOM files are skipped with a
-warning. Everything goes over one association whose presentation contexts are proposed from
-the files themselves (each file's own transfer syntax, plus Explicit/Implicit VR Little
-Endian fallbacks). Each failed or unsent file is reported on one line (file, SOP class,
-transfer syntax, the peer's answer); the exit status is 1 when any instance failed.
+warning. The presentation contexts are proposed from the files themselves under
+``--strategy`` (default ``auto``: each file's own transfer syntax, plus Explicit/Implicit VR
+Little Endian fallbacks; see ``docs/transfer-syntaxes.md``); more than 128 contexts are
+spread over several associations. When the peer rejects or aborts the association during
+negotiation, or accepts no usable context for some files, those files are sent again with
+the next more conservative strategy (``universal`` last) unless ``--no-fallback``. Each
+failed or unsent file is reported on one line (file, SOP class, transfer syntax, the peer's
+answer); the exit status is 1 when any instance failed.
 """
 
 from __future__ import annotations
@@ -19,8 +23,9 @@ from typing import Any, TextIO
 import anyio
 
 from .. import AE, DicomError, Limits, Timeouts
-from ..services.storage_contexts import propose_contexts
+from ..services.sending import send_prepared
 from ..services.storage_scu import StoreResult, prepare_files
+from ..services.ts_strategies import Strategy
 from ._common import add_logging_flags, add_timeout_flags, fail, setup_logging
 
 
@@ -48,6 +53,19 @@ def add_parser(sub: Any) -> None:
         "--stop-on-error",
         action="store_true",
         help="send nothing more after the first failed instance",
+    )
+    p.add_argument(
+        "--strategy",
+        choices=[s.value for s in Strategy],
+        default=Strategy.AUTO.value,
+        help="transfer syntaxes to propose (auto): universal = Implicit VR LE only, "
+        "conservative = + Explicit VR LE, standard = + Explicit VR BE, compression = + "
+        "Deflated and lossless compressed, extended = + every file's own syntax",
+    )
+    p.add_argument(
+        "--no-fallback",
+        action="store_true",
+        help="do not retry with a more conservative strategy after a refused negotiation",
     )
     add_timeout_flags(p, dimse_default=60.0, dimse_help="seconds a C-STORE may go without progress")
     add_logging_flags(p)
@@ -101,7 +119,6 @@ async def _main(args: argparse.Namespace) -> int:
     if not prepared.files:
         return fail("no DICOM file to send")
     try:
-        contexts = propose_contexts(prepared.files)
         limits = Limits(max_pdu_length=args.max_pdu) if args.max_pdu else Limits()
         ae = AE(
             args.calling_aet,
@@ -132,15 +149,18 @@ async def _main(args: argparse.Namespace) -> int:
     started = time.monotonic()
     error: str | None = None
     try:
-        async with ae.associate(
-            args.addr, args.port, called_ae=args.called_aet, contexts=contexts
-        ) as assoc:
-            results = await assoc.store_many(
-                prepared.files,
-                continue_on_error=not args.stop_on_error,
-                progress=bar.update if bar is not None else None,
-                on_result=on_result,
-            )
+        results = await send_prepared(
+            ae,
+            args.addr,
+            args.port,
+            prepared.files,
+            called_ae=args.called_aet,
+            continue_on_error=not args.stop_on_error,
+            progress=bar.update if bar is not None else None,
+            on_result=on_result,
+            strategy=Strategy(args.strategy),
+            fallback=not args.no_fallback,
+        )
     except DicomError as exc:
         error = str(exc)
     elapsed = max(time.monotonic() - started, 1e-6)
