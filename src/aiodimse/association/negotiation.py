@@ -90,6 +90,11 @@ class AcceptorPolicy:
     * ``user_information``: our 51H (maximum length; defaults to ``limits.max_pdu_length``,
       may not exceed it), 52H and 55H. Other sub-items in it are ignored.
     * ``limits``: the limits the decoder enforces; the async window is clamped to them.
+    * ``prefer_requestor_order``: pick the transfer syntax by the *requestor's* order of
+      preference (the first it proposed that we support) instead of ours: ``True`` for every
+      SOP class, or the SOP classes for which to do so. PS3.8 9.3.2.2 lets the requestor
+      list its syntaxes in any order and leaves the choice to the acceptor (9.3.3.2); an
+      SCU that lists an instance's own syntax first then has it kept bit for bit.
     """
 
     ae_title: str | None = None
@@ -101,6 +106,13 @@ class AcceptorPolicy:
     accept_related_general_classes: bool = False
     user_information: UserInformation = field(default_factory=UserInformation)
     limits: Limits = field(default_factory=Limits)
+    prefer_requestor_order: bool | frozenset[str] = False
+
+    def requestor_order_for(self, abstract_syntax: str) -> bool:
+        """Whether the requestor's transfer syntax order decides for this SOP class."""
+        if isinstance(self.prefer_requestor_order, bool):
+            return self.prefer_requestor_order
+        return abstract_syntax in self.prefer_requestor_order
 
     def __post_init__(self) -> None:
         ours = self.user_information.maximum_length
@@ -264,7 +276,8 @@ def negotiate(
     a peer maximum length too small for one PDV byte, or no valid context ID (1, 1, 1).
 
     Presentation contexts (PS3.8 9.3.3.2): the transfer syntax is the first of *our*
-    preference list that the requestor offered; abstract syntax not supported -> result 3; no
+    preference list that the requestor offered (or the first of the requestor's that we
+    support, under ``policy.prefer_requestor_order``); abstract syntax not supported -> result 3; no
     common transfer syntax -> result 4. Context IDs that are even, 0 or repeated are not
     answered (they can never be used).
     """
@@ -324,7 +337,10 @@ def negotiate(
         if ours is None:
             result, ts = PresentationContextResult.ABSTRACT_SYNTAX_NOT_SUPPORTED, None
         else:
-            ts = next((t for t in ours if t in pc.transfer_syntaxes), None)
+            if policy.requestor_order_for(pc.abstract_syntax):
+                ts = next((t for t in pc.transfer_syntaxes if t in ours), None)
+            else:
+                ts = next((t for t in ours if t in pc.transfer_syntaxes), None)
             result = (
                 PresentationContextResult.ACCEPTANCE
                 if ts is not None

@@ -157,6 +157,9 @@ class AE:
         self.request_handlers: dict[type[DimseMessage], RequestHandler] = {CEchoRQ: handle_echo}
         #: Where incoming datasets stream, by request class (default: memory).
         self.sink_factories: dict[type[DimseMessage], SinkFactory] = {}
+        #: As acceptor, pick each context's transfer syntax in the requestor's order instead
+        #: of ours: True for every SOP class, or a set of SOP classes (AcceptorPolicy).
+        self.prefer_requestor_order: bool | frozenset[str] = False
 
     # -- requestor -------------------------------------------------------------------------
 

@@ -72,6 +72,7 @@ class Server:
             # PS3.7 D.3.3.3: granted only to a requestor that proposes a window.
             async_operations_window=ae.acceptor_window(),
             limits=ae.limits,
+            prefer_requestor_order=ae.prefer_requestor_order,
         )
 
     @asynccontextmanager
