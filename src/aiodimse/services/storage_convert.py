@@ -19,6 +19,7 @@ once the stream is exhausted.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,14 +30,18 @@ import anyio
 from ..constants import EXPLICIT_VR_LITTLE_ENDIAN
 from ..net.filesource import DicomFileError, DicomFileInfo, FileChanged
 from .decompress import decoded_chunks
+from .filepolicy import temporary_name
 from .storage_contexts import Conversion
+from .ts_strategies import NATIVE
 
 if TYPE_CHECKING:
     from pydicom.dataset import Dataset
 
     from ..dataset.transcode import Transcoder
 
-__all__ = ["READ_SIZE", "ConvertedSource", "file_chunks"]
+__all__ = ["READ_SIZE", "ConvertedSource", "convert_file", "convert_received", "file_chunks"]
+
+log = logging.getLogger("aiodimse.storage_convert")
 
 #: Bytes read from the file per step.
 READ_SIZE: Final = 1 << 20
@@ -182,3 +187,80 @@ class ConvertedSource:
         if self._pump is not None:
             with anyio.CancelScope(shield=True):
                 await anyio.to_thread.run_sync(self._pump.close, limiter=self._limiter)
+
+
+# ------------------------------------------------------------------------------ on receipt
+
+
+def convert_file(path: Path, source_syntax: str, target_syntax: str, *, durable: bool) -> None:
+    """Rewrite the PS3.10 file at ``path`` in ``target_syntax`` (blocking).
+
+    Uncompressed sources are transcoded, compressed ones decoded (then transcoded); the File
+    Meta Information gets the new Transfer Syntax UID (PS3.10 7.1). The new file is written
+    next to the old one and replaces it atomically (fsynced first when ``durable``); on any
+    error the original stays untouched and the error is raised.
+    """
+    from pydicom.filereader import read_file_meta_info
+    from pydicom.filewriter import write_file_meta_info
+    from pydicom.uid import UID
+
+    from ..dataset.transcode import Transcoder
+    from ..net.filesource import read_file_info
+
+    info = read_file_info(path)
+    meta = read_file_meta_info(path)
+    meta.TransferSyntaxUID = UID(target_syntax)
+    chunks: Iterator[bytes]
+    transcoder: Transcoder | None
+    if source_syntax in NATIVE:
+        chunks, transcoder = file_chunks(info), Transcoder(source_syntax, target_syntax)
+    else:
+        chunks = decoded_chunks(path, source_syntax)
+        transcoder = (
+            None
+            if target_syntax == EXPLICIT_VR_LITTLE_ENDIAN
+            else Transcoder(EXPLICIT_VR_LITTLE_ENDIAN, target_syntax)
+        )
+    pump = _Pump(chunks, transcoder)
+    # A temporary name of the storage root: removed at start-up if a crash leaves it.
+    partial = path.with_name(temporary_name())
+    try:
+        with partial.open("wb") as out:
+            out.write(b"\x00" * 128 + b"DICM")
+            write_file_meta_info(out, meta, enforce_standard=True)  # type: ignore[arg-type]  # pydicom accepts any binary file
+            while (data := pump.step()) is not None:
+                out.write(data)
+            if durable:
+                out.flush()
+                os.fsync(out.fileno())
+        os.replace(partial, path)
+    except BaseException:
+        pump.close()
+        partial.unlink(missing_ok=True)
+        raise
+
+
+async def convert_received(
+    path: Path,
+    source_syntax: str,
+    target_syntax: str,
+    *,
+    limiter: anyio.CapacityLimiter,
+    durable: bool = True,
+) -> bool:
+    """:func:`convert_file` in a worker thread, for a Storage SCP that converts on receipt.
+
+    Returns ``False`` (the file is kept as received, and the reason logged) when it cannot
+    be converted: a missing codec, data the transcoder refuses.
+    """
+    try:
+        await anyio.to_thread.run_sync(
+            lambda: convert_file(path, source_syntax, target_syntax, durable=durable),
+            limiter=limiter,
+        )
+    except Exception as exc:  # pydicom, codecs and the transcoder raise many kinds
+        log.warning(
+            "%s: kept in %s, cannot convert to %s: %s", path, source_syntax, target_syntax, exc
+        )
+        return False
+    return True

@@ -218,6 +218,10 @@ class StorageOptions:
     #: Receive and discard (``storescp --ignore``): nothing is written.
     ignore: bool = False
     transfer_syntaxes: tuple[str, ...] = ACCEPTED_TRANSFER_SYNTAXES
+    #: Convert each file received on disk to this uncompressed transfer syntax before it is
+    #: kept (the handler still sees it as received); ``None`` keeps it bit for bit. A file
+    #: that cannot be converted (no codec) is kept as received, with a warning logged.
+    convert_to: str | None = None
     sop_classes: tuple[str, ...] = STORAGE_SOP_CLASSES
     #: Private or newer SOP classes to accept as well.
     extra_sop_classes: tuple[str, ...] = ()
@@ -415,6 +419,13 @@ class StorageSCP:
         category = status_info(status, Service.STORAGE).category
         if category not in (StatusCategory.SUCCESS, StatusCategory.WARNING):
             return status, comment, None
+        if sink.on_disk and self.options.convert_to not in (None, ts):
+            from .storage_convert import convert_received  # issue 8: convert on receipt
+
+            await convert_received(
+                sink.path, ts, str(self.options.convert_to), limiter=self.limiter(),
+                durable=self.options.durable,
+            )  # fmt: skip
         if sink.on_disk:
             try:
                 placed = await sink.commit(
