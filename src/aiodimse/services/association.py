@@ -57,6 +57,10 @@ class Association:
         """The association ended (released, aborted or lost)."""
         return self._channel.is_closed
 
+    async def wait_closed(self) -> None:
+        """Return once the association has ended (released, aborted or lost)."""
+        await self._channel.wait_closed()
+
     @asynccontextmanager
     async def _invoking(self, operation: AbstractAsyncContextManager[_T]) -> AsyncIterator[_T]:
         """Hold one invoke-window slot for the whole of ``operation`` (to its last response)."""
