@@ -174,14 +174,16 @@ class AE:
         items.extend(extra)
         return UserInformation(sub_items=tuple(items))  # type: ignore[arg-type]
 
-    def _window_proposal(self) -> list[AsynchronousOperationsWindow]:
+    def _window_proposal(self, invoked: int | None = None) -> list[AsynchronousOperationsWindow]:
         """PS3.7 D.3.3.3.1: our 53H as requestor, only when asking for more than one
         outstanding request (absent means 1/1, what most peers support)."""
-        if self.max_operations_invoked == 1:
+        if invoked is None:
+            invoked = self.max_operations_invoked
+        if invoked == 1:
             return []
         return [
             AsynchronousOperationsWindow(
-                max_operations_invoked=self.max_operations_invoked,
+                max_operations_invoked=invoked,
                 max_operations_performed=self.max_operations_performed,
             )
         ]
@@ -202,8 +204,12 @@ class AE:
         called_ae: str = "ANY-SCP",
         contexts: Sequence[Context | str] | None = None,
         stream: anyio.abc.ByteStream | None = None,
+        max_operations_invoked: int | None = None,
     ) -> AsyncIterator[Association]:
         """Open an association to ``host:port`` (or over ``stream``, a connection you own).
+
+        ``max_operations_invoked`` overrides the AE's for this association (the window of
+        outstanding requests proposed, PS3.7 D.3.3.3).
 
         Releases it when the block ends normally; aborts it when the block raises or is
         cancelled (from a shielded scope bounded by ``timeouts.abort``).
@@ -216,7 +222,7 @@ class AE:
             calling_ae_title=self.ae_title,
             presentation_contexts=requested,
             user_information=self.user_information(
-                *self._window_proposal(), *_role_selections(proposed)
+                *self._window_proposal(max_operations_invoked), *_role_selections(proposed)
             ),
         )
         peer = f"{called_ae}@{host}:{port}"
