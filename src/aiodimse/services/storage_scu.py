@@ -323,7 +323,9 @@ class _Paced:
         scope: anyio.CancelScope,
         timeout: float | None,
         meter: _Meter,
+        planned: int = 0,
     ) -> None:
+        """``planned``: what ``meter.total`` already counts for this dataset."""
         self._source = source
         self._view = memoryview(source) if isinstance(source, bytes) else memoryview(b"")
         self._size = slice_size
@@ -332,14 +334,22 @@ class _Paced:
         self._pending = 0
         self.meter = meter
         self.sent = 0
-        self._estimate = source.estimate if isinstance(source, ConvertedSource) else 0
+        self._estimate = planned
 
     def rearm(self) -> None:
         if self._timeout is not None:
             self._scope.deadline = anyio.current_time() + self._timeout
 
+    def _reestimate(self) -> None:
+        # A converted length is known only at the end: keep the meter's total estimated.
+        if isinstance(self._source, ConvertedSource):
+            estimate = self._source.estimate
+            self.meter.total += estimate - self._estimate
+            self._estimate = estimate
+
     def settle(self) -> None:
         """The last slice went out too."""
+        self._reestimate()
         if self._pending:
             self.sent += self._pending
             self.meter.add(self._pending)
@@ -355,11 +365,7 @@ class _Paced:
             if isinstance(self._source, bytes):
                 raise StopAsyncIteration
             self._view = memoryview(await self._source.__anext__())
-            if isinstance(self._source, ConvertedSource):
-                # The converted length is known only at the end: keep the total estimated.
-                estimate = self._source.estimate
-                self.meter.total += estimate - self._estimate
-                self._estimate = estimate
+            self._reestimate()
             self.rearm()
         piece = self._view[: self._size]
         self._view = self._view[self._size :]
@@ -472,7 +478,14 @@ async def _store_one(
         else:
             source = payload
         with anyio.CancelScope() as scope:
-            paced = _Paced(source, slice_size=slice_size, scope=scope, timeout=timeout, meter=meter)
+            paced = _Paced(
+                source,
+                slice_size=slice_size,
+                scope=scope,
+                timeout=timeout,
+                meter=meter,
+                planned=item.dataset_length if isinstance(item, DicomFileInfo) else 0,
+            )
             paced.rearm()
             async with channel.expect_responses(message_id) as responses:
                 try:
