@@ -12,7 +12,7 @@ import zlib
 from pathlib import Path
 
 import numpy as np
-from pydicom import Dataset, dcmread
+from pydicom import Dataset, FileMetaDataset, dcmread
 from pydicom.filereader import read_dataset
 from pydicom.filewriter import dcmwrite
 from pydicom.uid import (
@@ -90,7 +90,7 @@ def parse_wire(data: bytes, transfer_syntax: str) -> Dataset:
         transfer_syntax == ImplicitVRLittleEndian,
         transfer_syntax != ExplicitVRBigEndian,
     )
-    ds.file_meta = Dataset()
+    ds.file_meta = FileMetaDataset()
     ds.file_meta.TransferSyntaxUID = UID(
         ExplicitVRLittleEndian
         if transfer_syntax == DeflatedExplicitVRLittleEndian
