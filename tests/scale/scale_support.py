@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import anyio
-from pydicom.dataset import Dataset
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.filewriter import dcmwrite
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 import aiodimse
@@ -44,6 +46,23 @@ def make_instance(index: int, *, sop_class: str = CT, size: int = 256) -> Datase
     ds.Modality = "CT" if sop_class == CT else "MR"
     ds.ImageComments = "x" * size
     return ds
+
+
+def write_instances(directory: Path, count: int, *, size: int = 2048) -> list[Path]:
+    """``count`` PS3.10 files (Explicit VR Little Endian) named so they sort by index."""
+    directory.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i in range(count):
+        ds = make_instance(i, size=size)
+        meta = FileMetaDataset()
+        meta.MediaStorageSOPClassUID = ds.SOPClassUID
+        meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+        meta.TransferSyntaxUID = ExplicitVRLittleEndian
+        ds.file_meta = meta
+        path = directory / f"{i:05d}.dcm"
+        dcmwrite(path, ds, enforce_file_format=True)
+        paths.append(path)
+    return paths
 
 
 def storage_contexts(*classes: str) -> list[Context]:

@@ -300,9 +300,33 @@ class AE:
         progress: Progress | None = None,
         on_result: Callable[[StoreResult], None] | None = None,
         timeout: float | None = -1.0,
+        associations: int = 1,
+        window: int | None = None,
     ) -> list[StoreResult]:
         """C-STORE files over one association, one result per file; see
-        :func:`aiodimse.services.sending.send_files`."""
+        :func:`aiodimse.services.sending.send_files`.
+
+        ``associations=N`` sends over up to N associations at once and ``window=W`` keeps up
+        to W requests outstanding on each (PS3.7 D.3.3.3, when the peer grants it); see
+        :func:`aiodimse.services.parallel.send_files_parallel`.
+        """
+        if associations != 1 or window is not None:
+            from .parallel import send_files_parallel
+
+            return await send_files_parallel(
+                self,
+                host,
+                port,
+                paths,
+                called_ae=called_ae,
+                associations=associations,
+                window=window,
+                recurse=recurse,
+                continue_on_error=continue_on_error,
+                progress=progress,
+                on_result=on_result,
+                timeout=timeout,
+            )
         from .sending import send_files
 
         return await send_files(

@@ -96,6 +96,7 @@ class AssociationPool:
     released after this many seconds (``None``: never). ``check_after``: an association idle
     at least this long is checked with a C-ECHO (``check_timeout``, default
     ``ae.timeouts.echo``) before it is lent (``None``: never checked).
+    ``max_operations_invoked``: the window proposed (PS3.7 D.3.3.3; default the AE's).
     """
 
     def __init__(
@@ -110,6 +111,7 @@ class AssociationPool:
         idle_timeout: float | None = 15.0,
         check_after: float | None = 5.0,
         check_timeout: float | None = None,
+        max_operations_invoked: int | None = None,
     ) -> None:
         if max_size < 1:
             raise LocalProtocolError("max_size must be at least 1")
@@ -121,6 +123,7 @@ class AssociationPool:
         self.idle_timeout = idle_timeout
         self.check_after = check_after
         self.check_timeout = check_timeout if check_timeout is not None else ae.timeouts.echo
+        self.max_operations_invoked = max_operations_invoked
         self._known: list[Context] = _merge([VERIFICATION], as_contexts(contexts, []))
         self._entries: set[_Entry] = set()
         self._idle: list[_Entry] = []  # most recently returned last
@@ -281,7 +284,11 @@ class AssociationPool:
         started = False
         try:
             async with self.ae.associate(
-                self.host, self.port, called_ae=self.called_ae, contexts=list(entry.contexts)
+                self.host,
+                self.port,
+                called_ae=self.called_ae,
+                contexts=list(entry.contexts),
+                max_operations_invoked=self.max_operations_invoked,
             ) as assoc:
                 entry.association = assoc
                 started = True

@@ -46,9 +46,13 @@ from .storage_scu import (
 if TYPE_CHECKING:
     from .ae import AE
 
-__all__ = ["store_many"]
+__all__ = ["NOT_SENT_ASSOCIATION_ENDED", "operations_window", "store_many"]
 
 log = logging.getLogger("aiodimse.storescu")
+
+#: How the error of an instance never started because the association ended begins (it can
+#: be sent again on another association without risk of a duplicate).
+NOT_SENT_ASSOCIATION_ENDED = "not sent: the association ended"
 
 
 def _failed(item: _Resolved | DicomFileError, error: str, *, retryable: bool) -> StoreResult:
@@ -206,9 +210,9 @@ async def store_many(
             meter.total -= item_meter.unsent()
             emit(index, _failed(r, _error_text(exc), retryable=exc.retryable))
             if isinstance(exc, AssociationError):
-                stop.set(f"not sent: the association ended ({exc})", retryable=True)
+                stop.set(f"{NOT_SENT_ASSOCIATION_ENDED} ({exc})", retryable=True)
             elif channel.is_closed:
-                stop.set("not sent: the association ended", retryable=True)
+                stop.set(NOT_SENT_ASSOCIATION_ENDED, retryable=True)
             elif not continue_on_error:
                 stop.set("not sent: stopped after a failure", retryable=False)
         except Exception as exc:  # a bug or an unexpected error: stop, re-raise it below
