@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from .services.filepolicy import Layout
     from .services.find_scp import PendingMatch, QueryRetrieveSCP, enable_find
     from .services.find_scu import FindResults
+    from .services.pool import AssociationPool
     from .services.qr_models import FindFailed, QueryLevel, QueryModel
     from .services.retrieve_scp import MoveDestination, RetrieveSCP, enable_retrieve
     from .services.server import Server
@@ -59,6 +60,7 @@ _LAZY = {
     "AE": "services.ae",
     "EchoRequest": "services.ae",
     "Association": "services.association",
+    "AssociationPool": "services.pool",
     "Context": "services.contexts",
     "FindFailed": "services.qr_models",
     "FindResults": "services.find_scu",
@@ -105,6 +107,7 @@ __all__ = [
     "Association",
     "AssociationAborted",
     "AssociationError",
+    "AssociationPool",
     "AssociationRejected",
     "Context",
     "DicomError",
