@@ -7,7 +7,7 @@ PY     := $(BIN)/python
 FUZZ_SECONDS ?= 60
 STAMP  := $(VENV)/.installed
 
-.PHONY: test lint typecheck layers fuzz pytest demo docs bench peers venv clean
+.PHONY: test lint typecheck layers fuzz pytest demo docs bench bench-quick bench-micro peers venv clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -52,7 +52,17 @@ docs: $(STAMP)
 	$(PY) docs/gen_state_diagram.py
 	$(BIN)/mkdocs build --strict
 
+# The issue-9 suite, every implementation side by side in one run (< 25 min on 2 cores):
+# benchmarks/results/latest.{md,json,png} and a PASS/MISS line per target.
 bench: $(STAMP)
+	$(PY) benchmarks/suite.py
+
+# The same cases with one repetition and small counts (< 3 min): a smoke run.
+bench-quick: $(STAMP)
+	$(PY) benchmarks/suite.py --quick
+
+# Codec micro-benchmarks (no peers).
+bench-micro: $(STAMP)
 	$(PY) benchmarks/bench_pdu.py
 	$(PY) benchmarks/bench_command_codec.py
 	$(PY) benchmarks/bench_fragment.py

@@ -34,6 +34,5 @@ def ae_window_kwargs(ae_class: Any, window: int) -> dict[str, Any]:
                 value: Any = (window, window) if "tuple" in text else window
                 return {name: value}
     raise NoWindowOption(
-        "aiodimse.AE has no option to propose an asynchronous operations window yet "
-        f"(keywords: {', '.join(params)})"
+        "aiodimse.AE has no option to propose an asynchronous operations window yet"
     )

@@ -47,7 +47,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-import psutil
+import psutil  # type: ignore[import-untyped]
 
 HOST = "127.0.0.1"
 BENCH_DIR = Path(__file__).resolve().parent

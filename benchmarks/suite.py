@@ -81,12 +81,12 @@ def make_plan(args: argparse.Namespace) -> Plan:
         disk_bytes=(256 << 20) if q else (1 << 30),
         huge_size=(100 << 20) if q else (1 << 30),
         huge_repeat=1,
-        scale_ks=(50, 200) if q else (100, 500, 1000),
+        scale_ks=(50, 100) if q else (100, 500, 1000),
         scale_n=10,
         scale_repeat=1 if q else 2,
         window_count=40 if q else 200,
         find_n=500 if q else 10_000,
-        slow_count=20 if q else 100,
+        slow_count=10 if q else 100,
         impls=tuple(args.impl.split(",")),
         cases=tuple(args.only.split(",")) if args.only else CASES,
     )
@@ -152,7 +152,8 @@ def run_cases(plan: Plan, tmp: Path) -> tuple[list[Row], dict[str, float]]:
             )
         ]),
         ("huge", lambda: suite_store.run_huge(
-            tmp, size=plan.huge_size, repeat=plan.huge_repeat, impls=plan.impls)),
+            tmp, size=plan.huge_size, repeat=plan.huge_repeat, impls=plan.impls,
+            pynetdicom_default=not plan.quick)),
         ("scale", lambda: suite_scale.run_scale(
             tmp, ks=plan.scale_ks, n=plan.scale_n, repeat=plan.scale_repeat,
             time_limit=300.0, impls=plan.impls)),

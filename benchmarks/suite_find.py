@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 import anyio
@@ -74,7 +75,7 @@ def load(port: int, n: int, *, associations: int = 4) -> float:
 
 def run_find(*, n: int, repeat: int, impls: tuple[str, ...]) -> list[Row]:
     section = f"C-FIND Study level, {n:,} matches from Orthanc"
-    plan = [
+    plan: list[tuple[str, str, str, Callable[[int, int], dict[str, float]]]] = [
         ("find.aiodimse", "aiodimse", "aiodimse (in process)", bench_find.aiodimse_in_process),
         ("find.pynetdicom", "pynetdicom", "pynetdicom (in process)",
          bench_find.pynetdicom_in_process),

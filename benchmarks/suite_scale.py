@@ -25,7 +25,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import psutil
+import psutil  # type: ignore[import-untyped]
 from benchmarks import bench_store, harness
 from benchmarks.harness import HOST, ManagedProcess, Row, Unavailable
 

@@ -262,13 +262,18 @@ def run_workload(
     return rows
 
 
-def run_huge(tmp: Path, *, size: int, repeat: int, impls: tuple[str, ...]) -> list[Row]:
-    """One instance of ``size`` bytes (``bench_store.measure_huge``); rows get ids."""
+def run_huge(
+    tmp: Path, *, size: int, repeat: int, impls: tuple[str, ...], pynetdicom_default: bool = True
+) -> list[Row]:
+    """One instance of ``size`` bytes (``bench_store.measure_huge``); rows get ids.
+
+    ``pynetdicom_default``: also send it through pynetdicom's default (in-memory) path.
+    """
     settings = argparse.Namespace(
         impls=tuple(i for i in impls if i in bench_store.IMPLS),
         huge_size=size,
         huge_repeat=repeat,
-        pynetdicom_default_max=size,
+        pynetdicom_default_max=size if pynetdicom_default else 0,
     )
     rows: list[Row] = []
     bench_store.measure_huge(settings, tmp, rows)

@@ -1,0 +1,161 @@
+"""The suite's verdicts, tables and chart, from hand-made rows (no peers, no network)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from benchmarks import _window, chart, suite_store, targets
+from benchmarks.harness import Row, markdown_table
+from benchmarks.targets import Status
+
+MB = 1_000_000
+
+
+def row(ident: str, samples: list[float], *, impl: str = "aiodimse", section: str = "s",
+        higher: bool = True, **details: object) -> Row:  # fmt: skip
+    r = Row(section=section, impl=impl, label=ident, metric="m", unit="u",
+            higher_is_better=higher, samples=list(samples))  # fmt: skip
+    r.details.update(details)
+    r.details["id"] = ident
+    return r
+
+
+def passing_rows() -> list[Row]:
+    return [
+        row("echo.seq.aiodimse", [1100, 1200, 900]),
+        row("echo.seq.pynetdicom", [15, 16, 17], impl="pynetdicom"),
+        row("store.64k.fsync.aiodimse>aiodimse", [1500]),
+        row("store.64k.nofsync.aiodimse>aiodimse", [3000]),
+        row("store.64k.nofsync.dcmtk-nodelay>dcmtk-nodelay", [1000], impl="dcmtk-nodelay"),
+        row("limit.loopback", [3000], impl="limit"),
+        row("limit.disk", [400], impl="limit"),
+        row("store.4m.discard.aiodimse>aiodimse", [500], mb_s=[2000.0]),
+        row("store.4m.nofsync.aiodimse>aiodimse", [100], mb_s=[500.0]),
+        row("store.4m.nofsync.dcmtk-nodelay>dcmtk-nodelay", [100], mb_s=[450.0]),
+        row("huge.aiodimse.nofsync", [800], server_rss=[60 * MB], client_rss=[70 * MB]),
+        row("huge.dcmtk-nodelay.+B", [1400], impl="dcmtk-nodelay"),
+        row("scale.1000.aiodimse", [5.0, 6.0], higher=False, assoc_ok=[1000, 1000],
+            assoc_failed=[0, 0], stored=[10000, 10000], server_rss=[200 * MB, 250 * MB]),
+        row("scale.1000.orthanc", [7.0, 8.0], impl="orthanc", higher=False),
+        row("window.1", [40]),
+        row("window.16", [400], impl="aiodimse-w16"),
+    ]  # fmt: skip
+
+
+def by_target(verdicts: list[targets.Verdict]) -> dict[str, Status]:
+    return {v.target: v.status for v in verdicts}
+
+
+def test_every_target_passes_on_rows_that_meet_it() -> None:
+    verdicts = targets.evaluate(passing_rows())
+    assert len(verdicts) == 12
+    assert all(v.status is Status.PASS for v in verdicts), [v.line() for v in verdicts]
+
+
+@pytest.mark.parametrize(
+    ("ident", "samples", "details", "missed"),
+    [
+        ("echo.seq.aiodimse", [999], {}, "sequential ≥ 1,000/s"),
+        ("echo.seq.pynetdicom", [20], {}, "≥ 60× pynetdicom"),  # 1100 / 20 = 55×
+        ("store.64k.fsync.aiodimse>aiodimse", [999], {}, "fsync on ≥ 1,000"),
+        ("store.64k.nofsync.aiodimse>aiodimse", [1499], {}, "1.5× dcmtk"),
+        ("store.4m.discard.aiodimse>aiodimse", [1], {"mb_s": [1799.0]}, "60 % of the raw"),
+        ("store.4m.nofsync.aiodimse>aiodimse", [1], {"mb_s": [449.0]}, "≥ dcmtk storescp +B"),
+        ("huge.aiodimse.nofsync", [800], {"server_rss": [101 * MB], "client_rss": [1]},
+         "peak RSS < 100 MB"),
+        ("huge.aiodimse.nofsync", [699], {"server_rss": [1], "client_rss": [1]}, "within 2×"),
+        ("scale.1000.aiodimse", [5.0], {"assoc_ok": [999], "assoc_failed": [1],
+         "server_rss": [1]}, "all succeed"),
+        ("scale.1000.aiodimse", [7.5], {"assoc_ok": [1000], "assoc_failed": [0],
+         "server_rss": [1]}, "below Orthanc"),
+        ("scale.1000.aiodimse", [5.0], {"assoc_ok": [1000], "assoc_failed": [0],
+         "server_rss": [301 * MB]}, "RSS < 300 MB"),
+        ("window.16", [319], {}, "window 16 ≥ 8×"),
+    ],
+)  # fmt: skip
+def test_a_target_just_missed_is_a_miss_and_only_that_one(
+    ident: str, samples: list[float], details: dict[str, object], missed: str
+) -> None:
+    rows = [r for r in passing_rows() if r.details["id"] != ident]
+    base = next(r for r in passing_rows() if r.details["id"] == ident)
+    rows.append(row(ident, samples, impl=base.impl, higher=base.higher_is_better, **details))
+    statuses = by_target(targets.evaluate(rows))
+    misses = [t for t, s in statuses.items() if s is Status.MISS]
+    assert len(misses) == 1 and missed in misses[0], statuses
+
+
+def test_a_missing_or_failed_row_is_no_data_with_its_reason() -> None:
+    rows = [r for r in passing_rows() if r.details["id"] != "window.16"]
+    failed = row("window.16", [])
+    failed.error = "aiodimse.AE has no option to propose an asynchronous operations window yet"
+    rows.append(failed)
+    rows = [r for r in rows if r.details["id"] != "limit.loopback"]
+    verdicts = {v.target: v for v in targets.evaluate(rows)}
+    window = verdicts["window 16 ≥ 8× window 1 at 20 ms RTT"]
+    assert window.status is Status.NO_DATA and "no option" in window.measured
+    raw = verdicts["4 MB, SCP discarding ≥ 60 % of the raw loopback limit"]
+    assert raw.status is Status.NO_DATA and "limit.loopback: not run" in raw.measured
+    assert "NO DATA" in targets.markdown(list(verdicts.values()))
+
+
+def test_scale_targets_follow_the_k_that_was_run() -> None:
+    rows = [r for r in passing_rows() if not str(r.details["id"]).startswith("scale.")]
+    rows.append(row("scale.200.aiodimse", [1.0], higher=False, assoc_ok=[200],
+                    assoc_failed=[0], stored=[2000], server_rss=[MB]))  # fmt: skip
+    rows.append(row("scale.200.orthanc", [2.0], impl="orthanc", higher=False))
+    verdicts = targets.evaluate(rows, scale_k=200)
+    scale = [v for v in verdicts if v.target.startswith("200 ×")]
+    assert len(scale) == 3 and all(v.status is Status.PASS for v in scale)
+
+
+def test_markdown_ratios_are_to_the_sections_aiodimse_row() -> None:
+    rows = [
+        row("a", [100, 200, 300], section="one"),
+        row("b", [50], impl="dcmtk", section="one"),
+        row("c", [], impl="pynetdicom", section="one"),
+    ]
+    rows[2].error = "pipe | broken"
+    lines = markdown_table(rows).splitlines()
+    assert "200 (100–300) u | 1.00" in lines[2]
+    assert "50.0 (50.0–50.0) u | 0.25" in lines[3]
+    assert lines[4].endswith("| pipe / broken |")  # a bar in a note would split the cell
+
+
+def test_store_matrix_ids_are_unique_and_dcmtk_never_claims_fsync() -> None:
+    for work in suite_store.workloads(quick=False):
+        setups = suite_store.setups(work)
+        ids = [s.id for s in setups]
+        assert len(ids) == len(set(ids))
+        assert not [s for s in setups if s.mode == "fsync" and "dcmtk" in s.server]
+    ids = {s.id for w in suite_store.workloads(quick=False) for s in suite_store.setups(w)}
+    needed = {"store.64k.fsync.aiodimse>aiodimse", "store.64k.nofsync.aiodimse>aiodimse",
+              "store.64k.nofsync.dcmtk-nodelay>dcmtk-nodelay",
+              "store.4m.discard.aiodimse>aiodimse", "store.4m.nofsync.aiodimse>aiodimse",
+              "store.4m.nofsync.dcmtk-nodelay>dcmtk-nodelay", "nagle.dcmtk>aiodimse"}  # fmt: skip
+    assert needed <= ids
+
+
+def test_window_option_is_found_by_name_or_reported_missing() -> None:
+    class WithTuple:
+        def __init__(self, ae_title: str, *, async_operations_window: tuple[int, int] | None = None
+                     ) -> None: ...  # fmt: skip
+
+    class WithInt:
+        def __init__(self, ae_title: str, *, max_operations_window: int = 1) -> None: ...
+
+    class Without:
+        def __init__(self, ae_title: str) -> None: ...
+
+    assert _window.ae_window_kwargs(WithTuple, 16) == {"async_operations_window": (16, 16)}
+    assert _window.ae_window_kwargs(WithInt, 16) == {"max_operations_window": 16}
+    assert _window.ae_window_kwargs(Without, 1) == {}
+    with pytest.raises(_window.NoWindowOption):
+        _window.ae_window_kwargs(Without, 16)
+
+
+def test_chart_is_a_png(tmp_path: Path) -> None:
+    rows = passing_rows()
+    rows.append(row("broken", [], impl="dcmtk", section="s"))
+    path = chart.write_chart(rows, tmp_path / "c.png", title="t")
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
