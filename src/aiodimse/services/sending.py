@@ -13,7 +13,8 @@ Theory of operation of :func:`send_files`
    of a SOP class travel together.
 2. Each batch gets an association proposing what the strategy says. Before sending, each
    file is checked against what the peer accepted (:func:`choose_context`); the files that
-   have a usable context are sent (own syntax bit for bit, or converted), the others wait.
+   have a usable context are sent (own syntax bit for bit, or converted), the others wait
+   (unless the peer rejected their SOP class itself: they fail at once, explained).
 3. **Fallback**: when the association is rejected or aborted during negotiation (some old
    PACS refuse an A-ASSOCIATE-RQ with many contexts or syntaxes they do not know), or when
    files found no usable context, those files are sent again over a new association with the
@@ -37,6 +38,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..constants import PresentationContextResult
 from ..errors import (
     AssociationAborted,
     AssociationRejected,
@@ -127,7 +129,9 @@ class _Pending:
         return self.info.transfer_syntax_uid
 
 
-def _usable(assoc: Association, info: DicomFileInfo, caps: Capabilities) -> bool:
+def _send_now(assoc: Association, info: DicomFileInfo, caps: Capabilities) -> bool:
+    """Whether to send ``info`` over ``assoc``: it has a usable context, or proposing less
+    cannot help (the peer does not support its SOP class at all, PS3.8 Table 9-18)."""
     n = assoc.negotiated
     try:
         choose_context(
@@ -137,8 +141,10 @@ def _usable(assoc: Association, info: DicomFileInfo, caps: Capabilities) -> bool
             rejected=n.rejected,
             capabilities=caps,
         )
-    except NoPresentationContext:
-        return False
+    except NoPresentationContext as exc:
+        return bool(exc.rejected) and all(
+            r == PresentationContextResult.ABSTRACT_SYNTAX_NOT_SUPPORTED for r in exc.rejected
+        )
     return True
 
 
@@ -229,7 +235,7 @@ async def send_prepared(
                     host, port, called_ae=called_ae, contexts=contexts
                 ) as assoc:
                     entered = True
-                    usable = [last or _usable(assoc, p.info, caps) for p in batch]
+                    usable = [last or _send_now(assoc, p.info, caps) for p in batch]
                     ready = [p for p, ok in zip(batch, usable, strict=True) if ok]
                     later = [p for p, ok in zip(batch, usable, strict=True) if not ok]
                     if later:
