@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from pydicom import dcmread
 from pydicom.filereader import read_dataset
-from pydicom.pixels.utils import decompress
 from pydicom.pixels.decoders.base import Decoder
+from pydicom.pixels.utils import decompress
 from pydicom.uid import JPEG2000Lossless, JPEGBaseline8Bit, JPEGLSLossless, RLELossless
 
 from aiodimse.services.decompress import CodecMissing, decode_to_bytes, decoded_chunks
