@@ -9,6 +9,7 @@ depend on who opened the association.
 from __future__ import annotations
 
 import logging
+import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
@@ -346,15 +347,21 @@ class AE:
 
     @asynccontextmanager
     async def serve(
-        self, host: str = "0.0.0.0", port: int = 11112, *, shutdown_timeout: float = 10.0
+        self,
+        host: str = "0.0.0.0",
+        port: int = 11112,
+        *,
+        shutdown_timeout: float = 10.0,
+        sockets: Sequence[socket.socket] | None = None,
     ) -> AsyncIterator[Server]:
         """Listen on ``host:port`` (port 0 picks a free one; see ``Server.port``).
 
         Leaving the block stops accepting, gives running associations ``shutdown_timeout``
-        seconds to finish, then aborts the rest.
+        seconds to finish, then aborts the rest. ``sockets``: serve on these bound,
+        listening sockets instead (see :mod:`aiodimse.net.workers`).
         """
         server = Server(self, shutdown_timeout=shutdown_timeout)
-        async with server.listening(host, port):
+        async with server.listening(host, port, sockets):
             yield server
 
     def configure_channel(self, channel: Channel) -> None:

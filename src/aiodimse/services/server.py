@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
@@ -76,8 +76,17 @@ class Server:
         )
 
     @asynccontextmanager
-    async def listening(self, host: str, port: int) -> AsyncIterator[Server]:
-        sockets = listen_sockets(host, port)
+    async def listening(
+        self, host: str, port: int, sockets: Sequence[socket.socket] | None = None
+    ) -> AsyncIterator[Server]:
+        """Serve on ``host:port``, or on ``sockets`` already bound and listening (a worker
+        process of ``storescp --workers``); those are set non-blocking and closed here."""
+        if sockets is not None:
+            sockets = list(sockets)
+            for sock in sockets:
+                sock.setblocking(False)
+        else:
+            sockets = listen_sockets(host, port)
         self.host, self.port = sockets[0].getsockname()[:2]
         log.info("%s listening on %s:%d", self.ae.ae_title, self.host, self.port)
         self._policy = self.policy()
