@@ -15,6 +15,7 @@ import zlib
 from array import array
 from typing import Any
 
+from pydicom.datadict import dictionary_VR
 from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.filereader import read_dataset, read_sequence
@@ -53,7 +54,17 @@ def swap(data: bytes, unit: int) -> bytes:
 
 
 def canonical(ds: Dataset, ts: str) -> dict[int, Any]:
-    """The encoding-independent form of ``ds`` (decoded from syntax ``ts``)."""
+    """The encoding-independent form of ``ds`` (decoded from syntax ``ts``).
+
+    An empty sequence and an empty value are the same here: read from implicit VR, an empty
+    private sequence of defined length is indistinguishable from an empty value (it becomes
+    an empty UN in explicit VR).
+    """
+    out = _canonical(ds, ts)
+    return {tag: ("RAW", b"") if value == [] else value for tag, value in out.items()}
+
+
+def _canonical(ds: Dataset, ts: str) -> dict[int, Any]:
     little = ts != ExplicitVRBigEndian
     out: dict[int, Any] = {}
     for tag in ds.keys():
@@ -71,6 +82,8 @@ def canonical(ds: Dataset, ts: str) -> dict[int, Any]:
             continue
         value = raw.value or b""
         vr = raw.VR
+        if vr is None and not tag.is_private and dictionary_VR(tag) == "SQ":
+            vr = "SQ"  # implicit VR, defined length: pydicom left it raw
         if vr == "SQ":  # a sequence pydicom left raw (defined length)
             implicit = ts == ImplicitVRLittleEndian
             seq = read_sequence(io.BytesIO(value), implicit, little, len(value), None)

@@ -165,12 +165,16 @@ class _State(enum.Enum):
 _SWAP_CODES = {array(c).itemsize: c for c in "QLIH"}
 
 
-def _swapped(data: memoryview | bytes, unit: int) -> bytes:
-    """``data`` with every ``unit``-byte word reversed (PS3.5 7.3); len % unit == 0."""
+def _swapped(data: memoryview | bytes, unit: int) -> memoryview:
+    """``data`` with every ``unit``-byte word reversed (PS3.5 7.3); len % unit == 0.
+
+    Returns a byte view of a fresh array: ``array.tobytes`` would cost one more copy (and,
+    measured, most of the time).
+    """
     words = array(_SWAP_CODES[unit])
     words.frombytes(data)
     words.byteswap()
-    return words.tobytes()
+    return memoryview(words).cast("B")
 
 
 class _Output:
@@ -233,6 +237,7 @@ class Transcoder:
         self._inflater = zlib.decompressobj(-zlib.MAX_WBITS) if self._inflate else None
         self._deflater = zlib.compressobj(wbits=-zlib.MAX_WBITS) if self._deflate else None
         self._inflated = 0
+        self._trailer = b""
         self._deflated = 0
         self._finished = False
         self._failed = False
@@ -319,11 +324,8 @@ class Transcoder:
         inflater = self._inflater
         assert inflater is not None  # only called for a Deflated source
         pending = data
-        while pending:
-            if inflater.eof:
-                # PS3.5 A.5: nothing follows the deflate stream but an optional pad byte.
-                self._check_trailer(inflater.unused_data)
-                return
+        ended_before = inflater.eof
+        while pending and not inflater.eof:
             try:
                 piece = inflater.decompress(pending, _INFLATE_STEP)
             except zlib.error as exc:
@@ -338,11 +340,12 @@ class Transcoder:
                     )
                 self._feed_plain(piece)
         if inflater.eof:
-            self._check_trailer(inflater.unused_data)
-
-    def _check_trailer(self, trailer: bytes) -> None:
-        if len(trailer) > 1 or trailer.strip(b"\x00"):
-            raise TranscodeError("data after the end of the deflate stream", offset=self._offset)
+            # PS3.5 A.5: nothing follows the deflate stream but an optional pad byte.
+            self._trailer += data if ended_before else inflater.unused_data
+            if len(self._trailer) > 1 or self._trailer.strip(b"\x00"):
+                raise TranscodeError(
+                    "data after the end of the deflate stream", offset=self._offset
+                )
 
     def _finish_inflate(self) -> None:
         inflater = self._inflater
