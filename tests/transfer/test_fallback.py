@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian, JPEGBaseline8Bit
+from pydicom.uid import UID, ExplicitVRLittleEndian, ImplicitVRLittleEndian, JPEGBaseline8Bit
 
 import aiodimse
 from aiodimse.errors import AssociationRejected
@@ -153,8 +153,8 @@ async def test_more_than_128_contexts_go_over_several_associations(tmp_path: Pat
     paths = []
     for n, uid in enumerate(classes):
         ds = datagen.make_dataset(datagen.Spec(kind=datagen.Kind.CT, seed=n))
-        ds.SOPClassUID = uid
-        ds.file_meta.MediaStorageSOPClassUID = uid
+        ds.SOPClassUID = UID(uid)
+        ds.file_meta.MediaStorageSOPClassUID = UID(uid)
         path = tmp_path / f"{n:03d}.dcm"
         ds.save_as(path, enforce_file_format=True)
         paths.append(path)

@@ -4,6 +4,7 @@ order (``prefer_requestor_order``), and converting on receipt (``StorageOptions.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
@@ -30,7 +31,7 @@ MR = "1.2.840.10008.5.1.4.1.1.4"
 
 
 def _chosen(
-    policy: AcceptorPolicy, offers: dict[int, tuple[str, tuple[str, ...]]]
+    policy: AcceptorPolicy, offers: Mapping[int, tuple[str, tuple[str, ...]]]
 ) -> dict[int, str | None]:
     rq = AAssociateRQ(
         called_ae_title="SCP",
