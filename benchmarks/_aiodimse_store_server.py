@@ -18,14 +18,14 @@ import anyio.to_thread
 
 
 async def serve(args: argparse.Namespace) -> None:
-    from _window import NoWindowOption, ae_window_kwargs  # benchmarks/ is our directory
+    from _window import NoWindowOption, Role, ae_window_kwargs  # benchmarks/ is our dir
 
     import aiodimse
     from aiodimse.services.storage_scp import StorageOptions, enable_storage
 
     raise_open_files_limit(4 * args.max_associations + 256)
     try:
-        window = ae_window_kwargs(aiodimse.AE, args.window)
+        window = ae_window_kwargs(aiodimse.AE, args.window, Role.ACCEPTOR)
     except NoWindowOption as exc:  # serve anyway: requestors then get one at a time
         print(f"warning: {exc}", file=sys.stderr, flush=True)
         window = {}

@@ -1,25 +1,34 @@
 """How the benchmark scripts ask aiodimse for an asynchronous operations window (PS3.7 D.3.3.3).
 
-The AE option that proposes/accepts the window is being added while these benchmarks are
-written; this module finds it by name so the scripts work as soon as it exists, and says
-plainly that it does not otherwise (the benchmark row then shows that reason).
+aiodimse's ``AE`` takes ``max_operations_invoked`` (as requestor: requests we keep
+outstanding; 1 proposes no window) and ``max_operations_performed`` (as acceptor: the most
+we grant). This module builds those keywords, and says plainly when the installed aiodimse
+has neither (the benchmark row then shows that reason instead of a misleading number).
 """
 
 from __future__ import annotations
 
+import enum
 import inspect
 from typing import Any
 
-#: Substrings of an ``aiodimse.AE`` keyword that sets the window we propose/accept.
-_NAMES = ("async_operations_window", "operations_window", "async_window", "window")
+
+class Role(enum.Enum):
+    REQUESTOR = "requestor"
+    ACCEPTOR = "acceptor"
+
+
+#: The AE keyword per role, then older spellings tried by substring.
+_KEYWORD = {Role.REQUESTOR: "max_operations_invoked", Role.ACCEPTOR: "max_operations_performed"}
+_FALLBACK = ("async_operations_window", "operations_window", "async_window")
 
 
 class NoWindowOption(RuntimeError):
     """aiodimse has no AE option for the asynchronous operations window (yet)."""
 
 
-def ae_window_kwargs(ae_class: Any, window: int) -> dict[str, Any]:
-    """Keyword arguments for ``aiodimse.AE(...)`` proposing ``window`` operations each way.
+def ae_window_kwargs(ae_class: Any, window: int, role: Role = Role.REQUESTOR) -> dict[str, Any]:
+    """Keyword arguments for ``aiodimse.AE(...)``: ``window`` operations for ``role``.
 
     ``window == 1`` needs no option (one at a time is the default without the item).
     Raises :class:`NoWindowOption` when ``window > 1`` and no suitable keyword exists.
@@ -27,11 +36,12 @@ def ae_window_kwargs(ae_class: Any, window: int) -> dict[str, Any]:
     if window <= 1:
         return {}
     params = inspect.signature(ae_class).parameters
-    for wanted in _NAMES:
+    if _KEYWORD[role] in params:
+        return {_KEYWORD[role]: window}
+    for wanted in _FALLBACK:
         for name, param in params.items():
             if wanted in name:
-                text = str(param.annotation)
-                value: Any = (window, window) if "tuple" in text else window
+                value: Any = (window, window) if "tuple" in str(param.annotation) else window
                 return {name: value}
     raise NoWindowOption(
         "aiodimse.AE has no option to propose an asynchronous operations window yet"

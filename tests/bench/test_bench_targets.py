@@ -137,18 +137,23 @@ def test_store_matrix_ids_are_unique_and_dcmtk_never_claims_fsync() -> None:
 
 
 def test_window_option_is_found_by_name_or_reported_missing() -> None:
+    class Current:
+        def __init__(
+            self, ae_title: str, *, max_operations_invoked: int = 1,
+            max_operations_performed: int | None = None,
+        ) -> None: ...  # fmt: skip
+
     class WithTuple:
         def __init__(self, ae_title: str, *, async_operations_window: tuple[int, int] | None = None
                      ) -> None: ...  # fmt: skip
 
-    class WithInt:
-        def __init__(self, ae_title: str, *, max_operations_window: int = 1) -> None: ...
-
     class Without:
         def __init__(self, ae_title: str) -> None: ...
 
+    assert _window.ae_window_kwargs(Current, 16) == {"max_operations_invoked": 16}
+    acceptor = _window.ae_window_kwargs(Current, 16, _window.Role.ACCEPTOR)
+    assert acceptor == {"max_operations_performed": 16}
     assert _window.ae_window_kwargs(WithTuple, 16) == {"async_operations_window": (16, 16)}
-    assert _window.ae_window_kwargs(WithInt, 16) == {"max_operations_window": 16}
     assert _window.ae_window_kwargs(Without, 1) == {}
     with pytest.raises(_window.NoWindowOption):
         _window.ae_window_kwargs(Without, 16)
