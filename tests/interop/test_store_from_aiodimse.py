@@ -3,7 +3,7 @@
 * dcmtk ``storescp +xa +B`` (bit-preserving) with its maximum PDU at 4096, 16384 and 131072
   (its range): the dataset bytes of every received file are identical (sha256) to ours.
 * dcmtk ``storescp +xi`` (Implicit VR Little Endian only): explicit files are converted, a
-  JPEG file fails with words naming its SOP class, transfer syntax and what was accepted.
+  JPEG file is decompressed (issue 8; the full matrix is in ``test_transfer_interop``).
 * Orthanc, checked through its REST API: every instance there, umlauts intact, the stored
   dataset equal element by element (Orthanc re-encodes sequences with explicit lengths).
 * pynetdicom's storescp (it re-encodes what it writes, so datasets are compared decoded),
@@ -157,7 +157,7 @@ async def test_dcmtk_group_lengths_travel_bit_for_bit(
     assert dataset_sha(got[grouped.sop_instance_uid]) == dataset_sha(grouped.path)
 
 
-async def test_dcmtk_implicit_only_converts_and_refuses_jpeg_in_words(
+async def test_dcmtk_implicit_only_converts_and_decompresses_jpeg(
     corpus: list[DicomFileInfo], tmp_path: Path
 ) -> None:
     exe = peers.require_peer("dcmtk storescp", "storescp")
@@ -169,8 +169,8 @@ async def test_dcmtk_implicit_only_converts_and_refuses_jpeg_in_words(
     jpeg = next(i for i in corpus if i.transfer_syntax_uid == JPEGBaseline8Bit)
     with peers.start_dcmtk_storescp(tmp_path / "scp", binary=exe, extra_args=["+xi"]) as peer:
         results = await send([*explicit, jpeg], peer.port, peer.ae_title)
-        got = received_by_uid(peer, len(explicit))
-    *converted, refused = results
+        got = received_by_uid(peer, len(explicit) + 1)
+    *converted, decompressed = results
     for info, r in zip(explicit, converted, strict=True):
         assert r.ok and r.converted and r.transfer_syntax == ImplicitVRLittleEndian
         received = got[info.sop_instance_uid]
@@ -179,15 +179,15 @@ async def test_dcmtk_implicit_only_converts_and_refuses_jpeg_in_words(
         assert str(theirs.PatientName) == datagen.PATIENT_NAME_UMLAUT
         assert theirs.PixelData == ours.PixelData
         assert theirs[0x00091010].value in (b"private string", "private string")
-    assert not refused.ok and refused.status is None
-    line = refused.describe()
+    # Issue 8: the JPEG is decompressed for the uncompressed-only peer.
+    assert decompressed.ok and decompressed.transfer_syntax == ImplicitVRLittleEndian
+    line = decompressed.describe()
     assert str(jpeg.path) in line
     assert f"Secondary Capture Image Storage ({jpeg.sop_class_uid})" in line
-    assert f"JPEG Baseline (Process 1) ({JPEGBaseline8Bit})" in line
-    assert line.endswith(
-        "no presentation context: the peer accepted only Implicit VR Little Endian "
-        "(1.2.840.10008.1.2) (converting from a compressed transfer syntax is not supported)"
-    )
+    assert f"JPEG Baseline (Process 1) ({JPEGBaseline8Bit}) decompressed and sent as" in line
+    theirs = dcmread(got[jpeg.sop_instance_uid])
+    assert theirs.LossyImageCompression == "01"
+    assert theirs.pixel_array.shape == dcmread(jpeg.path).pixel_array.shape
 
 
 async def test_20mb_to_dcmtk_with_bounded_client_memory(tmp_path: Path) -> None:
