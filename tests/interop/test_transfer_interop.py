@@ -231,3 +231,43 @@ async def test_orthanc_accepting_big_endian_only_gets_it_via_standard(
         assert oid is not None
         stored = dcmread(BytesIO(await anyio.to_thread.run_sync(rest.instance_file, oid)))
         assert_same_instance(stored, path, ts)
+
+
+# ------------------------------------------------------------------------- memory
+
+
+async def test_1gb_explicit_to_implicit_only_dcmtk_with_bounded_sender_rss(
+    tmp_path: Path,
+) -> None:
+    """Issue 8 benchmark: a 1 GiB Explicit VR LE instance, transcoded on the fly for dcmtk
+    ``storescp +xi --ignore``, by the storescu CLI whose peak RSS stays under 100 MB.
+    ``AIODIMSE_BIG_TRANSCODE_MB`` changes the size."""
+    import os
+
+    from tests.support import datagen
+    from tests.support.rss import ResourceProbe
+
+    exe = peers.require_peer("dcmtk storescp", "storescp")
+    size = int(os.environ.get("AIODIMSE_BIG_TRANSCODE_MB", "1024")) << 20
+    big = await anyio.to_thread.run_sync(
+        lambda: datagen.write_streamed(tmp_path / "big", size, seed=8).path
+    )
+    assert read_file_info(big).transfer_syntax_uid == ExplicitVRLittleEndian
+    with peers.start_dcmtk_storescp(
+        tmp_path / "scp", binary=exe, accept_all=False, extra_args=["+xi", "--ignore"]
+    ) as peer:
+        argv = [sys.executable, "-m", "aiodimse", "storescu", "127.0.0.1", str(peer.port), str(big)]
+
+        def run() -> tuple[int, str, float]:
+            import subprocess
+
+            proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            with ResourceProbe(proc) as probe:
+                out, err = proc.communicate(timeout=600)
+            return proc.returncode, out.decode() + err.decode(), probe.result.peak_rss_mib
+
+        code, output, peak_mib = await anyio.to_thread.run_sync(run)
+    big.unlink()
+    assert code == 0, output
+    assert output.startswith("sent 1 of 1 instances, 0 failed"), output
+    assert peak_mib < 100, f"sender peak RSS {peak_mib:.1f} MiB for {size >> 20} MiB"

@@ -127,3 +127,41 @@ async def test_progress_total_ends_exact_when_the_length_changes(
     assert total == sum(a.length for a in scp.arrived)
     assert calls[-1] == (total, total)
     assert all(s <= total for s, _ in calls)
+
+
+async def test_conversion_work_never_runs_on_the_event_loop_thread(
+    sources: dict[str, list[Path]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Transcoding and decoding are CPU work: they run in worker threads only."""
+    import threading
+
+    from aiodimse.dataset import transcode
+    from aiodimse.services import decompress
+
+    threads: list[str] = []
+    feed, decoded = transcode.Transcoder.feed, decompress.decoded_chunks
+
+    def spy_feed(self: transcode.Transcoder, data: bytes | memoryview) -> list[bytes | memoryview]:
+        threads.append(f"transcode:{threading.current_thread().name}")
+        return feed(self, data)
+
+    def spy_decoded(*args: object) -> object:
+        for chunk in decoded(*args):  # type: ignore[arg-type]
+            threads.append(f"decode:{threading.current_thread().name}")
+            yield chunk
+
+    monkeypatch.setattr(transcode.Transcoder, "feed", spy_feed)
+    monkeypatch.setattr("aiodimse.services.storage_convert.decoded_chunks", spy_decoded)
+    infos = [read_file_info(p) for p in sources[JPEGBaseline8Bit] + sources[UNCOMPRESSED[1]]]
+    scp = RecordingSCP(
+        contexts=contexts_for([i.sop_class_uid for i in infos], ("1.2.840.10008.1.2.2",))
+    )
+    loop_thread = threading.current_thread().name
+    async with scp.ae.serve("127.0.0.1", 0) as server:
+        scu = aiodimse.AE("SCU")
+        contexts = propose_contexts(infos, strategy=Strategy.STANDARD)
+        async with scu.associate("127.0.0.1", server.port, contexts=contexts) as assoc:
+            results = await assoc.store_many(infos)
+    assert all(r.ok and r.converted for r in results)
+    assert {t.split(":")[0] for t in threads} == {"transcode", "decode"}
+    assert not [t for t in threads if t.endswith(":" + loop_thread)], threads
