@@ -164,3 +164,22 @@ async def test_more_than_128_contexts_go_over_several_associations(tmp_path: Pat
             results = await send_files(aiodimse.AE("SCU"), "127.0.0.1", proxy.port, paths)
     assert all(r.ok for r in results) and [r.path for r in results] == paths
     assert proxy.seen == [128, 12]
+
+
+async def test_ae_send_files_takes_the_strategy(files: list[datagen.Generated]) -> None:
+    scp = RecordingSCP(contexts=contexts_for([g.sop_class_uid for g in files], ALL_SYNTAXES))
+    async with scp.ae.serve("127.0.0.1", 0) as server:
+        async with choosy_proxy(server.port, max_contexts=100, mode=Mode.REJECT) as proxy:
+            results = await aiodimse.AE("SCU").send_files(
+                "127.0.0.1", proxy.port, [g.path for g in files], strategy=Strategy.UNIVERSAL
+            )
+            ae = aiodimse.AE("SCU")
+            async with ae.associate_for_files(
+                "127.0.0.1", proxy.port, [files[0].path], strategy=Strategy.STANDARD
+            ) as assoc:
+                assert {c.transfer_syntax for c in assoc.negotiated.accepted.values()} == {
+                    ExplicitVRLittleEndian
+                }
+    assert proxy.seen == [3, 1]
+    assert all(r.ok and r.strategy is Strategy.UNIVERSAL for r in results)
+    assert {a.transfer_syntax for a in scp.arrived} == {ImplicitVRLittleEndian}

@@ -42,6 +42,7 @@ from .association import Association
 from .contexts import VERIFICATION, Context, as_contexts, build_requested
 from .dispatch import RequestHandler, SinkFactory, choose_sink, dispatch_request, handle_echo
 from .server import Server
+from .ts_strategies import Strategy
 
 if TYPE_CHECKING:
     from .storage_scu import Progress, StoreResult
@@ -274,6 +275,7 @@ class AE:
         called_ae: str = "ANY-SCP",
         recurse: bool = False,
         extra_contexts: Sequence[Context] = (),
+        strategy: Strategy = Strategy.AUTO,
     ) -> AbstractAsyncContextManager[Association]:
         """:meth:`associate` proposing what these files need (C-STORE SCU); see
         :func:`aiodimse.services.sending.associate_for_files`."""
@@ -287,6 +289,7 @@ class AE:
             called_ae=called_ae,
             recurse=recurse,
             extra_contexts=extra_contexts,
+            strategy=strategy,
         )
 
     async def send_files(
@@ -303,9 +306,13 @@ class AE:
         timeout: float | None = -1.0,
         associations: int = 1,
         window: int | None = None,
+        strategy: Strategy = Strategy.AUTO,
+        fallback: bool = True,
     ) -> list[StoreResult]:
         """C-STORE files over one association, one result per file; see
-        :func:`aiodimse.services.sending.send_files`.
+        :func:`aiodimse.services.sending.send_files` (``strategy``: the transfer syntax
+        proposal strategy, followed by more conservative ones with ``fallback``; they apply
+        to this one-association path).
 
         ``associations=N`` sends over up to N associations at once and ``window=W`` keeps up
         to W requests outstanding on each (PS3.7 D.3.3.3, when the peer grants it); see
@@ -341,6 +348,8 @@ class AE:
             progress=progress,
             on_result=on_result,
             timeout=timeout,
+            strategy=strategy,
+            fallback=fallback,
         )
 
     # -- acceptor --------------------------------------------------------------------------
