@@ -191,18 +191,50 @@ def test_pixel_data_vr_from_bits_allocated(bits: bytes | None, want: str) -> Non
         assert out.endswith(b"\x02\x01\x04\x03" if swapped else b"\x01\x02\x03\x04")
 
 
-def test_undefined_length_un_keeps_its_implicit_sequence() -> None:
-    # PS3.5 6.2.2: an undefined-length UN holds an implicit VR LE sequence, in any syntax.
+def test_undefined_length_un_is_read_as_an_implicit_sequence() -> None:
+    # PS3.5 6.2.2: an undefined-length UN holds an implicit VR LE sequence, in any syntax;
+    # it comes out as an SQ in the target encoding.
     content = item() + imp(0x00100010, b"Doe^John") + ITEM_END + SEQ_END
+    after = exp(0x00100020, b"LO", b"ID")
+    explicit_le = exp(0x00100010, b"PN", b"Doe^John")
+    explicit_be = exp(0x00100010, b"PN", b"Doe^John", order=">")
+    be_item, be_item_end, be_seq_end = (
+        struct.pack(">HHI", 0xFFFE, tag, length)
+        for tag, length in ((0xE000, UNDEF), (0xE00D, 0), (0xE0DD, 0))
+    )
     for order, src_ts in (("<", EXPLICIT_VR_LE), (">", EXPLICIT_VR_BE)):
-        src = exp(0x00091010, b"UN", b"", UNDEF, order) + content
+        src = (
+            exp(0x00091010, b"UN", b"", UNDEF, order)
+            + content
+            + exp(0x00100020, b"LO", b"ID", order=order)
+        )
         for target, want in (
-            (EXPLICIT_VR_LE, exp(0x00091010, b"UN", b"", UNDEF) + content),
-            (EXPLICIT_VR_BE, exp(0x00091010, b"UN", b"", UNDEF, ">") + content),
-            (IMPLICIT_VR_LE, imp(0x00091010, b"", UNDEF) + content),
+            (
+                EXPLICIT_VR_LE,
+                exp(0x00091010, b"SQ", b"", UNDEF)
+                + item()
+                + explicit_le
+                + ITEM_END
+                + SEQ_END
+                + after,
+            ),
+            (
+                EXPLICIT_VR_BE,
+                exp(0x00091010, b"SQ", b"", UNDEF, ">")
+                + be_item
+                + explicit_be
+                + be_item_end
+                + be_seq_end
+                + exp(0x00100020, b"LO", b"ID", order=">"),
+            ),
+            (IMPLICIT_VR_LE, imp(0x00091010, b"", UNDEF) + content + imp(0x00100020, b"ID")),
         ):
-            if target != src_ts:
-                assert transcode_bytes(src, src_ts, target) == want
+            if target == src_ts:
+                continue  # identity passes bytes through unchanged
+            out = transcode_bytes(src, src_ts, target)
+            assert out == want, (src_ts, target)
+            ds = decode(out, target)  # pydicom reads it
+            assert ds[0x00091010].value[0].get_item(0x00100010).value == b"Doe^John"
 
 
 def test_defined_lengths_become_undefined_with_delimiters() -> None:

@@ -32,8 +32,7 @@ Encoding choices (all valid PS3.5 encodings; documented because they differ from
   VR LE and written as Explicit VR Big Endian keeps its little-endian bytes under VR UN;
   without a dictionary that is the only correct choice.
 * A UN element of undefined length holds an implicit VR little endian sequence (PS3.5
-  6.2.2); it is walked as such and written unchanged (still UN, still implicit VR LE) to an
-  explicit target, or as a plain sequence to Implicit VR LE.
+  6.2.2); it is read as such and written as an SQ in the target encoding.
 * Identical source and target, and Explicit VR LE <-> Deflated, are not walked at all: the
   bytes pass through unchanged (resp. only inflated/deflated), bit-preserving.
 
@@ -599,15 +598,13 @@ class Transcoder:
             raise TranscodeError(
                 f"undefined length on VR {vr.decode()}", tag=tag, offset=self._offset
             )
-        if vr == b"UN":
-            # PS3.5 6.2.2: the value of an undefined-length UN stays in implicit VR LE form.
-            content_src = content_dst = _Encoding.IMPLICIT_LE
-        else:
-            content_src = src
-            content_dst = dst
-        out_vr = b"UN" if vr == b"UN" else b"SQ"
+        # PS3.5 6.2.2: the value of an undefined-length UN is a sequence in implicit VR LE.
+        # It is written as what it is, an SQ in the target encoding, which every reader
+        # understands (some, pydicom among them, would parse a UN's content in the outer
+        # syntax instead of implicit VR LE).
+        content_src = _Encoding.IMPLICIT_LE if vr == b"UN" else src
         if dst.explicit:
-            self._out.add(dst.long.pack(tag >> 16, tag & 0xFFFF, out_vr, _UNDEFINED))
+            self._out.add(dst.long.pack(tag >> 16, tag & 0xFFFF, b"SQ", _UNDEFINED))
         else:
             self._out.add(dst.tag_length.pack(tag >> 16, tag & 0xFFFF, _UNDEFINED))
         self._push(
@@ -615,7 +612,7 @@ class Transcoder:
                 kind=_Kind.SEQUENCE,
                 tag=tag,
                 src=content_src,
-                dst=content_dst,
+                dst=dst,
                 end=None,
                 limit=frame.limit,
             )
