@@ -4,13 +4,20 @@ Flags follow pynetdicom's storescp (which follows dcmtk's). Received instances a
 under ``-od`` as ``<SOPInstanceUID>.dcm`` (``--layout tree``: Patient/Study/Series
 directories), fsynced before the success status unless ``--no-fsync``. SIGINT or SIGTERM
 stops accepting, lets running associations finish (bounded) and exits 0.
+
+``--workers N`` runs N processes on the one port (one event loop, so one core, each; see
+:mod:`aiodimse.net.workers`): SO_REUSEPORT on Linux, one shared listening socket elsewhere.
+``--max-ops N`` is the Asynchronous Operations Window granted to requestors that propose
+one (PS3.7 D.3.3.3): how many of their C-STOREs one association may have in progress.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
+import socket
 import sys
 from pathlib import Path
 from typing import Any
@@ -19,6 +26,7 @@ import anyio
 
 from .. import AE
 from ..config import Limits
+from ..net import workers
 from ..services.filepolicy import Layout
 from ..services.storage_scp import StorageOptions, StorageSCP
 from ._common import add_logging_flags, fail, setup_logging
@@ -95,6 +103,28 @@ def add_parser(sub: Any) -> None:
         help="accept associations only from these calling AE titles",
     )
     p.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="worker processes serving the port, one core each (1)",
+    )
+    p.add_argument(
+        "--share-port",
+        choices=["auto", *(m.value for m in workers.SharingMode)],
+        default="auto",
+        help="with --workers: one SO_REUSEPORT socket per worker (Linux default) or one "
+        "socket shared by all (elsewhere)",
+    )
+    p.add_argument(
+        "--max-ops",
+        type=int,
+        default=None,
+        metavar="N",
+        help="C-STOREs one association may have in progress when the requestor proposes an "
+        "asynchronous operations window (16)",
+    )
+    p.add_argument(
         "--no-tcp-quickack",
         action="store_true",
         help="do not re-arm TCP_QUICKACK after reads (Linux; for measurements)",
@@ -109,6 +139,10 @@ def run(args: argparse.Namespace) -> int:
         ae, storage = build(args)
     except (OSError, ValueError) as exc:
         return fail(str(exc))
+    if args.workers < 1:
+        return fail("--workers must be at least 1")
+    if args.workers > 1:
+        return _run_workers(args)
     try:
         anyio.run(_main, args, ae, storage)
     except KeyboardInterrupt:  # Windows, or a signal before the receiver was installed
@@ -128,6 +162,7 @@ def build(args: argparse.Namespace) -> tuple[AE, StorageSCP]:
         require_called_aet=args.require_called_aet,
         require_calling_aets=args.require_calling_aet,
         tcp_quickack=not args.no_tcp_quickack,
+        max_operations_performed=args.max_ops,
     )
     options = StorageOptions(
         output_directory=args.output_directory,
@@ -141,23 +176,62 @@ def build(args: argparse.Namespace) -> tuple[AE, StorageSCP]:
     return ae, storage
 
 
-async def _main(args: argparse.Namespace, ae: AE, storage: StorageSCP) -> None:
-    async with ae.serve(args.bind, args.port) as server:
+def _run_workers(args: argparse.Namespace) -> int:
+    mode = (
+        workers.default_mode()
+        if args.share_port == "auto"
+        else workers.SharingMode(args.share_port)
+    )
+    try:
+        sockets = workers.listening_sockets(args.bind, args.port, args.workers, mode)
+    except OSError as exc:
+        return fail(f"cannot listen on port {args.port}: {exc}")
+    if not args.quiet:
+        port = sockets[0][0].getsockname()[1]
+        print(
+            f"{args.ae_title}: {args.workers} worker processes on port {port} ({mode.value})",
+            flush=True,
+        )
+    return workers.run_workers(_worker, (args,), sockets)
+
+
+def _worker(args: argparse.Namespace, sockets: list[socket.socket], index: int) -> None:
+    """One worker process (module level: started with the spawn method)."""
+    setup_logging(args)
+    ae, storage = build(args)
+    try:
+        anyio.run(_main, args, ae, storage, sockets, index)
+    except KeyboardInterrupt:
+        pass
+
+
+async def _main(
+    args: argparse.Namespace,
+    ae: AE,
+    storage: StorageSCP,
+    sockets: list[socket.socket] | None = None,
+    worker: int | None = None,
+) -> None:
+    who = args.ae_title if worker is None else f"{args.ae_title} worker {worker} pid {os.getpid()}"
+    async with ae.serve(args.bind, args.port, sockets=sockets) as server:
         if not args.quiet:
             mode = "ignoring data" if args.ignore else f"storing into {args.output_directory}"
             sync = "" if args.ignore else (", no fsync" if args.no_fsync else ", fsync")
-            print(
-                f"{args.ae_title} listening on {server.host}:{server.port}, {mode}{sync}",
-                flush=True,
-            )
+            _say(f"{who} listening on {server.host}:{server.port}, {mode}{sync}")
         await _wait_for_signal()
         log.info("shutting down")
     if not args.quiet:
         s = storage.stats
-        print(
-            f"received {s.stored} instance(s), {s.failed} failed, {s.bytes_received} bytes",
-            flush=True,
+        prefix = "" if worker is None else f"{who}: "
+        _say(
+            f"{prefix}received {s.stored} instance(s), {s.failed} failed, {s.bytes_received} bytes"
         )
+
+
+def _say(line: str) -> None:
+    """One line on stdout in one write (worker processes share the stream)."""
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
 
 
 async def _wait_for_signal() -> None:
