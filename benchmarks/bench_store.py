@@ -224,6 +224,11 @@ def start_server(
                 yield Server(proc=proc, port=port, aet="STORESCP", output=output)
         finally:
             proc.cleanup_logs()
+    elif impl == "orthanc":
+        # Orthanc keeps its own storage (SyncStorageArea: fsync, its default since 1.7.4);
+        # ``output`` stays empty: count what the client reports as stored.
+        with harness.orthanc_server() as (proc, port):
+            yield Server(proc=proc, port=port, aet="ORTHANC", output=output)
     else:
         raise Unavailable(f"unknown server {impl}")
 
@@ -348,6 +353,7 @@ SERVER_LABELS = {
     "pynetdicom": "pynetdicom SCP",
     "dcmtk": "storescp",
     "dcmtk-nodelay": "storescp TCP_NODELAY=1",
+    "orthanc": "Orthanc (fsync: SyncStorageArea)",
 }
 
 
