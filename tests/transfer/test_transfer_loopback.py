@@ -165,3 +165,27 @@ async def test_conversion_work_never_runs_on_the_event_loop_thread(
     assert all(r.ok and r.converted for r in results)
     assert {t.split(":")[0] for t in threads} == {"transcode", "decode"}
     assert not [t for t in threads if t.endswith(":" + loop_thread)], threads
+
+
+@pytest.mark.parametrize("own", [UNCOMPRESSED[1], UNCOMPRESSED[2]])  # Explicit LE, Big Endian
+@pytest.mark.parametrize("accepted", UNCOMPRESSED)
+async def test_a_pydicom_dataset_changes_byte_order_correctly(
+    tmp_path: Path, own: str, accepted: str
+) -> None:
+    """pydicom writes OB/OW values as they are: a change of byte order must swap them."""
+    from tests.transfer.support import write_ct
+
+    path = write_ct(tmp_path, own, seed=31)
+    ds = dcmread(path)
+    inst = DatasetInstance.from_dataset(ds)
+    assert inst.transfer_syntax_uid == own
+    scp = RecordingSCP(contexts=contexts_for([inst.sop_class_uid], (accepted,)))
+    async with scp.ae.serve("127.0.0.1", 0) as server:
+        scu = aiodimse.AE("SCU")
+        contexts = propose_contexts([inst], strategy=Strategy.COMPRESSION)
+        async with scu.associate("127.0.0.1", server.port, contexts=contexts) as assoc:
+            r = await assoc.store(ds)
+    assert r.ok and r.transfer_syntax == accepted
+    got = scp.arrived[0]
+    assert got.data is not None
+    assert_same_instance(parse_wire(got.data, accepted), path, own)

@@ -42,6 +42,7 @@ import zlib
 from collections.abc import Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Final, TypeAlias
 
@@ -245,7 +246,9 @@ def _retryable(code: int) -> bool:
 # ------------------------------------------------------------------------------ encoding
 
 
-def encode_dataset(ds: Dataset, transfer_syntax: str) -> bytes:
+def encode_dataset(
+    ds: Dataset, transfer_syntax: str, *, source_syntax: str = EXPLICIT_VR_LITTLE_ENDIAN
+) -> bytes:
     """``ds`` encoded as a C-STORE data set in ``transfer_syntax`` (blocking, CPU bound).
 
     Implicit/Explicit VR Little Endian, Explicit VR Big Endian, Deflated (PS3.5 A.5: the
@@ -253,17 +256,32 @@ def encode_dataset(ds: Dataset, transfer_syntax: str) -> bytes:
     Explicit VR Little Endian with the pixel data as it is in ``ds``. Group 0002 elements
     never belong in a data set on the wire (PS3.7 9.3.1.1) and are left out. pydicom may
     convert ``ds``'s raw elements in place while doing so.
+
+    ``source_syntax`` is the encoding ``ds``'s values come from (its file's transfer
+    syntax; Explicit VR Little Endian for a dataset built in memory). pydicom writes OB/OW
+    values as they are, so a change of byte order goes through the streaming transcoder,
+    which swaps each value by its VR (PS3.5 7.3).
     """
     from pydicom.filebase import DicomBytesIO
     from pydicom.filewriter import write_dataset
 
     if any(tag.group == 0x0002 for tag in ds.keys()):
         ds = ds[0x00030000:]
+    big_in = source_syntax == EXPLICIT_VR_BIG_ENDIAN
+    big_out = transfer_syntax == EXPLICIT_VR_BIG_ENDIAN
+    written = transfer_syntax
+    if big_in != big_out:
+        written = EXPLICIT_VR_BIG_ENDIAN if big_in else EXPLICIT_VR_LITTLE_ENDIAN
     fp = DicomBytesIO()
-    fp.is_implicit_VR = transfer_syntax == IMPLICIT_VR_LITTLE_ENDIAN
-    fp.is_little_endian = transfer_syntax != EXPLICIT_VR_BIG_ENDIAN
+    fp.is_implicit_VR = written == IMPLICIT_VR_LITTLE_ENDIAN
+    fp.is_little_endian = written != EXPLICIT_VR_BIG_ENDIAN
     write_dataset(fp, ds)
     data = fp.getvalue()
+    if written != transfer_syntax:
+        from ..dataset.transcode import transcode_bytes
+
+        # Deflating, when wanted, is the transcoder's job too.
+        return transcode_bytes(data, written, transfer_syntax)
     if transfer_syntax in _DEFLATED:
         packer = zlib.compressobj(zlib.Z_DEFAULT_COMPRESSION, zlib.DEFLATED, -zlib.MAX_WBITS)
         data = packer.compress(data) + packer.flush()
@@ -428,7 +446,11 @@ async def _store_one(
     payload: bytes | None = None
     converted: ConvertedSource | None = None
     if isinstance(item, DatasetInstance) and choice.conversion is not Conversion.DECODE:
-        payload = await _encode_off_loop(encode_dataset, item.dataset, choice.transfer_syntax)
+        payload = await _encode_off_loop(
+            partial(encode_dataset, source_syntax=item.transfer_syntax_uid),
+            item.dataset,
+            choice.transfer_syntax,
+        )
         meter.total += len(payload)
     elif choice.convert:
         log.info(
