@@ -27,6 +27,15 @@ and every 64 MiB) is recorded in :attr:`FileSink.error`; the partial file is rem
 further data is ignored and the association goes on (the service answers 0xA700). The caller
 then :meth:`commit`\\ s the file to its final path (atomic ``os.replace``, then an fsync of
 the directory where the platform allows it) or :meth:`discard`\\ s it.
+
+Deferred finishing (``defer_finish=True``, what the storage SCP uses). :meth:`close` then only
+hands the last bytes over and returns at once, so the association's reader goes on reading
+the next message while this one becomes durable; the service later calls :meth:`finish`, which
+writes, fsyncs and runs the service's own check-and-rename step in **one** worker-thread trip.
+A :class:`SyncBatcher` groups the trips of every sink finishing at the same time (pipelined
+C-STOREs, many associations): one trip writes all their files, then fsyncs them one after
+the other (the file system merges their journal commits), runs their steps, and fsyncs each
+directory once; every caller still gets its answer only after its own data is durable.
 """
 
 from __future__ import annotations
@@ -41,14 +50,23 @@ import shutil
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import BinaryIO, Final
+from typing import Any, BinaryIO, Final, Generic, TypeVar
 
 import anyio
 import anyio.to_thread
 
 log = logging.getLogger("aiodimse.filesink")
 
-__all__ = ["FileSink", "InsufficientSpace", "SinkState", "fsync_directory"]
+__all__ = [
+    "FileSink",
+    "InsufficientSpace",
+    "SinkState",
+    "SyncBatch",
+    "SyncBatcher",
+    "fsync_directory",
+]
+
+T = TypeVar("T")
 
 #: Free space is checked again after this many bytes written.
 _SPACE_CHECK_INTERVAL: Final = 64 << 20
@@ -114,6 +132,7 @@ class FileSink:
         keep_head: int = 64 * 1024,
         in_memory_max: int = 0,
         min_free_space: int = 0,
+        defer_finish: bool = False,
     ) -> None:
         if write_size < 1 or queue_depth < 1:
             raise ValueError("write_size and queue_depth must be positive")
@@ -137,6 +156,10 @@ class FileSink:
         self._abort = False
         self._stop_sent = False
         self._skip_decided = leading_skip is None
+        self.defer_finish = defer_finish
+        self._body: bytearray | None = None  # deferred: the whole dataset, not yet written
+        self._fp: BinaryIO | None = None  # deferred: written, awaiting its fsync
+        self._finished = not defer_finish
         #: Dataset bytes received (before any skip).
         self.size = 0
         #: Bytes dropped from the start of the dataset by ``leading_skip``.
@@ -180,7 +203,11 @@ class FileSink:
             await self._hand(self._take())
 
     async def close(self) -> None:
-        """Message complete: everything is on disk (fsynced when durable) or in memory."""
+        """Message complete: everything is on disk (fsynced when durable) or in memory.
+
+        With ``defer_finish`` the bytes are only handed over (no worker-thread trip for a
+        dataset smaller than one hand-over): call :meth:`finish` before using the file.
+        """
         if self.state is not SinkState.OPEN:
             return
         self.state = SinkState.CLOSED
@@ -189,7 +216,8 @@ class FileSink:
             if self._buf and self.error is None:
                 await self._hand(self._take())
             await self._hand(_STOP)
-            await anyio.to_thread.run_sync(self._done.wait, limiter=self._limiter)
+            if not self.defer_finish:
+                await anyio.to_thread.run_sync(self._done.wait, limiter=self._limiter)
             return
         if self.error is None:
             self._decide_skip()
@@ -197,7 +225,28 @@ class FileSink:
                 self.data = bytes(self._take())
                 return
             body = self._take()
+            if self.defer_finish:
+                self._body = body
+                return
             await anyio.to_thread.run_sync(self._write_whole, body, limiter=self._limiter)
+
+    async def finish(
+        self,
+        then: Callable[[FileSink, SyncBatch], T],
+        *,
+        batcher: SyncBatcher | None = None,
+    ) -> T:
+        """A deferred sink after :meth:`close`: write and fsync the file (when durable), then
+        run ``then(self, batch)``, all in one worker-thread trip shared with the other sinks
+        ``batcher`` is finishing (see the module docstring). ``then`` runs in that thread
+        even after a write error (see :attr:`error`); its result is returned, its exception
+        raised. Called once."""
+        if self.state is not SinkState.CLOSED or self._finished:
+            raise RuntimeError(f"cannot finish a sink in state {self.state.value}")
+        self._finished = True
+        if batcher is None:
+            batcher = SyncBatcher(self._limiter)
+        return await batcher.run(self, then)
 
     async def discard(self) -> None:
         """Drop the dataset: stop the writer and remove the temporary file (idempotent)."""
@@ -206,6 +255,7 @@ class FileSink:
         self.state = SinkState.DISCARDED
         self._abort = True
         self._buf = bytearray()
+        self._body = None
         self.data = None
         with anyio.CancelScope(shield=True):
             if self._thread is not None and not self._stop_sent:
@@ -226,28 +276,42 @@ class FileSink:
         it, e.g. that it resolves inside the storage root; it may raise to refuse.
         Raises ``OSError`` when the move fails (the temporary file is then removed).
         """
+        if self.state is not SinkState.CLOSED or not self.on_disk or not self._finished:
+            raise RuntimeError(f"cannot commit a sink in state {self.state.value}")
+        return await anyio.to_thread.run_sync(
+            self.commit_sync, destination, replace, check, None, limiter=self._limiter
+        )
+
+    def commit_sync(
+        self,
+        destination: Path,
+        replace: bool = True,
+        check: Callable[[], Path] | None = None,
+        batch: SyncBatch | None = None,
+    ) -> bool:
+        """:meth:`commit` in the calling (worker) thread, e.g. from :meth:`finish`'s ``then``.
+        With ``batch`` the directory fsync is left to the batch (once per directory)."""
         if self.state is not SinkState.CLOSED or not self.on_disk:
             raise RuntimeError(f"cannot commit a sink in state {self.state.value}")
-
-        def move() -> bool:
-            target = check() if check is not None else destination
-            try:
-                created = _make_parents(target.parent)
-                if replace:
-                    os.replace(self.path, target)  # atomic on POSIX and Windows (same volume)
-                    placed = True
-                else:
-                    placed = _place_if_absent(self.path, target)
-                if self.durable:
-                    fsync_directory(target.parent)
-                    for directory in created:
-                        fsync_directory(directory.parent)
-                return placed
-            except BaseException:
-                self._unlink()
-                raise
-
-        placed = await anyio.to_thread.run_sync(move, limiter=self._limiter)
+        target = check() if check is not None else destination
+        try:
+            created = _make_parents(target.parent)
+            if replace:
+                os.replace(self.path, target)  # atomic on POSIX and Windows (same volume)
+                placed = True
+            else:
+                placed = _place_if_absent(self.path, target)
+            if self.durable:
+                # The rename is durable once its directory is (and a new directory's entry
+                # in its parent): fsynced before the service answers.
+                for directory in (target.parent, *(d.parent for d in created)):
+                    if batch is None:
+                        fsync_directory(directory)
+                    else:
+                        batch.sync_directory(directory)
+        except BaseException:
+            self._unlink()
+            raise
         self.state = SinkState.COMMITTED
         return placed
 
@@ -338,6 +402,44 @@ class FileSink:
                 self._unlink()
             self._done.set()
 
+    def _prepare(self) -> None:
+        """Worker thread, deferred sink: write what :meth:`close` kept (no fsync yet), or
+        wait for the writer thread (which fsyncs itself)."""
+        if self._thread is not None:
+            self._done.wait()
+            return
+        body, self._body = self._body, None
+        if body is None or self.error is not None or self.state is SinkState.DISCARDED:
+            return
+        try:
+            fp = self._open()
+            try:
+                fp.write(body)
+                fp.flush()
+            except BaseException:
+                fp.close()
+                raise
+            self._fp = fp
+        except OSError as exc:
+            self._record(exc)
+            self._unlink()
+
+    def _sync(self) -> None:
+        """Worker thread, deferred sink: fsync (when durable) and close what :meth:`_prepare`
+        wrote."""
+        fp, self._fp = self._fp, None
+        if fp is None:
+            return
+        try:
+            if self.durable:
+                os.fsync(fp.fileno())
+            fp.close()
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                fp.close()
+            self._record(exc)
+            self._unlink()
+
     def _write_whole(self, body: bytearray) -> None:
         """A dataset smaller than one hand-over: open, write, fsync, close in one go."""
         try:
@@ -356,6 +458,112 @@ class FileSink:
     def _unlink(self) -> None:
         with contextlib.suppress(FileNotFoundError):
             self.path.unlink()
+
+
+class SyncBatch:
+    """What the steps of one :class:`SyncBatcher` trip share: directories to fsync once."""
+
+    __slots__ = ("directories",)
+
+    def __init__(self) -> None:
+        self.directories: dict[Path, None] = {}
+
+    def sync_directory(self, directory: Path) -> None:
+        """fsync ``directory`` at the end of the trip, after every step (once)."""
+        self.directories[directory] = None
+
+
+class _Job(Generic[T]):
+    __slots__ = ("error", "finished", "lead", "result", "sink", "then", "wake")
+
+    def __init__(self, sink: FileSink, then: Callable[[FileSink, SyncBatch], T]) -> None:
+        self.sink = sink
+        self.then = then
+        self.wake = anyio.Event()
+        self.lead = False
+        self.finished = False
+        self.result: T | None = None
+        self.error: BaseException | None = None
+
+
+class SyncBatcher:
+    """Groups the finishing of deferred :class:`FileSink`\\ s into shared worker-thread trips.
+
+    The first caller runs a trip for every job queued at that moment (up to ``max_batch``):
+    all files are written, then fsynced one after the other, then each job's step runs, then
+    each directory the steps named is fsynced once. Jobs queued meanwhile wait; when a trip
+    ends, the oldest waiting job's caller runs the next one. Nothing runs without a caller,
+    so there is no background task to own. The disk work is shielded from cancellation (it
+    is bounded, and a half-finished job must not be left behind).
+    """
+
+    def __init__(self, limiter: anyio.CapacityLimiter, *, max_batch: int = 64) -> None:
+        if max_batch < 1:
+            raise ValueError("max_batch must be positive")
+        self._limiter = limiter
+        self._max_batch = max_batch
+        self._queue: list[_Job[Any]] = []
+        self._busy = False
+        #: Trips run and jobs finished (for tests and benchmarks).
+        self.trips = 0
+        self.jobs = 0
+
+    async def run(self, sink: FileSink, then: Callable[[FileSink, SyncBatch], T]) -> T:
+        job: _Job[T] = _Job(sink, then)
+        self._queue.append(job)
+        if not self._busy:
+            self._busy = True
+            job.lead = True
+        with anyio.CancelScope(shield=True):
+            while not job.finished:
+                if job.lead:
+                    await self._trip()
+                else:
+                    await job.wake.wait()
+                    job.wake = anyio.Event()
+        if job.error is not None:
+            raise job.error
+        return job.result  # type: ignore[return-value]  # set by the trip when no error
+
+    async def _trip(self) -> None:
+        batch, self._queue = self._queue[: self._max_batch], self._queue[self._max_batch :]
+        try:
+            await anyio.to_thread.run_sync(_run_batch, batch, limiter=self._limiter)
+        except BaseException as exc:  # pragma: no cover - _run_batch catches per job
+            for j in batch:
+                if not j.finished:
+                    j.error, j.finished = exc, True
+        self.trips += 1
+        self.jobs += len(batch)
+        for j in batch:
+            j.lead = False
+            j.wake.set()
+        if self._queue:
+            nxt = self._queue[0]
+            nxt.lead = True
+            nxt.wake.set()
+        else:
+            self._busy = False
+
+
+def _run_batch(batch: list[_Job[Any]]) -> None:
+    """One worker-thread trip (see :class:`SyncBatcher`)."""
+    shared = SyncBatch()
+    for phase in (FileSink._prepare, FileSink._sync):
+        for j in batch:
+            try:
+                phase(j.sink)
+            except BaseException as exc:  # pragma: no cover - the phases record OSErrors
+                j.error = exc
+    for j in batch:
+        if j.error is None:
+            try:
+                j.result = j.then(j.sink, shared)
+            except BaseException as exc:
+                j.error = exc
+        j.finished = True
+    for directory in shared.directories:
+        fsync_directory(directory)
 
 
 def _make_parents(directory: Path) -> list[Path]:

@@ -77,7 +77,7 @@ from ..constants import (
 from ..dimse.messages import CStoreRQ, CStoreRSP, DimseMessage
 from ..dimse.status import Service, StatusCategory, status_info
 from ..net.channel import Channel, Received
-from ..net.filesink import FileSink
+from ..net.filesink import FileSink, SyncBatch, SyncBatcher
 from ..net.sinks import DatasetSink
 from . import dataset_head as dh
 from .contexts import Context
@@ -255,6 +255,18 @@ class _NullSink:
         return None
 
 
+#: (status, error comment, offending elements) of a C-STORE-RSP.
+_Status = tuple[int, str | None, tuple[int, ...] | None]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Destination:
+    """Where a checked instance goes: its path and the parts under the storage root."""
+
+    path: Path
+    parts: tuple[str, ...]
+
+
 @dataclass(slots=True)
 class StorageStats:
     """Counters since start (for the CLI summary and benchmarks)."""
@@ -272,6 +284,7 @@ class StorageSCP:
         self.root = Path(self.options.output_directory)
         self.stats = StorageStats()
         self._limiter: anyio.CapacityLimiter | None = None
+        self._batcher: SyncBatcher | None = None
 
     # -- set-up --------------------------------------------------------------------------------
 
@@ -303,6 +316,12 @@ class StorageSCP:
         if self._limiter is None:
             self._limiter = anyio.CapacityLimiter(self.options.io_threads)
         return self._limiter
+
+    def batcher(self) -> SyncBatcher:
+        """Groups the write-fsync-rename trips of instances finishing at the same time."""
+        if self._batcher is None:
+            self._batcher = SyncBatcher(self.limiter())
+        return self._batcher
 
     # -- the sink factory ----------------------------------------------------------------------
 
@@ -336,6 +355,8 @@ class StorageSCP:
             leading_skip=_group2_skipper(ts),
             in_memory_max=opts.in_memory_max,
             min_free_space=opts.min_free_space,
+            # The reader goes on with the next message; handle_store finishes this one.
+            defer_finish=True,
         )
 
     # -- the request handler -------------------------------------------------------------------
@@ -381,38 +402,32 @@ class StorageSCP:
         if not isinstance(sink, FileSink):
             return 0x0000, None, None  # ignore mode: received and dropped
         peer = channel.peer
-        uid = msg.affected_sop_instance_uid
-        if sink.error is not None:
-            log.error("%s: %s not stored: %s", peer, uid, sink.error)
-            return STATUS_OUT_OF_RESOURCES, _comment(f"not stored: {sink.error}"), None
         ts = _transfer_syntax(channel, context_id)
-        wanted = [dh.SOP_CLASS_UID, dh.SOP_INSTANCE_UID]
-        if self.options.layout is Layout.TREE:
-            wanted += [dh.PATIENT_ID, dh.STUDY_INSTANCE_UID, dh.SERIES_INSTANCE_UID]
-        try:
-            head = await anyio.to_thread.run_sync(
-                _read_head, sink.head, ts, sink.size <= len(sink.head), wanted,
-                limiter=self.limiter(),
-            )  # fmt: skip
-        except dh.DatasetHeadError as exc:
-            log.warning("%s: %s: %s", peer, uid, exc)
-            return STATUS_CANNOT_UNDERSTAND, _comment(str(exc)), None
-        mismatch = _mismatch(msg, head)
-        if mismatch is not None:
-            log.warning("%s: %s", peer, mismatch[0])
-            return STATUS_DATASET_MISMATCH, _comment(mismatch[0]), (mismatch[1],)
-        if sink.skipped:
-            log.warning("%s: %s: %d bytes of group 0002 removed", peer, uid, sink.skipped)
-        elif head.group2_length:
-            log.warning("%s: %s: group 0002 inside a deflated dataset kept", peer, uid)
-        parts = relative_parts(
-            sop_instance_uid=uid,
-            layout=self.options.layout,
-            patient_id=head.text(dh.PATIENT_ID),
-            study_instance_uid=head.text(dh.STUDY_INSTANCE_UID),
-            series_instance_uid=head.text(dh.SERIES_INSTANCE_UID),
-        )
-        destination = self.root.joinpath(*parts)
+        if self.options.handler is None and self.options.convert_to in (None, ts):
+            # One worker-thread trip (grouped with other instances finishing now): write,
+            # fsync, check against the command, rename, fsync the directory; then answer.
+            if sink.defer_finish:
+                return await sink.finish(
+                    lambda s, batch: self._check_and_keep(peer, msg, ts, s, batch),
+                    batcher=self.batcher(),
+                )
+            return await anyio.to_thread.run_sync(
+                self._check_and_keep, peer, msg, ts, sink, None, limiter=self.limiter()
+            )
+        # With a handler or a conversion: the complete, durable file first (one trip), the
+        # handler and the conversion, then the rename (another trip).
+        if sink.defer_finish:
+            checked = await sink.finish(
+                lambda s, _batch: self._check(peer, msg, ts, s), batcher=self.batcher()
+            )
+        else:
+            checked = await anyio.to_thread.run_sync(
+                self._check, peer, msg, ts, sink, limiter=self.limiter()
+            )
+        if not isinstance(checked, _Destination):
+            return checked  # a failure status
+        destination, parts = checked.path, checked.parts
+        uid = msg.affected_sop_instance_uid
         status, comment = 0x0000, None
         if self.options.handler is not None:
             status, comment = await self._call_handler(channel, context_id, msg, sink, destination)
@@ -436,16 +451,67 @@ class StorageSCP:
             except (OSError, ValueError) as exc:
                 log.error("%s: %s not stored: %s", peer, uid, exc)
                 return STATUS_OUT_OF_RESOURCES, _comment(f"not stored: {exc}"), None
-            log.info(
-                "%s: stored %s (%d bytes)%s",
-                peer,
-                destination,
-                sink.size,
-                "" if placed else "; kept the copy already there",
-            )
+            _log_stored(peer, destination, sink, placed)
         if status == 0x0000 and sink.skipped:
             return STATUS_ELEMENTS_DISCARDED, "group 0002 elements removed from the dataset", None
         return status, comment, None
+
+    def _check(self, peer: str, msg: CStoreRQ, ts: str, sink: FileSink) -> _Destination | _Status:
+        """Worker thread: the written dataset against the command (PS3.4 B.2.3); returns
+        the destination or a failure status."""
+        uid = msg.affected_sop_instance_uid
+        if sink.error is not None:
+            log.error("%s: %s not stored: %s", peer, uid, sink.error)
+            return STATUS_OUT_OF_RESOURCES, _comment(f"not stored: {sink.error}"), None
+        wanted = [dh.SOP_CLASS_UID, dh.SOP_INSTANCE_UID]
+        if self.options.layout is Layout.TREE:
+            wanted += [dh.PATIENT_ID, dh.STUDY_INSTANCE_UID, dh.SERIES_INSTANCE_UID]
+        try:
+            head = _read_head(sink.head, ts, sink.size <= len(sink.head), wanted)
+        except dh.DatasetHeadError as exc:
+            log.warning("%s: %s: %s", peer, uid, exc)
+            return STATUS_CANNOT_UNDERSTAND, _comment(str(exc)), None
+        mismatch = _mismatch(msg, head)
+        if mismatch is not None:
+            log.warning("%s: %s", peer, mismatch[0])
+            return STATUS_DATASET_MISMATCH, _comment(mismatch[0]), (mismatch[1],)
+        if sink.skipped:
+            log.warning("%s: %s: %d bytes of group 0002 removed", peer, uid, sink.skipped)
+        elif head.group2_length:
+            log.warning("%s: %s: group 0002 inside a deflated dataset kept", peer, uid)
+        parts = relative_parts(
+            sop_instance_uid=uid,
+            layout=self.options.layout,
+            patient_id=head.text(dh.PATIENT_ID),
+            study_instance_uid=head.text(dh.STUDY_INSTANCE_UID),
+            series_instance_uid=head.text(dh.SERIES_INSTANCE_UID),
+        )
+        return _Destination(path=self.root.joinpath(*parts), parts=parts)
+
+    def _check_and_keep(
+        self, peer: str, msg: CStoreRQ, ts: str, sink: FileSink, batch: SyncBatch | None
+    ) -> _Status:
+        """Worker thread, no handler and no conversion: :meth:`_check`, then the atomic
+        rename (its directory fsync left to ``batch``), then the status to answer."""
+        checked = self._check(peer, msg, ts, sink)
+        if not isinstance(checked, _Destination):
+            return checked  # a failure status
+        destination, parts = checked.path, checked.parts
+        if sink.on_disk:
+            try:
+                placed = sink.commit_sync(
+                    destination,
+                    replace=self.options.duplicates is DuplicatePolicy.REPLACE,
+                    check=lambda: resolve_inside(self.root, parts),
+                    batch=batch,
+                )
+            except (OSError, ValueError) as exc:
+                log.error("%s: %s not stored: %s", peer, msg.affected_sop_instance_uid, exc)
+                return STATUS_OUT_OF_RESOURCES, _comment(f"not stored: {exc}"), None
+            _log_stored(peer, destination, sink, placed)
+        if sink.skipped:
+            return STATUS_ELEMENTS_DISCARDED, "group 0002 elements removed from the dataset", None
+        return 0x0000, None, None
 
     async def _call_handler(
         self,
@@ -487,6 +553,17 @@ class StorageSCP:
             # ROBUSTNESS 37 / PS3.4 B.2.3 "Error: cannot understand" (Cxxx) with a comment.
             log.exception("%s: the storage handler raised", channel.peer)
             return STATUS_HANDLER_FAILED, _comment(f"handler failed: {type(exc).__name__}: {exc}")
+
+
+def _log_stored(peer: str, destination: Path, sink: FileSink, placed: bool) -> None:
+    if log.isEnabledFor(logging.INFO):
+        log.info(
+            "%s: stored %s (%d bytes)%s",
+            peer,
+            destination,
+            sink.size,
+            "" if placed else "; kept the copy already there",
+        )
 
 
 def enable_storage(ae: AE, options: StorageOptions | None = None) -> StorageSCP:
