@@ -211,7 +211,7 @@ async def send_prepared(
     """:func:`send_files` for files already examined: one result per file, in order."""
     if not files:
         return []
-    caps = Capabilities.detect()
+    caps = await Capabilities.detect_async()
     chain = fallback_chain(strategy) if fallback else (strategy,)
     pending = [_Pending(n, info) for n, info in enumerate(files)]
     final: dict[int, StoreResult] = {}

@@ -441,7 +441,7 @@ async def _store_one(
         item.transfer_syntax_uid,
         rejected=negotiated.rejected,
         proposed={pc.context_id: tuple(pc.transfer_syntaxes) for pc in rq_contexts},
-        capabilities=Capabilities.detect(),
+        capabilities=await Capabilities.detect_async(),
     )
     payload: bytes | None = None
     converted: ConvertedSource | None = None

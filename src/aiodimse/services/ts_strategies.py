@@ -161,8 +161,18 @@ class Capabilities:
 
     @classmethod
     def detect(cls) -> Capabilities:
-        """What this installation can convert (looked up once, then cached)."""
+        """What this installation can convert (looked up once, then cached). The first call
+        imports the pixel codecs: from async code use :meth:`detect_async`."""
         return _detect()
+
+    @classmethod
+    async def detect_async(cls) -> Capabilities:
+        """:meth:`detect`, its first (importing) call made in a worker thread."""
+        if _detect.cache_info().currsize:
+            return _detect()
+        import anyio.to_thread
+
+        return await anyio.to_thread.run_sync(_detect)
 
     def convertible(self, source: str) -> bool:
         """``source`` can be turned into some uncompressed transfer syntax."""
