@@ -138,3 +138,86 @@ async def test_convert_on_receipt(tmp_path: Path, target: str) -> None:
         assert read_file_info(kept).transfer_syntax_uid == target
         assert_same_instance(dcmread(kept), path, ts)
     assert not [p for p in (tmp_path / "out").iterdir() if not p.name.endswith(".dcm")]
+
+
+@pytest.mark.anyio
+async def test_convert_on_receipt_keeps_what_it_cannot_convert(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """No codec for a received JPEG: the file is kept as received, with a warning."""
+    from pydicom.pixels.decoders.base import Decoder
+
+    path = write_source(tmp_path / "in", JPEGBaseline8Bit, seed=14)
+    ae = aiodimse.AE("SCP")
+    enable_storage(
+        ae,
+        StorageOptions(
+            output_directory=tmp_path / "out", durable=False, convert_to=ImplicitVRLittleEndian
+        ),
+    )
+    monkeypatch.setattr(Decoder, "is_available", property(lambda self: False))
+    async with ae.serve("127.0.0.1", 0) as server:
+        (r,) = await send_files(aiodimse.AE("SCU"), "127.0.0.1", server.port, [path])
+    assert r.ok and not r.converted
+    (kept,) = (tmp_path / "out").glob("*.dcm")
+    assert (
+        kept.read_bytes()[read_file_info(kept).dataset_offset :]
+        == path.read_bytes()[read_file_info(path).dataset_offset :]
+    )
+    assert "cannot convert" in caplog.text and "aiodimse[codecs]" in caplog.text
+
+
+def _deflate_bomb(path: Path, pixel_bytes: int) -> None:
+    """A Deflated CT whose Pixel Data is ``pixel_bytes`` zeros: tiny on disk, huge inflated."""
+    import zlib
+
+    from pydicom.filebase import DicomBytesIO
+    from pydicom.filewriter import write_dataset, write_file_meta_info
+    from pydicom.uid import DeflatedExplicitVRLittleEndian
+
+    from tests.support import datagen
+
+    ds = datagen.make_dataset(datagen.Spec(kind=datagen.Kind.CT, seed=15))
+    del ds.PixelData
+    ds.file_meta.TransferSyntaxUID = DeflatedExplicitVRLittleEndian
+    head = DicomBytesIO()
+    head.is_little_endian, head.is_implicit_VR = True, False
+    write_dataset(head, ds)
+    packer = zlib.compressobj(1, zlib.DEFLATED, -zlib.MAX_WBITS)
+    with path.open("wb") as out:
+        out.write(b"\x00" * 128 + b"DICM")
+        write_file_meta_info(out, ds.file_meta)  # type: ignore[arg-type]
+        out.write(packer.compress(head.getvalue()))
+        out.write(
+            packer.compress(b"\xe0\x7f\x10\x00OW\x00\x00" + pixel_bytes.to_bytes(4, "little"))
+        )
+        zeros = bytes(1 << 20)
+        for _ in range(pixel_bytes >> 20):
+            out.write(packer.compress(zeros))
+        out.write(packer.flush())
+
+
+@pytest.mark.anyio
+async def test_convert_on_receipt_refuses_a_deflate_bomb(tmp_path: Path) -> None:
+    """ROBUSTNESS 30: a received Deflated dataset inflating past the cap is kept as is."""
+    bomb = tmp_path / "in" / "bomb.dcm"
+    bomb.parent.mkdir()
+    _deflate_bomb(bomb, 260 << 20)  # the cap: 256 MiB for a small file
+    assert bomb.stat().st_size < 2 << 20  # inflates over 100 times
+    ae = aiodimse.AE("SCP")
+    enable_storage(
+        ae,
+        StorageOptions(
+            output_directory=tmp_path / "out", durable=False, convert_to=ExplicitVRLittleEndian
+        ),
+    )
+    async with ae.serve("127.0.0.1", 0) as server:
+        (r,) = await send_files(aiodimse.AE("SCU"), "127.0.0.1", server.port, [bomb])
+    assert r.ok and not r.converted
+    (kept,) = (tmp_path / "out").glob("*.dcm")
+    assert read_file_info(kept).transfer_syntax_uid == "1.2.840.10008.1.2.1.99"
+    assert (
+        kept.read_bytes()[read_file_info(kept).dataset_offset :]
+        == bomb.read_bytes()[read_file_info(bomb).dataset_offset :]
+    )
+    assert [p.name for p in (tmp_path / "out").iterdir()] == [kept.name]  # no leftovers

@@ -73,7 +73,14 @@ def _encode_explicit_le(ds: Dataset) -> bytes:
     return fp.getvalue()
 
 
-def decoded_chunks(source: Path | Dataset, transfer_syntax: str) -> Iterator[bytes]:
+#: Largest decoded frame accepted (the Image Pixel module of a received dataset is the
+#: peer's word: never allocate from it unchecked).
+MAX_FRAME_BYTES: Final = 1 << 30
+
+
+def decoded_chunks(
+    source: Path | Dataset, transfer_syntax: str, *, max_frame_bytes: int = MAX_FRAME_BYTES
+) -> Iterator[bytes]:
     """The dataset in Explicit VR Little Endian with native Pixel Data (blocking generator).
 
     ``source`` is a PS3.10 file or a pydicom ``Dataset`` (not modified); ``transfer_syntax``
@@ -111,8 +118,12 @@ def decoded_chunks(source: Path | Dataset, transfer_syntax: str) -> Iterator[byt
         frames = int(ds.get("NumberOfFrames", 1) or 1)
     except (AttributeError, TypeError, ValueError) as exc:
         raise DecodeError(f"the Image Pixel module is incomplete: {exc}") from None
-    if bits % 8 or frame_bytes == 0:
+    if bits % 8 or frame_bytes <= 0:
         raise DecodeError(f"Bits Allocated {bits} cannot be decoded frame by frame")
+    if frame_bytes > max_frame_bytes or frames < 1:
+        raise DecodeError(
+            f"{frames} frame(s) of {frame_bytes} bytes: over the {max_frame_bytes}-byte frame cap"
+        )
     total = frame_bytes * frames
     if total >= 0xFFFFFFFF:  # PS3.5 7.1.2: a 32-bit defined length
         raise DecodeError(f"{total} bytes of native Pixel Data exceed a 32-bit length")

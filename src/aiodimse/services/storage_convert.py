@@ -192,8 +192,23 @@ class ConvertedSource:
 # ------------------------------------------------------------------------------ on receipt
 
 
-def convert_file(path: Path, source_syntax: str, target_syntax: str, *, durable: bool) -> None:
+#: A received Deflated dataset may inflate to this many times its size, and at least to
+#: :data:`MIN_INFLATE_CAP` bytes, when converted on receipt (ROBUSTNESS 30: deflate bombs).
+MAX_INFLATE_RATIO: Final = 100
+MIN_INFLATE_CAP: Final = 256 << 20
+
+
+def convert_file(
+    path: Path,
+    source_syntax: str,
+    target_syntax: str,
+    *,
+    durable: bool,
+    max_inflated: int | None = None,
+) -> None:
     """Rewrite the PS3.10 file at ``path`` in ``target_syntax`` (blocking).
+
+    ``max_inflated`` caps the inflated size of a Deflated source (a larger one raises).
 
     Uncompressed sources are transcoded, compressed ones decoded (then transcoded); the File
     Meta Information gets the new Transfer Syntax UID (PS3.10 7.1). The new file is written
@@ -213,7 +228,8 @@ def convert_file(path: Path, source_syntax: str, target_syntax: str, *, durable:
     chunks: Iterator[bytes]
     transcoder: Transcoder | None
     if source_syntax in NATIVE:
-        chunks, transcoder = file_chunks(info), Transcoder(source_syntax, target_syntax)
+        chunks = file_chunks(info)
+        transcoder = Transcoder(source_syntax, target_syntax, max_inflated=max_inflated)
     else:
         chunks = decoded_chunks(path, source_syntax)
         transcoder = (
@@ -253,11 +269,14 @@ async def convert_received(
     Returns ``False`` (the file is kept as received, and the reason logged) when it cannot
     be converted: a missing codec, data the transcoder refuses.
     """
+
+    def convert() -> None:
+        # The peer chose how much this inflates: bound it (ROBUSTNESS 30).
+        cap = max(MIN_INFLATE_CAP, MAX_INFLATE_RATIO * path.stat().st_size)
+        convert_file(path, source_syntax, target_syntax, durable=durable, max_inflated=cap)
+
     try:
-        await anyio.to_thread.run_sync(
-            lambda: convert_file(path, source_syntax, target_syntax, durable=durable),
-            limiter=limiter,
-        )
+        await anyio.to_thread.run_sync(convert, limiter=limiter)
     except Exception as exc:  # pydicom, codecs and the transcoder raise many kinds
         log.warning(
             "%s: kept in %s, cannot convert to %s: %s", path, source_syntax, target_syntax, exc
