@@ -12,11 +12,14 @@ from contextlib import asynccontextmanager
 
 import anyio
 import pytest
+from pydicom.dataset import Dataset
 
 import aiodimse
+from aiodimse import QueryLevel, QueryModel
 from aiodimse.net.channel import Channel
 from aiodimse.services.association import Association
 from aiodimse.services.contexts import VERIFICATION
+from aiodimse.services.qr_models import find_contexts
 from aiodimse.services.storage_scu import StoreResult
 from tests.scale.scale_support import (
     CT,
@@ -233,3 +236,42 @@ async def test_concurrent_operations_respect_the_window() -> None:
                     for _ in range(3):
                         tg.start_soon(assoc.echo)
         assert most == expected
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_an_operation_inside_its_own_task_s_full_window_is_refused(
+    anyio_backend: str,
+) -> None:
+    """Window 1: a C-ECHO or C-STORE inside the task's own C-FIND block would wait for
+    itself forever; it is refused at once instead."""
+
+    async def backend(
+        identifier: Dataset, model: QueryModel, level: QueryLevel | None
+    ) -> AsyncIterator[Dataset]:
+        for n in range(3):
+            ds = Dataset()
+            ds.PatientID = f"P{n}"
+            yield ds
+
+    scp = WindowSCP()
+    aiodimse.enable_find(scp.ae, backend)
+    scu = aiodimse.AE("SCU")
+    with anyio.fail_after(LIMIT):
+        async with scp.ae.serve("127.0.0.1", 0) as server:
+            async with scu.associate(
+                "127.0.0.1",
+                server.port,
+                called_ae="WINDOWSCP",
+                contexts=[*storage_contexts(CT), *find_contexts(), VERIFICATION],
+            ) as assoc:
+                assert assoc.operations_window == 1
+                async with assoc.find({"PatientID": ""}) as results:
+                    with pytest.raises(aiodimse.LocalProtocolError, match="whole negotiated"):
+                        await assoc.echo()
+                    with pytest.raises(aiodimse.LocalProtocolError):
+                        await assoc.store_many([make_instance(0)])
+                    found = [ds.PatientID async for ds in results]
+                assert found == ["P0", "P1", "P2"]
+                # After the block the association is still usable.
+                assert (await assoc.echo()).code == 0
+                assert (await assoc.store(make_instance(1))).ok

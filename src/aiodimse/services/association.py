@@ -18,7 +18,7 @@ import anyio
 from ..constants import VERIFICATION_SOP_CLASS
 from ..dimse.messages import CEchoRQ, CEchoRSP
 from ..dimse.status import Service, StatusInfo, status_info
-from ..errors import AssociationError, ContextNotAccepted
+from ..errors import AssociationError, ContextNotAccepted, LocalProtocolError
 from ..net.channel import Channel
 
 if TYPE_CHECKING:
@@ -44,7 +44,9 @@ class Association:
         self._ae = ae
         negotiated = channel.negotiated
         window = negotiated.max_operations_invoked if negotiated is not None else 1
-        self._invoke_slots = anyio.Semaphore(max(1, window))
+        self._window = max(1, window)
+        self._invoke_slots = anyio.Semaphore(self._window)
+        self._held: dict[int, int] = {}  # task id -> slots it holds
 
     @property
     def operations_window(self) -> int:
@@ -64,8 +66,35 @@ class Association:
     @asynccontextmanager
     async def _invoking(self, operation: AbstractAsyncContextManager[_T]) -> AsyncIterator[_T]:
         """Hold one invoke-window slot for the whole of ``operation`` (to its last response)."""
-        async with self._invoke_slots, operation as value:
+        async with self._slot(), operation as value:
             yield value
+
+    def _check_reentry(self) -> int:
+        """An operation started inside the block of this task's own operations, which
+        already hold the whole window, would wait for itself forever: refuse it."""
+        task = anyio.get_current_task().id
+        if self._held.get(task, 0) >= self._window:
+            raise LocalProtocolError(
+                f"this task already has {self._window} operation(s) outstanding on the "
+                "association, the whole negotiated window (PS3.7 D.3.3.3): finish one first, "
+                "or use another association"
+            )
+        return task
+
+    @asynccontextmanager
+    async def _slot(self) -> AsyncIterator[None]:
+        """Hold one slot of the invoke window (PS3.7 D.3.3.3) while an operation runs."""
+        task = self._check_reentry()
+        async with self._invoke_slots:
+            self._held[task] = self._held.get(task, 0) + 1
+            try:
+                yield
+            finally:
+                left = self._held[task] - 1
+                if left:
+                    self._held[task] = left
+                else:
+                    del self._held[task]
 
     @property
     def negotiated(self) -> Negotiated:
@@ -107,7 +136,7 @@ class Association:
         channel = self._channel
         message_id = channel.next_message_id()
         rq = CEchoRQ(message_id=message_id, affected_sop_class_uid=VERIFICATION_SOP_CLASS)
-        async with self._invoke_slots, channel.expect_responses(message_id) as responses:
+        async with self._slot(), channel.expect_responses(message_id) as responses:
             await channel.send_message(cid, rq)
             received = await channel.next_response(responses, timeout, "the C-ECHO response")
         rsp = received.message
@@ -234,7 +263,7 @@ class Association:
         """
         from . import storage_scu
 
-        async with self._invoke_slots:
+        async with self._slot():
             return await storage_scu.store(
                 self._channel, self._ae, item, progress=progress, timeout=timeout, priority=priority
             )
@@ -255,6 +284,7 @@ class Association:
         outstanding (``window`` lowers it; 1 = one at a time)."""
         from . import store_batch
 
+        self._check_reentry()
         return await store_batch.store_many(
             self._channel,
             self._ae,
