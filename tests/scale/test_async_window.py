@@ -275,3 +275,21 @@ async def test_an_operation_inside_its_own_task_s_full_window_is_refused(
                 # After the block the association is still usable.
                 assert (await assoc.echo()).code == 0
                 assert (await assoc.store(make_instance(1))).ok
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_a_raising_callback_surfaces_as_itself(anyio_backend: str) -> None:
+    class Boom(Exception):
+        pass
+
+    def on_result(result: StoreResult) -> None:
+        raise Boom(result.sop_instance_uid)
+
+    def progress(sent: int, total: int) -> None:
+        raise Boom("progress")
+
+    with anyio.fail_after(LIMIT):
+        for kwargs in ({"on_result": on_result}, {"progress": progress}):
+            async with session(WindowSCP()) as assoc:
+                with pytest.raises(Boom):
+                    await assoc.store_many([make_instance(i) for i in range(20)], **kwargs)

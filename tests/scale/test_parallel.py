@@ -146,3 +146,26 @@ async def test_no_association_at_all_raises(tmp_path: Path) -> None:
     paths = write_instances(tmp_path / "in", 3)
     with anyio.fail_after(LIMIT), pytest.raises(aiodimse.NetworkError):
         await send_files_parallel(aiodimse.AE("PARALLEL"), "127.0.0.1", 1, paths, associations=2)
+
+
+async def test_a_raising_callback_surfaces_as_itself(tmp_path: Path) -> None:
+    paths = write_instances(tmp_path / "in", 20)
+
+    class Boom(Exception):
+        pass
+
+    def on_result(result: StoreResult) -> None:
+        raise Boom
+
+    with anyio.fail_after(LIMIT):
+        async with WindowSCP().ae.serve("127.0.0.1", 0) as server:
+            with pytest.raises(Boom):
+                await send_files_parallel(
+                    aiodimse.AE("PARALLEL"),
+                    "127.0.0.1",
+                    server.port,
+                    paths,
+                    called_ae="WINDOWSCP",
+                    associations=3,
+                    on_result=on_result,
+                )

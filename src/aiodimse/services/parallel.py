@@ -81,6 +81,7 @@ class _State:
     stop: str | None = None  # why items not yet handed out are not sent
     opened: int = 0  # associations borrowed successfully
     error: DicomError | None = None  # the first failure to get one
+    crash: Exception | None = None  # re-raised once every worker stopped
 
 
 def _length(item: _Item) -> int:
@@ -143,7 +144,7 @@ async def store_parallel(
 
     def record(index: int, result: StoreResult) -> None:
         results[index] = result
-        if on_result is not None:
+        if on_result is not None and state.crash is None:
             on_result(result)
 
     def take(assoc_window: int) -> list[tuple[int, _Item]]:
@@ -186,10 +187,18 @@ async def store_parallel(
                     state.error = exc
                 log.info("%s:%d: an association for sending failed: %s", pool.host, pool.port, exc)
                 return
+            except Exception as exc:  # a bug, or the caller's callback raised
+                if state.crash is None:
+                    state.crash = exc
+                state.stop = f"not sent: {type(exc).__name__}"
+                tg.cancel_scope.cancel()
+                return
 
     async with anyio.create_task_group() as tg:
         for _ in range(min(width, max(1, len(queue)))):
             tg.start_soon(worker)
+    if state.crash is not None:
+        raise state.crash
     if queue and not state.opened and state.error is not None:
         raise state.error
     reason = state.stop or f"not sent: no association ({state.error})"

@@ -189,10 +189,19 @@ async def store_many(
     crash: list[BaseException] = []
     in_flight = anyio.Semaphore(width)
 
+    def fail_batch(exc: Exception) -> None:
+        # A bug or the caller's callback raised: stop everything, re-raise it below.
+        crash.append(exc)
+        stop.set(f"not sent: {type(exc).__name__}", retryable=False)
+        tg.cancel_scope.cancel()
+
     def emit(index: int, result: StoreResult) -> None:
         results[index] = result
-        if on_result is not None:
-            on_result(result)
+        if on_result is not None and not crash:
+            try:
+                on_result(result)
+            except Exception as exc:
+                fail_batch(exc)
 
     def not_sent(index: int, r: _Resolved | DicomFileError) -> None:
         assert stop.reason is not None
@@ -215,10 +224,8 @@ async def store_many(
                 stop.set(NOT_SENT_ASSOCIATION_ENDED, retryable=True)
             elif not continue_on_error:
                 stop.set("not sent: stopped after a failure", retryable=False)
-        except Exception as exc:  # a bug or an unexpected error: stop, re-raise it below
-            crash.append(exc)
-            stop.set(f"not sent: {type(exc).__name__}", retryable=False)
-            tg.cancel_scope.cancel()
+        except Exception as exc:  # a bug, or the progress callback raised
+            fail_batch(exc)
         else:
             item_meter.sync_total()
             emit(index, result)
