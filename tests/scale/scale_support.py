@@ -44,7 +44,7 @@ def make_instance(index: int, *, sop_class: str = CT, size: int = 256) -> Datase
     ds.PatientName = "SCALE^TEST"
     ds.PatientID = "SCALE"
     ds.Modality = "CT" if sop_class == CT else "MR"
-    ds.ImageComments = "x" * size
+    ds.EncapsulatedDocument = b"x" * (size + size % 2)  # OB: any size, no VR warning
     return ds
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import anyio
 import pytest
@@ -20,6 +21,7 @@ from aiodimse.net.channel import Channel
 from aiodimse.services.association import Association
 from aiodimse.services.contexts import VERIFICATION
 from aiodimse.services.qr_models import find_contexts
+from aiodimse.services.storage_scp import StorageOptions
 from aiodimse.services.storage_scu import StoreResult
 from tests.scale.scale_support import (
     CT,
@@ -293,3 +295,23 @@ async def test_a_raising_callback_surfaces_as_itself(anyio_backend: str) -> None
             async with session(WindowSCP()) as assoc:
                 with pytest.raises(Boom):
                     await assoc.store_many([make_instance(i) for i in range(20)], **kwargs)
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_pipelined_into_the_library_storage_scp(anyio_backend: str, tmp_path: Path) -> None:
+    """The Storage SCP (file sinks, fsync, atomic rename) performing 16 at a time."""
+    scp = aiodimse.AE("STORESCP", contexts=storage_contexts(CT))
+    storage = aiodimse.enable_storage(scp, StorageOptions(output_directory=tmp_path / "out"))
+    items = [make_instance(i, size=20_000) for i in range(60)]
+    with anyio.fail_after(LIMIT):
+        async with scp.serve("127.0.0.1", 0) as server:
+            scu = aiodimse.AE("SCU", max_operations_invoked=16)
+            async with scu.associate(
+                "127.0.0.1", server.port, called_ae="STORESCP", contexts=storage_contexts(CT)
+            ) as assoc:
+                assert assoc.operations_window == 16
+                results = await assoc.store_many(items)
+    assert all(r.ok for r in results)
+    assert storage.stats.stored == 60
+    stored = sorted(p.stem for p in (tmp_path / "out").glob("*.dcm"))
+    assert stored == sorted(str(d.SOPInstanceUID) for d in items)
