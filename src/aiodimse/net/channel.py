@@ -151,6 +151,10 @@ class Channel:
         self._task_group: anyio.abc.TaskGroup | None = None
         self.on_associate: AssociateHandler | None = None
         self.on_request: RequestHandler | None = None
+        #: Requests for which this returns True are performed by the reader itself instead
+        #: of a task of their own (a handler known to answer at once, e.g. the default
+        #: C-ECHO): no task spawned, no extra trip through the event loop.
+        self.inline_request: Callable[[DimseMessage], bool] | None = None
         self.sink_factory: SinkFactory | None = None
         self._idle_deadline = math.inf
         self._pdu_deadline = math.inf
@@ -574,7 +578,10 @@ class Channel:
         except anyio.WouldBlock:
             await self._perform_slots.acquire()
         self._busy_changed(+1)
-        self._task_group.start_soon(self._run_request, received)
+        if self.inline_request is not None and self.inline_request(msg):
+            await self._run_request(received)
+        else:
+            self._task_group.start_soon(self._run_request, received)
 
     async def _run_request(self, received: Received) -> None:
         assert self.on_request is not None and self._perform_slots is not None

@@ -162,6 +162,7 @@ class AE:
         #: As acceptor, pick each context's transfer syntax in the requestor's order instead
         #: of ours: True for every SOP class, or a set of SOP classes (AcceptorPolicy).
         self.prefer_requestor_order: bool | frozenset[str] = False
+        self._rq_cache: dict[tuple[object, ...], AAssociateRQ] = {}
 
     # -- requestor -------------------------------------------------------------------------
 
@@ -216,17 +217,7 @@ class AE:
         Releases it when the block ends normally; aborts it when the block raises or is
         cancelled (from a shielded scope bounded by ``timeouts.abort``).
         """
-        _check_ae_title(called_ae)
-        proposed = as_contexts(contexts, [VERIFICATION])
-        requested = build_requested(proposed)
-        rq = AAssociateRQ(
-            called_ae_title=called_ae,
-            calling_ae_title=self.ae_title,
-            presentation_contexts=requested,
-            user_information=self.user_information(
-                *self._window_proposal(max_operations_invoked), *_role_selections(proposed)
-            ),
-        )
+        rq = self._association_request(called_ae, contexts, max_operations_invoked)
         peer = f"{called_ae}@{host}:{port}"
         transport: Transport
         if stream is None:
@@ -248,7 +239,8 @@ class AE:
         # The body's exception is re-raised as itself, not wrapped in an ExceptionGroup.
         error: BaseException | None = None
         async with anyio.create_task_group() as tg:
-            await tg.start(channel.run)
+            # The reader needs no head start: the A-ASSOCIATE-AC waits in the socket.
+            tg.start_soon(channel.run)
             try:
                 await channel.associate(rq)
                 yield Association(channel, self)
@@ -265,6 +257,47 @@ class AE:
                 tg.cancel_scope.cancel()
         if error is not None:
             raise error
+
+    def _association_request(
+        self,
+        called_ae: str,
+        contexts: Sequence[Context | str] | None,
+        max_operations_invoked: int | None,
+    ) -> AAssociateRQ:
+        """Our A-ASSOCIATE-RQ (PS3.8 9.3.2). Built and validated once per distinct request
+        and reused (a frozen value): sequential associations skip the UID checks."""
+        key: tuple[object, ...] = (
+            called_ae,
+            None if contexts is None else tuple(contexts),
+            max_operations_invoked,
+            self.ae_title,
+            self.limits.max_pdu_length,
+            self.implementation_class_uid,
+            self.implementation_version_name,
+            self.max_operations_invoked,
+            self.max_operations_performed,
+        )
+        try:
+            cached, hashable = self._rq_cache.get(key), True
+        except TypeError:  # an unhashable context: build it every time
+            cached, hashable = None, False
+        if cached is not None:
+            return cached
+        _check_ae_title(called_ae)
+        proposed = as_contexts(contexts, [VERIFICATION])
+        rq = AAssociateRQ(
+            called_ae_title=called_ae,
+            calling_ae_title=self.ae_title,
+            presentation_contexts=build_requested(proposed),
+            user_information=self.user_information(
+                *self._window_proposal(max_operations_invoked), *_role_selections(proposed)
+            ),
+        )
+        if hashable:
+            if len(self._rq_cache) >= _RQ_CACHE_SIZE:
+                self._rq_cache.pop(next(iter(self._rq_cache)))
+            self._rq_cache[key] = rq
+        return rq
 
     def associate_for_files(
         self,
@@ -377,6 +410,19 @@ class AE:
         """Route a channel's incoming requests and datasets to this AE's services."""
         channel.on_request = partial(dispatch_request, self)
         channel.sink_factory = partial(choose_sink, self)
+        channel.inline_request = self._performs_inline
+
+    def _performs_inline(self, message: DimseMessage) -> bool:
+        """The default C-ECHO SCP answers at once: the reader performs it (no task)."""
+        return (
+            type(message) is CEchoRQ
+            and self.on_echo is _echo_success
+            and self.request_handlers.get(CEchoRQ) is handle_echo
+        )
+
+
+#: Distinct A-ASSOCIATE-RQs an AE keeps built (see ``AE._association_request``).
+_RQ_CACHE_SIZE = 32
 
 
 def _role_selections(contexts: Sequence[Context]) -> list[RoleSelection]:
