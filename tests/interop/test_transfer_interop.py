@@ -158,6 +158,42 @@ async def test_pynetdicom_accepting_one_syntax(
     check_received(received, sources, accepted)
 
 
+@pytest.mark.parametrize("accepted", COMPRESSED[1:], ids=["rle", "jpeg-ls", "j2k"])
+async def test_pynetdicom_accepting_one_lossless_compressed_syntax(
+    sources: dict[Path, str], tmp_path: Path, accepted: str
+) -> None:
+    """Uncompressed sources are encoded losslessly (COMPRESSION proposes it); the source
+    already in that syntax goes bit for bit; pynetdicom writes what it received."""
+    python = peers.require_peer("pynetdicom", "python:pynetdicom")
+    out = tmp_path / "received"
+    out.mkdir()
+    send = {p: ts for p, ts in sources.items() if ts in (*UNCOMPRESSED, accepted)}
+    with peers.launch_peer(
+        name="pynetdicom-one-ts",
+        ae_title="ONE-TS",
+        workdir=tmp_path,
+        version="pynetdicom",
+        make_argv=lambda port: [python, "-c", _ONE_SYNTAX_SCP, str(port), accepted, str(out)],
+        output_dir=out,
+    ) as peer:
+        results = await send_files(
+            aiodimse.AE("AIODIMSE"),
+            "127.0.0.1",
+            peer.port,
+            list(send),
+            called_ae="ONE-TS",
+            strategy=Strategy.COMPRESSION,
+            fallback=False,
+        )
+        assert [r.describe() for r in results if not r.ok] == []
+        received = peer.wait_for_files(len(send))
+    for r in results:
+        assert r.transfer_syntax == accepted
+        want = Conversion.NONE if r.source_transfer_syntax == accepted else Conversion.ENCODE
+        assert r.conversion is want
+    check_received(received, send, accepted)
+
+
 # ------------------------------------------------------------------------- Orthanc
 
 

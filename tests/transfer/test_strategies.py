@@ -45,8 +45,9 @@ JLS = "1.2.840.10008.1.2.4.80"
 J2K = "1.2.840.10008.1.2.4.90"
 RLE = "1.2.840.10008.1.2.5"
 MPEG2 = "1.2.840.10008.1.2.4.100"  # no decoder anywhere
+MR_CLASS = "1.2.840.10008.5.1.4.1.1.4"
 
-ALL = Capabilities(decode=frozenset({JPEG, JLS, J2K, RLE}))
+ALL = Capabilities(decode=frozenset({JPEG, JLS, J2K, RLE}), encode=frozenset({JLS, J2K, RLE}))
 NO_CODECS = Capabilities(decode=frozenset())
 
 
@@ -90,9 +91,17 @@ def test_compression_adds_lossless_own_syntaxes_and_deflate_never_lossy() -> Non
         (CT, (JLS,)),
         (CT, (EXPLICIT, IMPLICIT, BIG)),
         (CT, (DEFLATED,)),
+        (CT, (J2K, RLE)),  # what the Explicit CT can be encoded in, losslessly
         (SC, (DEFLATED,)),
         (SC, (BIG, EXPLICIT, IMPLICIT)),
+        (SC, (JLS, J2K, RLE)),
     ]
+    # Without encoders, no lossless-encoding context.
+    no_encoders = Capabilities(decode=ALL.decode)
+    got = propose_contexts(
+        [Inst(CT, EXPLICIT)], strategy=Strategy.COMPRESSION, capabilities=no_encoders
+    )
+    assert pairs(got) == [(CT, (EXPLICIT, IMPLICIT, BIG)), (CT, (DEFLATED,))]
 
 
 def test_extended_adds_every_own_syntax_lossy_included() -> None:
@@ -102,8 +111,10 @@ def test_extended_adds_every_own_syntax_lossy_included() -> None:
         (CT, (JLS,)),
         (CT, (EXPLICIT, IMPLICIT, BIG)),
         (CT, (DEFLATED,)),
+        (CT, (J2K, RLE)),
         (SC, (DEFLATED,)),
         (SC, (BIG, EXPLICIT, IMPLICIT)),
+        (SC, (JLS, J2K, RLE)),
     ]
 
 
@@ -151,6 +162,7 @@ def test_this_installation_has_the_transcoder_and_the_codecs() -> None:
     caps = Capabilities.detect()
     assert caps.transcode == NATIVE
     assert {JPEG, JLS, J2K, RLE} <= caps.decode
+    assert caps.encode == {JLS, J2K, RLE}
 
 
 # ------------------------------------------------------------------------- splitting
@@ -216,11 +228,29 @@ def test_choice_own_syntax_then_transcode_then_decode() -> None:
     assert c.convert
 
 
-def test_an_uncompressed_source_is_never_encoded_in_a_compressed_syntax() -> None:
+def test_an_uncompressed_source_is_never_encoded_lossily() -> None:
     with pytest.raises(NoPresentationContext) as info:
         choose_context(accepted((1, CT, JPEG)), CT, EXPLICIT, capabilities=ALL)
-    assert "never encoded in a compressed transfer syntax" in str(info.value)
+    assert "an uncompressed dataset is only ever encoded losslessly" in str(info.value)
     assert "try: strategy 'universal'" in str(info.value)
+
+
+def test_lossless_encoding_is_the_last_resort() -> None:
+    acc = accepted((1, CT, RLE), (3, CT, J2K), (5, MR_CLASS, IMPLICIT))
+    c = choose_context(acc, CT, BIG, capabilities=ALL)
+    assert (c.context_id, c.transfer_syntax, c.conversion) == (3, J2K, Conversion.ENCODE)
+    c = choose_context({**acc, **accepted((7, CT, IMPLICIT))}, CT, BIG, capabilities=ALL)
+    assert c.conversion is Conversion.TRANSCODE  # an uncompressed context wins
+    # A compressed source is never re-encoded in another compressed syntax.
+    with pytest.raises(NoPresentationContext):
+        choose_context(acc, CT, JPEG, capabilities=ALL)
+    # No encoder for what the peer takes: say which codec is missing.
+    with pytest.raises(NoPresentationContext) as info:
+        choose_context(accepted((1, CT, JLS)), CT, EXPLICIT, capabilities=NO_CODECS)
+    assert "encoding it in JPEG-LS Lossless Image Compression needs a pixel codec" in str(
+        info.value
+    )
+    assert f"install the pixel codecs ({CODECS_EXTRA}) so it can be encoded" in str(info.value)
 
 
 def test_missing_codec_names_the_extra_and_every_context() -> None:

@@ -189,3 +189,31 @@ async def test_a_pydicom_dataset_changes_byte_order_correctly(
     got = scp.arrived[0]
     assert got.data is not None
     assert_same_instance(parse_wire(got.data, accepted), path, own)
+
+
+@pytest.mark.parametrize(
+    "accepted",
+    ["1.2.840.10008.1.2.4.80", "1.2.840.10008.1.2.4.90", "1.2.840.10008.1.2.5"],
+    ids=["jpeg-ls-lossless", "j2k-lossless", "rle"],
+)
+async def test_uncompressed_sources_are_encoded_losslessly_as_a_last_resort(
+    sources: dict[str, list[Path]], tmp_path: Path, accepted: str
+) -> None:
+    """A peer taking only one lossless compressed syntax (COMPRESSION proposes what we can
+    encode): every uncompressed source arrives encoded, and decodes to the same pixels."""
+    from tests.transfer.support import write_ct
+
+    paths = [p for ts in UNCOMPRESSED for p in sources[ts]]
+    paths += [write_ct(tmp_path, ts, seed=40 + n) for n, ts in enumerate(UNCOMPRESSED)]
+    infos = [read_file_info(p) for p in paths]
+    scp = RecordingSCP(contexts=contexts_for([i.sop_class_uid for i in infos], (accepted,)))
+    async with scp.ae.serve("127.0.0.1", 0) as server:
+        scu = aiodimse.AE("SCU")
+        contexts = propose_contexts(infos, strategy=Strategy.COMPRESSION)
+        async with scu.associate("127.0.0.1", server.port, contexts=contexts) as assoc:
+            results = await assoc.store_many(infos)
+    for info, r, got in zip(infos, results, scp.arrived, strict=True):
+        assert r.ok and r.conversion is Conversion.ENCODE, r.describe()
+        assert r.transfer_syntax == accepted == got.transfer_syntax
+        assert got.data is not None and r.bytes_sent == len(got.data)
+        assert_same_instance(parse_wire(got.data, accepted), info.path, info.transfer_syntax_uid)

@@ -43,11 +43,13 @@ _YBR_TO_RGB: Final = frozenset({"YBR_FULL", "YBR_FULL_422", "YBR_ICT", "YBR_RCT"
 class CodecMissing(LocalProtocolError):
     """No installed plugin decodes this transfer syntax; the text names the extra."""
 
-    def __init__(self, transfer_syntax: str, detail: str = "") -> None:
+    def __init__(
+        self, transfer_syntax: str, detail: str = "", *, action: str = "decompressing"
+    ) -> None:
         from .storage_contexts import uid_name
 
         super().__init__(
-            f"decompressing {uid_name(transfer_syntax)} needs a pixel codec: {CODECS_EXTRA}"
+            f"{action} {uid_name(transfer_syntax)} needs a pixel codec: {CODECS_EXTRA}"
             + (f" ({detail})" if detail else "")
         )
         self.transfer_syntax = transfer_syntax

@@ -17,9 +17,10 @@ association the fallbacks of each class are merged into one context; if it still
 Choosing (:func:`choose_context`): the accepted context with the instance's own transfer
 syntax (bit-preserving); else the accepted uncompressed syntax it converts to with the least
 loss (:meth:`Capabilities.targets`: streaming transcoding between uncompressed syntaxes, or
-decoding a compressed one); else :class:`NoPresentationContext`, whose text names the SOP
-class, the transfer syntax, every context proposed for the class with the peer's answer, and
-what to try.
+decoding a compressed one); else, for an uncompressed instance, an accepted lossless
+compressed syntax we can encode it in (:meth:`Capabilities.encode_targets`; never lossy);
+else :class:`NoPresentationContext`, whose text names the SOP class, the transfer syntax,
+every context proposed for the class with the peer's answer, and what to try.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from .contexts import Context
 from .ts_strategies import (
     CODECS_EXTRA,
     DECODABLE_CANDIDATES,
+    ENCODABLE_CANDIDATES,
     LOSSLESS_COMPRESSED,
     NATIVE,
     Capabilities,
@@ -164,7 +166,7 @@ class NoPresentationContext(ContextNotAccepted):
         advice: list[str] = []
         if accepted:
             peer = "the peer accepted only " + ", ".join(uid_name(ts) for ts in accepted)
-            why = _why_not_converted(transfer_syntax_uid, caps)
+            why = _why_not_converted(transfer_syntax_uid, caps, accepted)
             if why:
                 peer += f" ({why})"
         elif rejected:
@@ -178,6 +180,10 @@ class NoPresentationContext(ContextNotAccepted):
             peer += "; " + "; ".join(a.describe() for a in answers)
         if transfer_syntax_uid in DECODABLE_CANDIDATES and transfer_syntax_uid not in caps.decode:
             advice.append(f"install the pixel codecs ({CODECS_EXTRA}) so it can be decompressed")
+        elif transfer_syntax_uid in NATIVE and any(
+            t in ENCODABLE_CANDIDATES and t not in caps.encode for t in accepted
+        ):
+            advice.append(f"install the pixel codecs ({CODECS_EXTRA}) so it can be encoded")
         if rejected and all(
             r == PresentationContextResult.ABSTRACT_SYNTAX_NOT_SUPPORTED for r in rejected
         ):
@@ -198,11 +204,14 @@ class NoPresentationContext(ContextNotAccepted):
         self.peer_answer = peer
 
 
-def _why_not_converted(source: str, caps: Capabilities) -> str:
+def _why_not_converted(source: str, caps: Capabilities, accepted: tuple[str, ...]) -> str:
     if source in NATIVE:
         if source not in caps.transcode:
             return "the streaming transcoder is not available"
-        return "an uncompressed dataset is never encoded in a compressed transfer syntax"
+        wanted = [t for t in accepted if t in ENCODABLE_CANDIDATES and t not in caps.encode]
+        if wanted:
+            return f"encoding it in {_short_name(wanted[0])} needs a pixel codec"
+        return "an uncompressed dataset is only ever encoded losslessly"
     if source in DECODABLE_CANDIDATES:
         if source not in caps.decode:
             return "decompressing it needs a pixel codec, none is installed"
@@ -273,6 +282,10 @@ def class_contexts(
         ):
             # Deflate (PS3.5 A.5) is lossless and needs no codec: we can always produce it.
             out.append(ctx(DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN))
+        encodable = dict.fromkeys(t for ts in own for t in capabilities.encode_targets(ts))
+        lossless = tuple(t for t in encodable if t not in own)
+        if lossless:
+            out.append(ctx(*lossless))  # lossless encoding, the last resort
         return out
     # AUTO
     out = [ctx(ts) for ts in own]
@@ -364,6 +377,7 @@ class Conversion(enum.Enum):
     NONE = "none"  # sent as stored, bit for bit
     TRANSCODE = "transcode"  # uncompressed -> uncompressed, streaming (lossless)
     DECODE = "decode"  # compressed -> uncompressed, Pixel Data decoded frame by frame
+    ENCODE = "encode"  # uncompressed -> lossless compressed, in memory
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -408,6 +422,12 @@ def choose_context(
         for cid, ctx in mine:
             if ctx.transfer_syntax == target:
                 return ContextChoice(context_id=cid, transfer_syntax=target, conversion=how)
+    for target in caps.encode_targets(transfer_syntax_uid):
+        for cid, ctx in mine:
+            if ctx.transfer_syntax == target:
+                return ContextChoice(
+                    context_id=cid, transfer_syntax=target, conversion=Conversion.ENCODE
+                )
     refused = sorted(
         (cid, r) for cid, r in (rejected or {}).items() if r.abstract_syntax == sop_class_uid
     )

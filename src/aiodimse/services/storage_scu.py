@@ -445,7 +445,25 @@ async def _store_one(
     )
     payload: bytes | None = None
     converted: ConvertedSource | None = None
-    if isinstance(item, DatasetInstance) and choice.conversion is not Conversion.DECODE:
+    if choice.conversion is Conversion.ENCODE:
+        from .encode_lossless import encode_lossless
+
+        log.info(
+            "%s: encoding %s losslessly in %s",
+            item.path if isinstance(item, DicomFileInfo) else item.sop_instance_uid,
+            uid_name(item.transfer_syntax_uid),
+            uid_name(choice.transfer_syntax),
+        )
+        payload = await _encode_off_loop(
+            partial(encode_lossless, limit=ae.limits.max_in_memory_dataset),
+            item if isinstance(item, DicomFileInfo) else item.dataset,
+            item.transfer_syntax_uid,
+            choice.transfer_syntax,
+        )
+        # The caller's total counted the stored length (nothing for a Dataset).
+        planned = item.dataset_length if isinstance(item, DicomFileInfo) else 0
+        meter.total += len(payload) - planned
+    elif isinstance(item, DatasetInstance) and choice.conversion is not Conversion.DECODE:
         payload = await _encode_off_loop(
             partial(encode_dataset, source_syntax=item.transfer_syntax_uid),
             item.dataset,

@@ -16,8 +16,10 @@ implementation must accept, PS3.5 10.1) to the richest (:attr:`Strategy.EXTENDED
   decoders can decode here (the ``aiodimse[codecs]`` extra installs pylibjpeg and its plugins
   and pyjpegls). RLE Lossless needs no extra.
 
-No compressed syntax is ever *encoded*: an uncompressed source is never proposed in a
-compressed transfer syntax (Deflated, which is lossless and needs no codec, excepted).
+* ``encode``: the lossless compressed syntaxes pydicom's encoders can produce here (RLE
+  natively; JPEG-LS Lossless and JPEG 2000 Lossless with the codecs extra). An uncompressed
+  source is encoded only as a last resort (the peer takes no uncompressed syntax for its SOP
+  class) and never lossily.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from ..constants import (
 __all__ = [
     "CODECS_EXTRA",
     "DECODABLE_CANDIDATES",
+    "ENCODABLE_CANDIDATES",
     "LOSSLESS_COMPRESSED",
     "LOSSY",
     "NATIVE",
@@ -111,6 +114,11 @@ DECODABLE_CANDIDATES: Final[tuple[str, ...]] = (
 )
 
 
+#: Lossless compressed syntaxes pydicom 3 has encoders for, in our order of preference
+#: (best compression first); :meth:`Capabilities.detect` keeps those it can use here.
+ENCODABLE_CANDIDATES: Final[tuple[str, ...]] = (_JPEG_LS_LOSSLESS, _J2K_LOSSLESS, _RLE)
+
+
 class Strategy(enum.Enum):
     """How much to propose per SOP class (see ``docs/transfer-syntaxes.md``).
 
@@ -118,7 +126,8 @@ class Strategy(enum.Enum):
     * ``CONSERVATIVE``: one context, Explicit + Implicit VR Little Endian.
     * ``STANDARD``: one context, + Explicit VR Big Endian (retired, still wanted by old peers).
     * ``COMPRESSION``: the uncompressed context, + Deflated, + each lossless compressed
-      syntax an instance of the class is encoded in (its own context: bit-preserving).
+      syntax an instance of the class is encoded in (its own context: bit-preserving), +
+      one context with the lossless syntaxes we can encode uncompressed instances in.
     * ``EXTENDED``: like ``COMPRESSION`` with every instance's own syntax, lossy included.
     * ``AUTO`` (default): each instance's own syntax in its own context, plus Explicit and
       Implicit VR Little Endian as separate fallback contexts when an instance can be
@@ -158,6 +167,7 @@ class Capabilities:
 
     transcode: frozenset[str] = NATIVE
     decode: frozenset[str] = frozenset()
+    encode: frozenset[str] = frozenset()
 
     @classmethod
     def detect(cls) -> Capabilities:
@@ -193,6 +203,13 @@ class Capabilities:
             )
         return ()
 
+    def encode_targets(self, source: str) -> tuple[str, ...]:
+        """The lossless compressed syntaxes an uncompressed ``source`` can be encoded in,
+        best first (empty for a compressed source: it is never re-encoded)."""
+        if source not in self.transcode:
+            return ()
+        return tuple(t for t in ENCODABLE_CANDIDATES if t in self.encode)
+
 
 @functools.lru_cache(maxsize=1)
 def _detect() -> Capabilities:
@@ -205,7 +222,23 @@ def _detect() -> Capabilities:
         transcode = frozenset(
             t for t in UNCOMPRESSED_ORDER if can_transcode(t, EXPLICIT_VR_LITTLE_ENDIAN)
         )
-    return Capabilities(transcode=transcode, decode=decodable_here())
+    return Capabilities(transcode=transcode, decode=decodable_here(), encode=encodable_here())
+
+
+def encodable_here() -> frozenset[str]:
+    """The lossless compressed syntaxes whose pydicom encoder has an installed plugin."""
+    try:
+        from pydicom.pixels.encoders.base import get_encoder
+    except ImportError:  # pragma: no cover - pydicom < 3 or numpy missing
+        return frozenset()
+    found: set[str] = set()
+    for uid in ENCODABLE_CANDIDATES:
+        try:
+            if get_encoder(uid).is_available:
+                found.add(uid)
+        except Exception:  # a broken plugin must not break sending
+            log.debug("no encoder for %s", uid, exc_info=True)
+    return frozenset(found)
 
 
 def decodable_here() -> frozenset[str]:
