@@ -177,3 +177,27 @@ async def test_refused_connection_raises_and_frees_the_slot() -> None:
                     async with pool.acquire():
                         pass
             assert pool.stats.in_use == 0 and pool.stats.opened == 0
+
+
+async def test_cancelled_during_the_health_check_frees_the_slot() -> None:
+    release = anyio.Event()
+
+    async def slow_echo(request: object) -> int:
+        await release.wait()
+        return 0
+
+    scp = WindowSCP()
+    scp.ae.on_echo = slow_echo
+    with anyio.fail_after(LIMIT):
+        async with scp.ae.serve("127.0.0.1", 0) as server:
+            async with pool_for(server.port, max_size=1, check_after=0.0) as pool:
+                async with pool.acquire() as first:
+                    pass
+                with anyio.move_on_after(0.2):
+                    async with pool.acquire():  # its C-ECHO never answers: cancelled
+                        pytest.fail("lent without a health check answer")
+                release.set()
+                await first.wait_closed()  # aborted, not lent again
+                async with pool.acquire() as second:  # the slot (max_size 1) is free
+                    assert second is not first
+                assert pool.stats.in_use == 0

@@ -192,7 +192,13 @@ class AssociationPool:
                 raise LocalProtocolError("the association pool is not open")
             entry = self._take_idle(wanted)
             if entry is not None:
-                if await self._usable(entry):
+                try:
+                    usable = await self._usable(entry)
+                except BaseException:  # cancelled during the health check: never lent
+                    entry.abort = True
+                    self._drop(entry)
+                    raise
+                if usable:
                     self._counts["reused"] += 1
                     return entry
                 continue
