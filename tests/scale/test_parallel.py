@@ -18,9 +18,9 @@ pytestmark = pytest.mark.anyio
 LIMIT = 30.0
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
+@pytest.fixture(params=["asyncio", "trio"])
+def anyio_backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
 
 
 async def test_many_files_over_three_pipelined_associations(tmp_path: Path) -> None:

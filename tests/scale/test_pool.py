@@ -18,9 +18,9 @@ pytestmark = pytest.mark.anyio
 LIMIT = 20.0
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
+@pytest.fixture(params=["asyncio", "trio"])
+def anyio_backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
 
 
 def pool_for(port: int, **kwargs: object) -> AssociationPool:
