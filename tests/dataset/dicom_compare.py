@@ -18,7 +18,9 @@ from typing import Any
 from pydicom.datadict import dictionary_VR
 from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
+from pydicom.filebase import DicomBytesIO
 from pydicom.filereader import read_dataset, read_sequence
+from pydicom.filewriter import write_data_element
 from pydicom.uid import (
     DeflatedExplicitVRLittleEndian,
     ExplicitVRBigEndian,
@@ -74,9 +76,12 @@ def _canonical(ds: Dataset, ts: str) -> dict[int, Any]:
         if not isinstance(raw, RawDataElement):
             elem = ds[tag]
             if elem.VR != "SQ":
-                # pydicom converts empty values eagerly; anything else stays raw.
-                assert elem.is_empty, (tag, elem.VR, elem.value)
-                out[int(tag)] = ("RAW", b"")
+                # pydicom converted it while reading (empty values, Pixel Representation):
+                # encode it again, little endian.
+                fp = DicomBytesIO()
+                fp.is_little_endian, fp.is_implicit_VR = True, True
+                write_data_element(fp, elem)
+                out[int(tag)] = ("RAW", fp.getvalue()[8:])
                 continue
             out[int(tag)] = [canonical(item, ts) for item in elem.value]
             continue

@@ -14,17 +14,20 @@ For a random data set model, a random pair of syntaxes (A, B) and a random chunk
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydicom.uid import ExplicitVRBigEndian, ImplicitVRLittleEndian
 
-from aiodimse.dataset import Transcoder, transcode_bytes
+from aiodimse.dataset import TranscodeError, Transcoder, transcode_bytes
 from tests.dataset.dicom_compare import canonical, decode, explicit_vrs, inflate_if_deflated
 from tests.dataset.strategies import SYNTAXES, Element, datasets, encode, has_private_data
 
 SETTINGS = settings(
-    max_examples=100,
+    # ~100 keeps the suite fast; raise it for a deeper local search.
+    max_examples=int(os.environ.get("AIODIMSE_TRANSCODE_EXAMPLES", "100")),
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
@@ -119,3 +122,26 @@ def test_report_example_counts() -> None:
         pytest.skip("the property tests did not run in this session")
     print(f"hypothesis examples run: {EXAMPLES}")
     assert min(EXAMPLES.values()) >= 50, EXAMPLES
+
+
+@SETTINGS
+@given(
+    model=datasets(),
+    a=st.sampled_from(SYNTAXES),
+    b=st.sampled_from(SYNTAXES),
+    edits=st.lists(st.tuples(st.integers(0, 1 << 16), st.integers(0, 255)), min_size=1, max_size=4),
+    cut=st.integers(0, 1 << 16),
+)
+def test_corrupted_input_fails_only_with_transcode_error(
+    model: tuple[Element, ...], a: str, b: str, edits: list[tuple[int, int]], cut: int
+) -> None:
+    data = bytearray(encode(model, a))
+    if not data:
+        return
+    for pos, byte in edits:
+        data[pos % len(data)] = byte
+    data = data[: cut % (len(data) + 1) or len(data)]
+    try:
+        _feed_in_pieces(bytes(data), a, b, [pos for pos, _ in edits], 64)
+    except TranscodeError:
+        pass  # the only exception allowed: never IndexError, struct.error, RecursionError...

@@ -12,7 +12,8 @@ Python recursion and at most ``max_depth`` sequences may be open.
 * A value of at most ``max_buffer`` bytes is handled whole once it has arrived; a longer one
   (Pixel Data, large OB/OW/UN) passes through in the pieces it arrives in, byte-swapped for
   big endian with a carry of at most 7 bytes when a chunk splits a word (PS3.5 7.3). Memory
-  is therefore bounded by ``max_buffer`` plus the size of one input chunk.
+  is therefore bounded by about twice ``max_buffer`` plus one input chunk (plus, for a
+  Deflated source, 1 MiB of inflated data per step), whatever the size of the data set.
 * Deflated Explicit VR Little Endian (PS3.5 A.5) is raw deflate (zlib ``wbits=-15``) around
   Explicit VR Little Endian, inflated/deflated incrementally on the way in/out.
 
@@ -209,8 +210,10 @@ class Transcoder:
     Each call returns the output chunks ready so far; their concatenation is the data set
     in the target syntax. See the module docstring for the encoding choices and the memory
     bound. ``max_depth`` limits sequence nesting (ROBUSTNESS 28); ``max_inflated``, if set,
-    limits the inflated size of a Deflated source (ROBUSTNESS 30). After a
-    :class:`TranscodeError` the transcoder is unusable.
+    limits the inflated size of a Deflated source (ROBUSTNESS 30): the output of one
+    :meth:`feed` holds everything its input inflates to, so feed a Deflated source in
+    modest chunks. After a :class:`TranscodeError` the transcoder is unusable and the output
+    already returned is not a valid data set (abandon the transfer).
     """
 
     def __init__(
