@@ -34,8 +34,9 @@ def add_parser(sub: Any) -> None:
         "storescu",
         help="send DICOM files to a Storage SCP (C-STORE)",
         description=(
-            "Send DICOM files (and the DICOM files in directories) to a Storage SCP over one "
-            "association; exit 0 when every instance was stored."
+            "Send DICOM files (and the DICOM files in directories) to a Storage SCP (one "
+            "association, more past 128 presentation contexts or when falling back to a "
+            "more conservative --strategy); exit 0 when every instance was stored."
         ),
     )
     p.add_argument("addr", help="peer host name or IP address")
