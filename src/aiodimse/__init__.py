@@ -55,6 +55,7 @@ if TYPE_CHECKING:
         enable_storage,
     )
     from .services.storage_scu import StoreResult
+    from .services.ts_strategies import Strategy
 
 _LAZY = {
     "AE": "services.ae",
@@ -71,6 +72,7 @@ _LAZY = {
     "enable_find": "services.find_scp",
     "Server": "services.server",
     "StoreResult": "services.storage_scu",
+    "Strategy": "services.ts_strategies",
     "NoPresentationContext": "services.storage_contexts",
     "propose_contexts": "services.storage_contexts",
     "DicomFileError": "net.filesource",
@@ -139,6 +141,7 @@ __all__ = [
     "StorageSCP",
     "StoreResult",
     "StoredInstance",
+    "Strategy",
     "Timeouts",
     "__version__",
     "enable_find",
