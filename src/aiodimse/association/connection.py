@@ -245,6 +245,20 @@ class Association:
         if self._receiving():
             self._drain(now)
 
+    def buffer_filled(self, nbytes: int) -> None:
+        """Commit ``nbytes`` written into the last :meth:`get_buffer` view *without* decoding
+        them yet; :meth:`process_received` decodes everything committed so far.
+
+        For a shell that reads in a transport callback (several reads may land before its
+        reader runs) while the state machine advances only when its reader asks.
+        """
+        self._decoder.buffer_updated(nbytes)
+
+    def process_received(self, now: float) -> None:
+        """Run the events of the complete PDUs committed by :meth:`buffer_filled`."""
+        if self._receiving():
+            self._drain(now)
+
     def transport_closed(self, now: float) -> None:
         """The transport connection is closed (Evt17); ignored in Sta1 (already closed)."""
         self._wants_open = False

@@ -12,12 +12,22 @@ provides them with a selector thread) and then
   call (one write per PDU, no join); where ``sendmsg`` does not exist (Windows) the parts
   are joined.
 
+On asyncio (and uvloop) the socket stays registered with the event loop for as long as
+the association reads: a loop callback reads straight into the decoder's buffer
+(``Association.buffer_filled``) and wakes the reader, whose task then runs the state machine
+(``Association.process_received``). No reader is added and removed per wait. While the
+reader is busy (a slow disk), reading stops once :data:`MAX_READ` bytes are waiting for it,
+so memory stays bounded and the peer is slowed down by TCP. On trio and on event loops
+without ``add_reader`` (Windows' proactor) the transport waits with
+``anyio.wait_readable`` instead.
+
 :class:`StreamTransport` wraps any anyio byte stream (a caller's own connection, a tunnel,
 TLS) with one copy per read.
 """
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import ipaddress
 import os
@@ -59,7 +69,21 @@ class Transport(Protocol):
 class SocketTransport:
     """A connected, non-blocking TCP socket (see the module docstring)."""
 
-    __slots__ = ("_closed", "_read_size", "_ready", "_sock", "_unyielded")
+    __slots__ = (
+        "_closed",
+        "_core",
+        "_eof",
+        "_error",
+        "_loop",
+        "_mode",
+        "_pending",
+        "_read_size",
+        "_ready",
+        "_registered",
+        "_sock",
+        "_unyielded",
+        "_waiter",
+    )
 
     def __init__(self, sock: socket.socket) -> None:
         sock.setblocking(False)
@@ -68,12 +92,26 @@ class SocketTransport:
         self._ready = False  # the last read filled its buffer: more is probably waiting
         self._closed = False
         self._unyielded = 0  # bytes sent since the last trip through the event loop
+        # The callback path (asyncio): see the module docstring.
+        self._mode = 0  # 0 undecided, 1 loop callback, 2 anyio.wait_readable
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._core: CoreAssociation | None = None
+        self._registered = False
+        self._waiter: asyncio.Future[None] | None = None
+        self._pending = 0  # bytes read by the callback, not yet processed by the reader
+        self._eof = False
+        self._error: OSError | None = None
 
     @property
     def raw_socket(self) -> socket.socket | None:
         return self._sock
 
     async def receive(self, core: CoreAssociation, now: float) -> int:
+        if self._mode != 2:
+            if self._mode == 0:
+                self._mode = self._choose_mode()
+            if self._mode == 1:
+                return await self._receive_via_callback(core, now)
         sock = self._sock
         while True:
             if self._ready:
@@ -97,6 +135,87 @@ class SocketTransport:
             if n:
                 core.buffer_updated(n, now)
             return n
+
+    def _choose_mode(self) -> int:
+        """1 (loop callback) inside an asyncio task, else 2 (anyio: trio)."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return 2
+        if asyncio.current_task(loop) is None:  # pragma: no cover - another library's loop
+            return 2
+        self._loop = loop
+        return 1
+
+    async def _receive_via_callback(self, core: CoreAssociation, now: float) -> int:
+        if self._closed:
+            raise anyio.ClosedResourceError
+        self._core = core
+        if self._pending == 0 and self._error is None and not self._eof:
+            loop = self._loop
+            assert loop is not None  # set with mode 1
+            if not self._registered:
+                try:
+                    self._resume()
+                except NotImplementedError:  # Windows' proactor loop: the anyio path
+                    self._mode = 2
+                    return await self.receive(core, now)
+            waiter = self._waiter = loop.create_future()
+            try:
+                await waiter
+            finally:
+                self._waiter = None
+        n, self._pending = self._pending, 0
+        if n:
+            core.process_received(now)
+            if not self._registered and not self._eof and not self._closed:
+                self._resume()
+            return n
+        if self._error is not None:
+            raise self._error
+        return 0  # end of stream
+
+    def _resume(self) -> None:
+        assert self._loop is not None
+        self._loop.add_reader(self._sock.fileno(), self._on_readable)
+        self._registered = True  # stays registered while the reader keeps up
+
+    def _pause(self) -> None:
+        if self._registered:
+            self._registered = False
+            assert self._loop is not None
+            self._loop.remove_reader(self._sock.fileno())
+
+    def _on_readable(self) -> None:
+        """Loop callback: read into the decoder's buffer, wake the reader."""
+        core = self._core
+        if core is None or self._closed:  # pragma: no cover - registered after both are set
+            self._pause()
+            return
+        size = self._read_size
+        buf = core.get_buffer(size)
+        try:
+            n = self._sock.recv_into(buf, size)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:
+            self._error = exc
+            n = 0
+        finally:
+            del buf
+        if n:
+            core.buffer_filled(n)
+            self._pending += n
+            if n == size:
+                self._read_size = min(size * 2, MAX_READ)
+            if self._pending >= MAX_READ:
+                self._pause()  # the reader is behind: TCP slows the peer down
+        else:
+            self._eof = True
+            self._pause()
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     async def send(self, parts: Sequence[bytes | memoryview]) -> None:
         """Write all of ``parts``; waits only when the socket is full. A sender that never
@@ -134,6 +253,10 @@ class SocketTransport:
         if self._closed:
             return
         self._closed = True
+        self._pause()
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_exception(anyio.ClosedResourceError())
         anyio.notify_closing(self._sock)
         self._sock.close()
         await anyio.lowlevel.checkpoint()
