@@ -92,6 +92,7 @@ _LAZY = {
     "RetrieveSCP": "services.retrieve_scp",
     "enable_retrieve": "services.retrieve_scp",
     "FileIndex": "services.file_index",
+    "run": "net.loop",
 }
 
 
@@ -150,4 +151,5 @@ __all__ = [
     "get_contexts",
     "move_contexts",
     "propose_contexts",
+    "run",
 ]

@@ -15,10 +15,20 @@ import pytest
 
 from aiodimse.association.connection import Association as CoreAssociation
 from aiodimse.association.connection import Role
+from aiodimse.net import loop as loop_mod
 from aiodimse.net import transport as tr
 from aiodimse.net.transport import SocketTransport
 
 pytestmark = pytest.mark.anyio
+
+_BACKENDS: list[object] = ["asyncio", "trio"]
+if loop_mod.uvloop_available():
+    _BACKENDS.append(pytest.param(("asyncio", {"use_uvloop": True}), id="uvloop"))
+
+
+@pytest.fixture(params=_BACKENDS)
+def anyio_backend(request: pytest.FixtureRequest) -> object:
+    return request.param
 
 
 def _pair() -> tuple[SocketTransport, socket.socket, CoreAssociation]:
@@ -41,7 +51,7 @@ def _fill(peer: socket.socket, total: int) -> int:
     return sent
 
 
-async def test_receive_returns_what_arrived_and_eof(anyio_backend: str) -> None:
+async def test_receive_returns_what_arrived_and_eof(anyio_backend_name: str) -> None:
     transport, peer, core = _pair()
     peer.send(b"\x01\x00\x00")  # the start of an A-ASSOCIATE-RQ header
     with anyio.fail_after(5):
@@ -51,11 +61,11 @@ async def test_receive_returns_what_arrived_and_eof(anyio_backend: str) -> None:
     with anyio.fail_after(5):
         assert await transport.receive(core, 0.0) == 0
     await transport.aclose()
-    expected = 2 if anyio_backend == "trio" else 1
+    expected = 2 if anyio_backend_name == "trio" else 1
     assert transport._mode == expected
 
 
-async def test_a_reader_that_falls_behind_stops_the_reading(anyio_backend: str) -> None:
+async def test_a_reader_that_falls_behind_stops_the_reading(anyio_backend_name: str) -> None:
     transport, peer, core = _pair()
     peer.send(b"\x01")
     with anyio.fail_after(5):
@@ -68,7 +78,7 @@ async def test_a_reader_that_falls_behind_stops_the_reading(anyio_backend: str) 
         if offered >= 8 << 20:
             break
     held = core.buffered_bytes - 1
-    if anyio_backend == "asyncio":
+    if anyio_backend_name == "asyncio":
         assert transport._pending == held
         assert held <= tr.MAX_READ + tr.MAX_READ  # stopped after MAX_READ (+ the last read)
         assert not transport._registered
@@ -78,7 +88,7 @@ async def test_a_reader_that_falls_behind_stops_the_reading(anyio_backend: str) 
     with anyio.fail_after(5):
         n = await transport.receive(core, 0.0)
     assert n > 0
-    if anyio_backend == "asyncio":
+    if anyio_backend_name == "asyncio":
         assert transport._registered or core.buffered_bytes == 0  # reading resumed
     peer.close()
     await transport.aclose()
@@ -102,7 +112,7 @@ async def test_aclose_wakes_a_waiting_reader() -> None:
     peer.close()
 
 
-async def test_a_reset_connection_raises(anyio_backend: str) -> None:
+async def test_a_reset_connection_raises(anyio_backend_name: str) -> None:
     ours = socket.create_server(("127.0.0.1", 0))
     port = ours.getsockname()[1]
     client = socket.create_connection(("127.0.0.1", port))
