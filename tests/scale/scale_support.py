@@ -20,6 +20,7 @@ import aiodimse
 from aiodimse.dimse.messages import CStoreRQ, CStoreRSP
 from aiodimse.net.channel import Channel, Received
 from aiodimse.services.contexts import Context
+from tests.storage.storage_scu_support import HashSink
 
 CT = "1.2.840.10008.5.1.4.1.1.2"
 MR = "1.2.840.10008.5.1.4.1.1.4"
@@ -93,6 +94,8 @@ class WindowSCP:
     arrived: list[int] = field(default_factory=list)
     answered: list[int] = field(default_factory=list)
     associations: int = 0
+    #: Seconds each write of a received dataset takes (a slow disk; 0: datasets in memory).
+    sink_delay: float = 0.0
 
     def __post_init__(self) -> None:
         self.ae = aiodimse.AE(
@@ -101,6 +104,9 @@ class WindowSCP:
             max_operations_performed=self.max_operations_performed,
         )
         self.ae.request_handlers[CStoreRQ] = self._handle
+        if self.sink_delay:
+            delay = self.sink_delay
+            self.ae.sink_factories[CStoreRQ] = lambda *_: HashSink(delay, slow_bytes=1 << 40)
 
     async def _handle(self, ae: aiodimse.AE, channel: Channel, received: Received) -> None:
         rq = received.message

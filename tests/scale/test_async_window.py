@@ -315,3 +315,49 @@ async def test_pipelined_into_the_library_storage_scp(anyio_backend: str, tmp_pa
     assert storage.stats.stored == 60
     stored = sorted(p.stem for p in (tmp_path / "out").glob("*.dcm"))
     assert stored == sorted(str(d.SOPInstanceUID) for d in items)
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_no_progress_timeout_is_the_batch_s_when_pipelined(anyio_backend: str) -> None:
+    """The SCP writes slowly (0.1 s per PDU): 12 instances of 512 KB take ~2.4 s to get
+    through its single reader, an answer every ~0.2 s. The last request is on the wire long
+    before its answer comes; it must not time out (1 s) while the association moves."""
+    scp = WindowSCP(sink_delay=0.1)
+    scu = aiodimse.AE("SCU", max_operations_invoked=16, timeouts=aiodimse.Timeouts(store=1.0))
+    items = [make_instance(i, size=512 << 10) for i in range(12)]
+    with anyio.fail_after(LIMIT):
+        async with scp.ae.serve("127.0.0.1", 0) as server:
+            async with scu.associate(
+                "127.0.0.1", server.port, called_ae="WINDOWSCP", contexts=storage_contexts(CT)
+            ) as assoc:
+                started = anyio.current_time()
+                results = await assoc.store_many(items)
+                elapsed = anyio.current_time() - started
+    assert all(r.ok for r in results), [r.describe() for r in results if not r.ok]
+    assert elapsed > 1.5  # longer than the timeout in total
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_a_stalled_pipeline_times_out_and_aborts(anyio_backend: str) -> None:
+    never = anyio.Event()
+
+    async def hook(index: int, channel: Channel) -> int | None:
+        if index >= 2:
+            await never.wait()  # the SCP stops answering
+        return None
+
+    scu = aiodimse.AE("SCU", max_operations_invoked=16, timeouts=aiodimse.Timeouts(store=0.5))
+    with anyio.fail_after(LIMIT):
+        async with WindowSCP(hook=hook).ae.serve("127.0.0.1", 0) as server:
+            async with scu.associate(
+                "127.0.0.1", server.port, called_ae="WINDOWSCP", contexts=storage_contexts(CT)
+            ) as assoc:
+                results = await assoc.store_many([make_instance(i) for i in range(30)], window=4)
+                assert assoc.is_closed  # aborted
+    assert [r.ok for r in results[:2]] == [True, True]
+    outstanding = results[2:6]
+    assert all(not r.sent and r.retryable for r in outstanding)
+    assert all(r.error and "timed out after 0.5 s" in r.error for r in outstanding)
+    assert all(
+        r.error and r.error.startswith("not sent: the association ended") for r in results[6:]
+    )

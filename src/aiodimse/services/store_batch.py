@@ -25,10 +25,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import anyio
+import anyio.abc
 from pydicom.dataset import Dataset
 
 from ..dimse.messages import Priority
-from ..errors import AssociationError, DicomError, LocalProtocolError
+from ..errors import AssociationError, DicomError, DicomTimeoutError, LocalProtocolError
 from ..net.channel import Channel
 from ..net.filesource import DicomFileError, DicomFileInfo, probe_files
 from .storage_contexts import NoPresentationContext
@@ -83,18 +84,23 @@ class _ItemMeter(_Meter):
     and sets ``sent_all`` once every byte of the dataset has gone to the transport (the
     moment the next request of a pipeline may start)."""
 
-    __slots__ = ("_batch", "_reported_total", "sent_all")
+    __slots__ = ("_batch", "_on_progress", "_reported_total", "sent_all")
 
-    def __init__(self, batch: _Meter, total: int) -> None:
+    def __init__(
+        self, batch: _Meter, total: int, *, on_progress: Callable[[], None] | None = None
+    ) -> None:
         super().__init__(None, total)
         self._batch = batch
         self._reported_total = total
+        self._on_progress = on_progress
         self.sent_all = anyio.Event()
 
     def add(self, n: int) -> None:
         self.sent += n
         self.sync_total()
         self._batch.add(n)
+        if self._on_progress is not None:
+            self._on_progress()
         if self.sent >= self.total:
             self.sent_all.set()
 
@@ -161,12 +167,16 @@ async def store_many(
     lost, the outstanding ones fail with the reason and the rest are "not sent", all with
     ``retryable=True``.
 
+    ``timeout`` (default ``Timeouts.store``) is a no-progress deadline: one at a time, per
+    instance (as :func:`~.storage_scu.store`); pipelined, for the batch: any byte sent or
+    any response received re-arms it, so an instance waiting while the peer works through
+    the ones before it never times out while the association moves. When it runs out the
+    association is aborted.
+
     ``progress(bytes_sent, total)`` covers the whole batch (totals of all files, adjusted
     when one is re-encoded); ``on_result`` is called with each result as it is known, which
     under a window may differ from the order of ``items`` (the returned list never does).
     """
-    limit_s = _store_timeout(ae, timeout)
-    width = operations_window(channel, window)
     originals = list(items)
     paths = [Path(i) for i in originals if isinstance(i, str | Path)]
     probed = iter(await probe_files(paths))
@@ -181,100 +191,209 @@ async def store_many(
                 resolved.append(DicomFileError("<dataset>", str(exc)))
         else:
             resolved.append(i)
-    meter = _Meter(
-        progress, sum(r.dataset_length for r in resolved if isinstance(r, DicomFileInfo))
+    batch = _Batch(
+        channel,
+        ae,
+        resolved,
+        width=operations_window(channel, window),
+        slots=slots,
+        continue_on_error=continue_on_error,
+        progress=progress,
+        on_result=on_result,
+        timeout=_store_timeout(ae, timeout),
+        priority=priority,
     )
-    results: list[StoreResult | None] = [None] * len(resolved)
-    stop = _Stop()
-    crash: list[BaseException] = []
-    in_flight = anyio.Semaphore(width)
+    return await batch.run()
 
-    def fail_batch(exc: Exception) -> None:
-        # A bug or the caller's callback raised: stop everything, re-raise it below.
-        crash.append(exc)
-        stop.set(f"not sent: {type(exc).__name__}", retryable=False)
-        tg.cancel_scope.cancel()
 
-    def emit(index: int, result: StoreResult) -> None:
-        results[index] = result
-        if on_result is not None and not crash:
+class _Watchdog:
+    """The no-progress deadline of a pipelined batch: re-armed by every slice sent and every
+    response; when it runs out, the association is aborted (the outstanding requests then
+    fail, PS3.8 E.1 leaves nothing else to do with them)."""
+
+    __slots__ = ("deadline", "fired", "limit", "scope")
+
+    def __init__(self, limit: float) -> None:
+        self.limit = limit
+        self.deadline = anyio.current_time() + limit
+        self.scope: anyio.CancelScope | None = None
+        self.fired = False
+
+    def rearm(self) -> None:
+        self.deadline = anyio.current_time() + self.limit
+        if self.scope is not None:
+            self.scope.deadline = self.deadline
+
+    async def run(self, channel: Channel) -> None:
+        while True:
+            with anyio.CancelScope(deadline=self.deadline) as scope:
+                self.scope = scope
+                await anyio.sleep_forever()
+            self.scope = None
+            if anyio.current_time() >= self.deadline:
+                log.warning(
+                    "%s: no C-STORE progress for %s s (nothing sent, no answer), aborting",
+                    channel.peer,
+                    self.limit,
+                )
+                self.fired = True
+                await channel.abort()
+                return
+
+
+class _Batch:
+    """One ``store_many`` call: the spawner loop, the per-instance tasks, the stop rules."""
+
+    def __init__(
+        self,
+        channel: Channel,
+        ae: AE,
+        resolved: list[_Resolved | DicomFileError],
+        *,
+        width: int,
+        slots: anyio.Semaphore | None,
+        continue_on_error: bool,
+        progress: Progress | None,
+        on_result: Callable[[StoreResult], None] | None,
+        timeout: float | None,
+        priority: int,
+    ) -> None:
+        self.channel = channel
+        self.ae = ae
+        self.resolved = resolved
+        self.slots = slots
+        self.continue_on_error = continue_on_error
+        self.progress = progress
+        self.on_result = on_result
+        self.timeout = timeout
+        self.priority = priority
+        self.meter = _Meter(
+            progress, sum(r.dataset_length for r in resolved if isinstance(r, DicomFileInfo))
+        )
+        self.results: list[StoreResult | None] = [None] * len(resolved)
+        self.stop = _Stop()
+        self.crash: list[Exception] = []
+        self.in_flight = anyio.Semaphore(width)
+        # Pipelined, the deadline is the batch's (see store_many); one at a time it stays
+        # per instance, exactly as a single store().
+        self.watchdog = _Watchdog(timeout) if width > 1 and timeout is not None else None
+        self.item_timeout = None if self.watchdog is not None else timeout
+        self._tg: anyio.abc.TaskGroup | None = None
+
+    async def run(self) -> list[StoreResult]:
+        async with anyio.create_task_group() as outer:
+            if self.watchdog is not None:
+                outer.start_soon(self.watchdog.run, self.channel)
+            async with anyio.create_task_group() as tg:
+                self._tg = tg
+                await self._spawn_all(tg)
+            outer.cancel_scope.cancel()
+        if self.crash:
+            raise self.crash[0]
+        if self.progress is not None:
+            self.meter.report()
+        done: list[StoreResult] = []
+        for result in self.results:
+            assert result is not None  # every index gets exactly one result
+            done.append(result)
+        return done
+
+    async def _spawn_all(self, tg: anyio.abc.TaskGroup) -> None:
+        previous: _ItemMeter | None = None
+        for index, r in enumerate(self.resolved):
+            if self.stop.reason is not None:
+                self._not_sent(index, r)
+                continue
+            if isinstance(r, DicomFileError):
+                self._emit(index, _failed(r, r.reason, retryable=False))
+                if not self.continue_on_error:
+                    self.stop.set(f"not sent: stopped after {r.path} failed", retryable=False)
+                continue
+            # PS3.7 D.3.3.3: at most the agreed number of requests outstanding.
+            await self.in_flight.acquire()
+            if self.slots is not None:
+                try:
+                    await self.slots.acquire()
+                except BaseException:
+                    self.in_flight.release()
+                    raise
+            # PS3.8 E.1: one whole message at a time, in input order; the next one starts
+            # when the previous one's last byte went out (never queued behind it).
+            if previous is not None:
+                await previous.sent_all.wait()
+            if self.stop.reason is not None:
+                self._release()
+                self._not_sent(index, r)
+                continue
+            total = r.dataset_length if isinstance(r, DicomFileInfo) else 0
+            previous = _ItemMeter(
+                self.meter,
+                total,
+                on_progress=self.watchdog.rearm if self.watchdog is not None else None,
+            )
+            tg.start_soon(self._send_one, index, r, previous)
+
+    def _release(self) -> None:
+        self.in_flight.release()
+        if self.slots is not None:
+            self.slots.release()
+
+    def _fail_batch(self, exc: Exception) -> None:
+        # A bug or the caller's callback raised: stop everything, re-raise it from run().
+        self.crash.append(exc)
+        self.stop.set(f"not sent: {type(exc).__name__}", retryable=False)
+        if self._tg is not None:
+            self._tg.cancel_scope.cancel()
+
+    def _emit(self, index: int, result: StoreResult) -> None:
+        self.results[index] = result
+        if self.on_result is not None and not self.crash:
             try:
-                on_result(result)
+                self.on_result(result)
             except Exception as exc:
-                fail_batch(exc)
+                self._fail_batch(exc)
 
-    def not_sent(index: int, r: _Resolved | DicomFileError) -> None:
-        assert stop.reason is not None
-        emit(index, _failed(r, stop.reason, retryable=stop.retryable))
+    def _not_sent(self, index: int, r: _Resolved | DicomFileError) -> None:
+        assert self.stop.reason is not None
+        self._emit(index, _failed(r, self.stop.reason, retryable=self.stop.retryable))
         if isinstance(r, DicomFileInfo):
-            meter.total -= r.dataset_length
+            self.meter.total -= r.dataset_length
 
-    async def send_one(index: int, r: _Resolved, item_meter: _ItemMeter) -> None:
+    async def _send_one(self, index: int, r: _Resolved, item_meter: _ItemMeter) -> None:
         try:
             result = await _store_one(
-                channel, ae, r, meter=item_meter, timeout=limit_s, priority=priority
+                self.channel,
+                self.ae,
+                r,
+                meter=item_meter,
+                timeout=self.item_timeout,
+                priority=self.priority,
             )
         except DicomError as exc:
             # The batch total no longer counts what of this one was not sent.
-            meter.total -= item_meter.unsent()
-            emit(index, _failed(r, _error_text(exc), retryable=exc.retryable))
-            if isinstance(exc, AssociationError):
-                stop.set(f"{NOT_SENT_ASSOCIATION_ENDED} ({exc})", retryable=True)
-            elif channel.is_closed:
-                stop.set(NOT_SENT_ASSOCIATION_ENDED, retryable=True)
-            elif not continue_on_error:
-                stop.set("not sent: stopped after a failure", retryable=False)
+            self.meter.total -= item_meter.unsent()
+            error: DicomError = exc
+            if self.watchdog is not None and self.watchdog.fired:
+                error = DicomTimeoutError(
+                    "progress of the pipelined C-STOREs (no byte sent or answer)",
+                    self.watchdog.limit,
+                )
+            self._emit(index, _failed(r, _error_text(error), retryable=error.retryable))
+            if isinstance(error, AssociationError):
+                self.stop.set(f"{NOT_SENT_ASSOCIATION_ENDED} ({error})", retryable=True)
+            elif self.channel.is_closed:
+                self.stop.set(NOT_SENT_ASSOCIATION_ENDED, retryable=True)
+            elif not self.continue_on_error:
+                self.stop.set("not sent: stopped after a failure", retryable=False)
         except Exception as exc:  # a bug, or the progress callback raised
-            fail_batch(exc)
+            self._fail_batch(exc)
         else:
             item_meter.sync_total()
-            emit(index, result)
-            if not result.ok and not continue_on_error:
-                stop.set("not sent: stopped after a failure", retryable=False)
+            if self.watchdog is not None:
+                self.watchdog.rearm()  # an answer is progress
+            self._emit(index, result)
+            if not result.ok and not self.continue_on_error:
+                self.stop.set("not sent: stopped after a failure", retryable=False)
         finally:
             item_meter.sent_all.set()
-            in_flight.release()
-            if slots is not None:
-                slots.release()
-
-    async with anyio.create_task_group() as tg:
-        previous: _ItemMeter | None = None
-        for index, r in enumerate(resolved):
-            if stop.reason is not None:
-                not_sent(index, r)
-                continue
-            if isinstance(r, DicomFileError):
-                emit(index, _failed(r, r.reason, retryable=False))
-                if not continue_on_error:
-                    stop.set(f"not sent: stopped after {r.path} failed", retryable=False)
-                continue
-            # PS3.7 D.3.3.3: at most the agreed number of requests outstanding.
-            await in_flight.acquire()
-            if slots is not None:
-                try:
-                    await slots.acquire()
-                except BaseException:
-                    in_flight.release()
-                    raise
-            # PS3.8 E.1: one whole message at a time, in order; the next one is started when
-            # the previous one's last byte went out, so its deadline never runs while queued.
-            if previous is not None:
-                await previous.sent_all.wait()
-            if stop.reason is not None:
-                in_flight.release()
-                if slots is not None:
-                    slots.release()
-                not_sent(index, r)
-                continue
-            total = r.dataset_length if isinstance(r, DicomFileInfo) else 0
-            previous = _ItemMeter(meter, total)
-            tg.start_soon(send_one, index, r, previous)
-    if crash:
-        raise crash[0]
-    if progress is not None:
-        meter.report()
-    done: list[StoreResult] = []
-    for result in results:
-        assert result is not None  # every index gets exactly one result above
-        done.append(result)
-    return done
+            self._release()
