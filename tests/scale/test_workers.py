@@ -107,3 +107,37 @@ async def test_two_workers_with_reuse_port_both_serve(tmp_path: Path) -> None:
 
 async def test_two_workers_sharing_one_socket_store_everything(tmp_path: Path) -> None:
     await _serve_and_send(tmp_path, SharingMode.SHARED)
+
+
+def test_max_ops_flag_sets_the_window_we_grant(tmp_path: Path) -> None:
+    import argparse
+
+    from aiodimse.apps import storescp
+
+    parser = argparse.ArgumentParser()
+    storescp.add_parser(parser.add_subparsers())
+    args = parser.parse_args(["storescp", "0", "-od", str(tmp_path), "--max-ops", "4"])
+    ae, _ = storescp.build(args)
+    assert ae.max_operations_performed == 4
+    assert ae.acceptor_window() == (4, 1)  # AC field order: requestor may invoke 4
+    args = parser.parse_args(["storescp", "0", "-od", str(tmp_path)])
+    assert storescp.build(args)[0].max_operations_performed == 16
+    assert args.workers == 1 and args.share_port == "auto"
+
+
+def test_listening_sockets_share_one_port() -> None:
+    from aiodimse.net.workers import listening_sockets
+
+    for mode in SharingMode:
+        if mode is SharingMode.REUSE_PORT and default_mode() is not SharingMode.REUSE_PORT:
+            continue
+        per_worker = listening_sockets("127.0.0.1", 0, 3, mode)
+        try:
+            ports = {socks[0].getsockname()[1] for socks in per_worker}
+            distinct = {id(socks[0]) for socks in per_worker}
+            assert len(ports) == 1
+            assert len(distinct) == (3 if mode is SharingMode.REUSE_PORT else 1)
+        finally:
+            for socks in per_worker:
+                for s in socks:
+                    s.close()
