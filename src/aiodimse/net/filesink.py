@@ -118,6 +118,9 @@ class FileSink:
     Implements :class:`aiodimse.net.sinks.DatasetSink`. Not reusable: one sink per message.
     """
 
+    _queue: queue.Queue[bytearray | _Stop]  # set with the writer thread
+    _done: threading.Event  # set with the writer thread
+
     def __init__(
         self,
         path: Path,
@@ -150,9 +153,10 @@ class FileSink:
         self._first_at = max(write_size, hold, in_memory_max + 1 if in_memory_max else 0)
         self._buf = bytearray()
         self._head = bytearray()
-        self._queue: queue.Queue[bytearray | _Stop] = queue.Queue(maxsize=queue_depth)
+        self._queue_depth = queue_depth
+        # The writer thread, its queue and its end event exist only for a dataset larger
+        # than one hand-over (most instances are written whole, in one trip).
         self._thread: threading.Thread | None = None
-        self._done = threading.Event()
         self._abort = False
         self._stop_sent = False
         self._skip_decided = leading_skip is None
@@ -342,6 +346,8 @@ class FileSink:
             self._stop_sent = True
 
     def _start_writer(self) -> None:
+        self._queue = queue.Queue(maxsize=self._queue_depth)
+        self._done = threading.Event()
         self._thread = threading.Thread(
             target=self._writer, name=f"aiodimse-writer-{self.path.name}", daemon=True
         )
