@@ -168,6 +168,7 @@ async def store_parallel(
                             priority=priority,
                             window=window,
                         )
+                        again: list[tuple[int, _Item]] = []
                         for (index, r), result in zip(chunk, sent, strict=True):
                             if (
                                 result.error is not None
@@ -176,12 +177,13 @@ async def store_parallel(
                             ):
                                 # Never started on the lost association: another sends it.
                                 requeued.add(index)
-                                queue.appendleft((index, r))
+                                again.append((index, r))
                                 meter.base += _length(r)
                                 continue
                             record(index, result)
                             if not result.ok and not continue_on_error:
                                 state.stop = "not sent: stopped after a failure"
+                        queue.extendleft(reversed(again))  # first in line, in their order
             except DicomError as exc:
                 if state.error is None:
                     state.error = exc
