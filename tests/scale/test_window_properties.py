@@ -74,3 +74,38 @@ async def test_pipeline_properties(
     assert len(sent) - 1 - first_failure <= window - 1
     for r in results[len(sent) :]:
         assert r.error == "not sent: stopped after a failure" and not r.retryable
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    window=st.integers(1, 6),
+    abort_at=st.integers(0, N - 1),
+    yields=st.lists(st.integers(0, 30), min_size=N, max_size=N),
+)
+async def test_association_lost_anywhere(window: int, abort_at: int, yields: list[int]) -> None:
+    async def hook(index: int, channel: Channel) -> int | None:
+        for _ in range(yields[index]):
+            await anyio.lowlevel.checkpoint()
+        if index == abort_at:
+            await channel.abort()
+        return None
+
+    scp = WindowSCP(hook=hook)
+    scu = aiodimse.AE("SCU", max_operations_invoked=16)
+    items = [make_instance(i) for i in range(N)]
+    with anyio.fail_after(20):
+        async with scp.ae.serve("127.0.0.1", 0) as server:
+            async with scu.associate(
+                "127.0.0.1", server.port, called_ae="WINDOWSCP", contexts=storage_contexts(CT)
+            ) as assoc:
+                results = await assoc.store_many(items, window=window)
+                assert assoc.is_closed
+    assert [r.sop_instance_uid for r in results] == [str(d.SOPInstanceUID) for d in items]
+    assert not results[abort_at].sent
+    # Every instance is either stored (answered Success) or reported retryable, never lost.
+    for i, r in enumerate(results):
+        assert r.ok or (not r.sent and r.retryable), (i, r.describe())
+    assert {i for i, r in enumerate(results) if r.sent} <= set(scp.answered)
+    # Nothing is started after the loss: at most window requests were outstanding then.
+    started = set(scp.arrived)
+    assert max(started) - abort_at <= window - 1
