@@ -342,8 +342,10 @@ class DatasetReader:
     next chunk while the consumer sends the current one, so disk and network overlap; memory
     holds at most ``read_ahead + 1`` chunks plus what the consumer keeps. The file is opened
     on entry (checking it is unchanged since :func:`read_file_info`) and closed on exit,
-    also off the loop. Errors (:class:`FileChanged`, :class:`DicomFileError`) are raised by
-    the iteration, never by the exit.
+    also off the loop. A dataset of at most ``chunk_size`` bytes (most instances) is opened,
+    read and closed in **one** worker-thread trip on entry and yielded as one chunk. Errors
+    (:class:`FileChanged`, :class:`DicomFileError`) are raised by the iteration, never by
+    the exit.
     """
 
     def __init__(
@@ -364,6 +366,7 @@ class DatasetReader:
         self._remaining = info.dataset_length
         self._task_group: anyio.abc.TaskGroup | None = None
         self._chunks: MemoryObjectReceiveStream[bytes | DicomFileError] | None = None
+        self._whole: bytes | DicomFileError | None = None  # a small dataset, read on entry
         #: Bytes handed out so far.
         self.bytes_read = 0
 
@@ -394,6 +397,9 @@ class DatasetReader:
         return fp
 
     async def __aenter__(self) -> DatasetReader:
+        if 0 < self._remaining <= self.chunk_size:
+            self._whole = await anyio.to_thread.run_sync(self._read_whole, limiter=self._limit())
+            return self
         self._fp = await anyio.to_thread.run_sync(self._open, limiter=self._limit())
         if self.read_ahead and self._remaining > 0:
             send, self._chunks = anyio.create_memory_object_stream[bytes | DicomFileError](
@@ -427,6 +433,24 @@ class DatasetReader:
         if fp is not None:
             with anyio.CancelScope(shield=True):
                 await anyio.to_thread.run_sync(fp.close, limiter=self._limit())
+
+    def _read_whole(self) -> bytes | DicomFileError:
+        """Worker thread: open, read the whole (small) dataset, close; a read error is
+        returned, for the iteration to raise."""
+        fp = self._open()
+        n = self._remaining
+        try:
+            chunk = fp.read(n)
+        except OSError as exc:
+            return DicomFileError(self.info.path, f"read failed: {exc.strerror or exc}")
+        finally:
+            fp.close()
+        if len(chunk) != n:
+            return FileChanged(
+                self.info.path,
+                f"the file became shorter while being sent ({len(chunk)} of {n} bytes read)",
+            )
+        return chunk
 
     async def _read(self) -> bytes:
         """The next chunk, read in a worker thread (blocking file I/O never on the loop)."""
@@ -465,6 +489,13 @@ class DatasetReader:
         return self
 
     async def __anext__(self) -> bytes:
+        if self._whole is not None:
+            item, self._whole = self._whole, None
+            self._remaining = 0
+            if isinstance(item, DicomFileError):
+                raise item
+            self.bytes_read += len(item)
+            return item
         if self._chunks is not None:
             try:
                 item = await self._chunks.receive()
