@@ -149,16 +149,18 @@ def setups(work: Workload) -> list[Setup]:
     """The matrix for one workload, in table order."""
     out: list[Setup] = []
     for mode in ("fsync", "no fsync", "discard"):
-        plan = [("aiodimse", "aiodimse", "aiodimse", False),
-                ("pynetdicom", "pynetdicom", "pynetdicom", True)]  # fmt: skip
+        plan = [("aiodimse", "aiodimse", "aiodimse", False)]
+        if mode != "discard" or work.key == "4m":  # the time budget: pynetdicom is slow
+            plan.append(("pynetdicom", "pynetdicom", "pynetdicom", True))
         if mode != "fsync":
             plan.append(("dcmtk-nodelay", "dcmtk-nodelay", "dcmtk-nodelay", False))
         elif work.key in ("64k", "4m"):  # Orthanc fsyncs its storage by default
             plan.append(("orthanc", "aiodimse", "orthanc", False))
         if mode == "no fsync":
-            plan += [("dcmtk", "dcmtk", "dcmtk", True),
-                     ("cross", "aiodimse", "dcmtk-nodelay", False),
-                     ("cross", "dcmtk-nodelay", "aiodimse", False)]  # fmt: skip
+            plan.append(("dcmtk", "dcmtk", "dcmtk", True))
+            if work.key in ("64k", "4m"):  # cross pairs where the targets are
+                plan += [("cross", "aiodimse", "dcmtk-nodelay", False),
+                         ("cross", "dcmtk-nodelay", "aiodimse", False)]  # fmt: skip
         for impl, client, server, slow in plan:
             out.append(
                 Setup(
