@@ -44,8 +44,11 @@ from ..association.connection import Association as CoreAssociation
 #: Read sizes: start small, double while reads fill the buffer (bulk transfer), up to MAX.
 MIN_READ = 64 * 1024
 MAX_READ = 1024 * 1024
-#: A sender yields to the event loop at least once per this many bytes written.
-YIELD_EVERY = 64 * 1024
+#: A sender yields to the event loop at least once per this many bytes written, or per
+#: :data:`YIELD_WRITES` writes, whichever comes first: bulk data (large PDUs) makes few
+#: trips through the loop, a stream of small messages still yields every few dozen.
+YIELD_EVERY = 1024 * 1024
+YIELD_WRITES = 32
 
 _HAS_SENDMSG = hasattr(socket.socket, "sendmsg")
 _IN_PROGRESS = {errno.EINPROGRESS, errno.EWOULDBLOCK, errno.EAGAIN, 10035}  # 10035: Windows
@@ -83,6 +86,7 @@ class SocketTransport:
         "_sock",
         "_unyielded",
         "_waiter",
+        "_writes",
     )
 
     def __init__(self, sock: socket.socket) -> None:
@@ -92,6 +96,7 @@ class SocketTransport:
         self._ready = False  # the last read filled its buffer: more is probably waiting
         self._closed = False
         self._unyielded = 0  # bytes sent since the last trip through the event loop
+        self._writes = 0  # writes since the last trip through the event loop
         # The callback path (asyncio): see the module docstring.
         self._mode = 0  # 0 undecided, 1 loop callback, 2 anyio.wait_readable
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -219,9 +224,10 @@ class SocketTransport:
 
     async def send(self, parts: Sequence[bytes | memoryview]) -> None:
         """Write all of ``parts``; waits only when the socket is full. A sender that never
-        fills the socket still yields to the event loop every :data:`YIELD_EVERY` bytes, so a
-        fast producer (a C-FIND SCP streaming matches) cannot starve the association's
-        reader (which must see a C-CANCEL) or other associations."""
+        fills the socket still yields to the event loop every :data:`YIELD_EVERY` bytes or
+        :data:`YIELD_WRITES` writes, so a fast producer (a C-FIND SCP streaming matches)
+        cannot starve the association's reader (which must see a C-CANCEL) or other
+        associations."""
         sock = self._sock
         if not _HAS_SENDMSG or len(parts) == 1:
             views = [memoryview(b"".join(parts) if len(parts) > 1 else parts[0])]
@@ -245,8 +251,9 @@ class SocketTransport:
                     views[0] = head[sent:]
                     sent = 0
         self._unyielded += sum(len(p) for p in parts)
-        if self._unyielded >= YIELD_EVERY:
-            self._unyielded = 0
+        self._writes += 1
+        if self._unyielded >= YIELD_EVERY or self._writes >= YIELD_WRITES:
+            self._unyielded = self._writes = 0
             await anyio.lowlevel.checkpoint()
 
     async def aclose(self) -> None:
