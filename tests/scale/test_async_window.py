@@ -164,8 +164,9 @@ async def test_a_failure_mid_window(anyio_backend: str) -> None:
     assert [r.sop_instance_uid for r in results] == [str(d.SOPInstanceUID) for d in items]
     assert [r.ok for r in results[:3]] == [True] * 3 and results[3].status == 0xA700
     after = results[4:]
-    # Requests already outstanding when the failure arrived get their real answer (at most
-    # window - 1 of them), the rest are not sent; never a mix after the first "not sent".
+    # Requests already outstanding when the failure arrived get their real answer (here at
+    # most window - 1: the later ones wait for the failure), the rest are not sent; never a
+    # mix after the first "not sent".
     sent = [r for r in after if r.sent]
     assert len(sent) <= 3 and all(r.ok for r in sent)
     assert after[: len(sent)] == sent
