@@ -135,3 +135,13 @@ def orthanc(orthanc_server: orthanc_peer.OrthancPeer) -> orthanc_peer.OrthancPee
         pytest.fail(f"Orthanc died:\n{orthanc_server.peer.log_text()[-2000:]}")
     orthanc_server.rest.delete_all()
     return orthanc_server
+
+
+@pytest.fixture(autouse=True)
+def _restore_aiodimse_logger() -> Iterator[None]:
+    """A CLI run in-process (``main([...])``) gives the ``aiodimse`` logger its own stderr
+    handler and stops propagation; put it back so later tests' ``caplog`` sees the records."""
+    logger = logging.getLogger("aiodimse")
+    saved = (logger.handlers[:], logger.level, logger.propagate)
+    yield
+    logger.handlers[:], logger.level, logger.propagate = saved[0], saved[1], saved[2]
