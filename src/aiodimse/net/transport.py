@@ -213,6 +213,8 @@ class SocketTransport:
             self._pending += n
             if n == size:
                 self._read_size = min(size * 2, MAX_READ)
+            elif n < size // 4 and size > MIN_READ:
+                self._read_size = size // 2  # small messages again: smaller reads
             if self._pending >= MAX_READ:
                 self._pause()  # the reader is behind: TCP slows the peer down
         else:
