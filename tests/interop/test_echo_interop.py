@@ -201,3 +201,29 @@ def test_dcmtk_rejection_by_aiodimse_cli_is_in_words(tmp_path: Path) -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_echoscu_cli_on_uvloop_against_dcmtk(dcmtk_storescp: peers.Peer) -> None:
+    """``--uvloop`` runs the tool on uvloop (installed by the test extras) and still works."""
+    pytest.importorskip("uvloop")  # never on Windows; the test extras install it elsewhere
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "aiodimse",
+            "echoscu",
+            "--uvloop",
+            "-d",
+            "127.0.0.1",
+            str(dcmtk_storescp.port),
+            "-aec",
+            dcmtk_storescp.ae_title,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "event loop: uvloop" in result.stderr
+    assert "0x0000 Success" in result.stdout

@@ -5,7 +5,13 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any, TypeVar
+
+from ..net.loop import run
+
+T = TypeVar("T")
 
 
 def add_logging_flags(parser: argparse.ArgumentParser) -> None:
@@ -15,6 +21,16 @@ def add_logging_flags(parser: argparse.ArgumentParser) -> None:
         "-d", "--debug", action="store_true", help="debug: every PDU and DIMSE message summary"
     )
     group.add_argument("-q", "--quiet", action="store_true", help="quiet: errors only")
+    parser.add_argument(
+        "--uvloop",
+        action="store_true",
+        help="run on uvloop when installed (pip install aiodimse[speed]); also AIODIMSE_UVLOOP=1",
+    )
+
+
+def run_tool(func: Callable[..., Awaitable[T]], args: argparse.Namespace, *rest: Any) -> T:
+    """Run a tool's main coroutine; uvloop with ``--uvloop`` (or ``AIODIMSE_UVLOOP=1``)."""
+    return run(func, args, *rest, uvloop=True if getattr(args, "uvloop", False) else None)
 
 
 def setup_logging(args: argparse.Namespace) -> None:

@@ -42,7 +42,7 @@ import anyio.to_thread
 
 from ..constants import VERIFICATION_SOP_CLASS
 from ..errors import DicomError
-from ._common import add_logging_flags, fail, setup_logging
+from ._common import add_logging_flags, fail, run_tool, setup_logging
 
 PATIENT = "Müller^Jürgen"
 CHARSETS = ("ISO_IR 100", "ISO_IR 192")
@@ -83,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
         return fail("--count must be at least 1")
     work = Path(tempfile.mkdtemp(prefix="aiodimse-demo-"))
     try:
-        result: int = anyio.run(_main, args, work)
+        result: int = run_tool(_main, args, work)
     finally:
         if args.keep:
             print(f"kept the files in {work}")

@@ -5,10 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-import anyio
-
 from .. import AE, DicomError, Timeouts
-from ._common import add_logging_flags, add_timeout_flags, fail, setup_logging
+from ._common import add_logging_flags, add_timeout_flags, fail, run_tool, setup_logging
 
 
 def add_parser(sub: Any) -> None:
@@ -34,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
     setup_logging(args)
     if args.repeat < 1:
         return fail("--repeat must be at least 1")
-    return anyio.run(_main, args)
+    return run_tool(_main, args)
 
 
 async def _main(args: argparse.Namespace) -> int:

@@ -27,7 +27,7 @@ from pydicom.uid import UID, ExplicitVRLittleEndian, generate_uid
 from .. import AE, DicomError, Limits, Timeouts
 from ..services.contexts import VERIFICATION
 from ..services.qr_models import QueryLevel, QueryModel, find_contexts
-from ._common import add_logging_flags, add_query_flags, fail, setup_logging
+from ._common import add_logging_flags, add_query_flags, fail, run_tool, setup_logging
 
 _PART = re.compile(r"^(?P<key>\([0-9A-Fa-f]{4},[0-9A-Fa-f]{4}\)|[A-Za-z0-9]+)(\[(?P<i>\d+)\])?$")
 
@@ -102,7 +102,7 @@ def format_match(ds: Dataset) -> str:
 def run(args: argparse.Namespace) -> int:
     setup_logging(args)
     _set_output_encoding(json_lines=args.json)
-    return anyio.run(_main, args)
+    return run_tool(_main, args)
 
 
 def _set_output_encoding(*, json_lines: bool) -> None:

@@ -13,7 +13,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import anyio
 from pydicom import dcmread
 
 from ..config import Limits, Timeouts
@@ -22,7 +21,7 @@ from ..services.ae import AE
 from ..services.qr_models import QueryLevel, QueryModel
 from ..services.retrieve_scu import RetrieveOperation, get_contexts
 from ..services.storage_scp import StorageOptions
-from ._common import add_logging_flags, add_query_flags, fail, setup_logging
+from ._common import add_logging_flags, add_query_flags, fail, run_tool, setup_logging
 from .findscu import parse_keys
 
 
@@ -86,7 +85,7 @@ def outcome(op: RetrieveOperation, args: argparse.Namespace, service: str) -> in
 
 def run(args: argparse.Namespace) -> int:
     setup_logging(args)
-    return anyio.run(_main, args)
+    return run_tool(_main, args)
 
 
 async def _main(args: argparse.Namespace) -> int:

@@ -22,7 +22,7 @@ from ..services.move_coordinator import MoveCoordinator
 from ..services.qr_models import QueryLevel, QueryModel
 from ..services.retrieve_scu import RetrieveOperation, move_contexts
 from ..services.storage_scp import StorageOptions
-from ._common import fail, setup_logging
+from ._common import fail, run_tool, setup_logging
 from .getscu import add_common_flags, outcome, query_and_level
 
 
@@ -48,7 +48,7 @@ def add_parser(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     setup_logging(args)
-    return anyio.run(_main, args)
+    return run_tool(_main, args)
 
 
 async def _main(args: argparse.Namespace) -> int:

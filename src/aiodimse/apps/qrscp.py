@@ -15,8 +15,6 @@ import logging
 from pathlib import Path
 from typing import Any
 
-import anyio
-
 from .. import AE
 from ..config import Limits
 from ..services.file_index import FileIndex
@@ -25,7 +23,7 @@ from ..services.find_scp import enable_find
 from ..services.qr_models import QueryModel
 from ..services.retrieve_scp import MoveDestination, enable_retrieve
 from ..services.storage_scp import StorageOptions, StorageSCP, StoredInstance
-from ._common import add_logging_flags, fail, setup_logging
+from ._common import add_logging_flags, fail, run_tool, setup_logging
 from .storescp import _wait_for_signal
 
 log = logging.getLogger("aiodimse.apps.qrscp")
@@ -115,7 +113,7 @@ def run(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as exc:
         return fail(str(exc))
     try:
-        anyio.run(_main, args, ae, index)
+        run_tool(_main, args, ae, index)
     except KeyboardInterrupt:
         pass
     except OSError as exc:

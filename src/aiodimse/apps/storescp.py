@@ -29,7 +29,7 @@ from ..config import Limits
 from ..net import workers
 from ..services.filepolicy import Layout
 from ..services.storage_scp import StorageOptions, StorageSCP
-from ._common import add_logging_flags, fail, setup_logging
+from ._common import add_logging_flags, fail, run_tool, setup_logging
 
 log = logging.getLogger("aiodimse.apps.storescp")
 
@@ -144,7 +144,7 @@ def run(args: argparse.Namespace) -> int:
     if args.workers > 1:
         return _run_workers(args)
     try:
-        anyio.run(_main, args, ae, storage)
+        run_tool(_main, args, ae, storage)
     except KeyboardInterrupt:  # Windows, or a signal before the receiver was installed
         pass
     except OSError as exc:
@@ -200,7 +200,7 @@ def _worker(args: argparse.Namespace, sockets: list[socket.socket], index: int) 
     setup_logging(args)
     ae, storage = build(args)
     try:
-        anyio.run(_main, args, ae, storage, sockets, index)
+        run_tool(_main, args, ae, storage, sockets, index)
     except KeyboardInterrupt:
         pass
 

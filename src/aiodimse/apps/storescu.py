@@ -20,13 +20,11 @@ import time
 from pathlib import Path
 from typing import Any, TextIO
 
-import anyio
-
 from .. import AE, DicomError, Limits, Timeouts
 from ..services.sending import send_prepared
 from ..services.storage_scu import StoreResult, prepare_files
 from ..services.ts_strategies import Strategy
-from ._common import add_logging_flags, add_timeout_flags, fail, setup_logging
+from ._common import add_logging_flags, add_timeout_flags, fail, run_tool, setup_logging
 
 
 def add_parser(sub: Any) -> None:
@@ -75,7 +73,7 @@ def add_parser(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     setup_logging(args)
-    result: int = anyio.run(_main, args)
+    result: int = run_tool(_main, args)
     return result
 
 

@@ -50,6 +50,7 @@ def backend_options(backend: str = "asyncio", *, uvloop: bool | None = None) -> 
     if not uvloop_available():
         log.warning("uvloop asked for but not installed: using the standard asyncio loop")
         return {}
+    log.debug("event loop: uvloop")
     return {"use_uvloop": True}
 
 
