@@ -467,7 +467,8 @@ class StorageSCP:
         if self.options.layout is Layout.TREE:
             wanted += [dh.PATIENT_ID, dh.STUDY_INSTANCE_UID, dh.SERIES_INSTANCE_UID]
         try:
-            head = _read_head(sink.head, ts, sink.size <= len(sink.head), wanted)
+            raw = sink.head  # a copy: taken once
+            head = _read_head(raw, ts, sink.size <= len(raw), wanted)
         except dh.DatasetHeadError as exc:
             log.warning("%s: %s: %s", peer, uid, exc)
             return STATUS_CANNOT_UNDERSTAND, _comment(str(exc)), None
