@@ -139,6 +139,9 @@ class Setup:
     server: str
     mode: str
     slow: bool = False  # send only the first ``slow_count`` files
+    #: Asynchronous operations window proposed by an aiodimse client (PS3.7 D.3.3.3); the
+    #: aiodimse SCP always grants up to 16, so window 16 pipelines one association.
+    window: int = 1
 
 
 LABELS = {**bench_store.LABELS, "dcmtk": "storescu (Nagle on)"}
@@ -171,6 +174,18 @@ def setups(work: Workload) -> list[Setup]:
                     server=server,
                     mode=mode,
                     slow=slow,
+                )
+            )
+        if work.key in ("64k", "4m"):  # one association, pipelined (issue 9's window)
+            out.append(
+                Setup(
+                    id=f"store.{work.key}.{mode.replace(' ', '')}.aiodimse-w16>aiodimse",
+                    section=f"C-STORE {work.name}, SCP {mode}",
+                    impl="aiodimse window 16",
+                    client="aiodimse",
+                    server="aiodimse",
+                    mode=mode,
+                    window=16,
                 )
             )
     if work.key == "64k":  # Nagle-enabled senders: their own SCP vs aiodimse's
@@ -234,6 +249,8 @@ def run_workload(
             label = f"{LABELS[s.client]} → {SERVER_LABELS[s.server]}"
             if s.slow and slow_n < work.count:
                 label += f" (first {slow_n})"
+            if s.window > 1:
+                label += f" (window {s.window}, one association)"
             row = Row(
                 section=s.section,
                 impl=s.impl,
@@ -248,6 +265,8 @@ def run_workload(
             client_args: tuple[str, ...] = ()
             if work.jpeg and s.client.startswith("dcmtk"):
                 client_args = ("-xy",)  # propose JPEG Baseline (and uncompressed)
+            if s.window > 1:
+                client_args = ("--window", str(s.window))
             bench_store.run_setup(
                 row,
                 tmp,
@@ -256,6 +275,7 @@ def run_workload(
                 source=slow_dir if s.slow else source,
                 durable=s.mode == "fsync",
                 ignore=ignore,
+                window=16 if s.window > 1 else 1,
                 repeat=repeat,
                 timeout=300,
                 check=_check(row, count, round(per_file * count), ignore=ignore),

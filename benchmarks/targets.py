@@ -86,27 +86,46 @@ def _echo_vs_pynetdicom(lk: Lookup) -> tuple[bool, str]:
     return r >= 60, f"{r:.1f}× ({a:,.0f} vs {p:,.1f} assoc/s; need ≥ 60×)"
 
 
+def _best_aiodimse(
+    lk: Lookup, prefix: str, key: str | None = None
+) -> tuple[float, str]:
+    """The better of aiodimse's one-association rows (window 1, and window 16 where the
+    row ran): the targets are about one association, pipelined or not."""
+    best: tuple[float, str] | None = None
+    for suffix, name in (("aiodimse>aiodimse", "window 1"), ("aiodimse-w16>aiodimse", "window 16")):
+        try:
+            ident = prefix + suffix
+            v = lk.median(ident) if key is None else lk.detail_median(ident, key)
+        except Missing:
+            continue
+        if best is None or v > best[0]:
+            best = (v, name)
+    if best is None:
+        raise Missing(f"{prefix}aiodimse>aiodimse: no sample")
+    return best
+
+
 def _store_fsync(lk: Lookup) -> tuple[bool, str]:
-    v = lk.median("store.64k.fsync.aiodimse>aiodimse")
-    return v >= 1000, f"{v:,.0f} inst/s (need ≥ 1,000)"
+    v, how = _best_aiodimse(lk, "store.64k.fsync.")
+    return v >= 1000, f"{v:,.0f} inst/s, {how} (need ≥ 1,000)"
 
 
 def _store_nofsync(lk: Lookup) -> tuple[bool, str]:
-    a = lk.median("store.64k.nofsync.aiodimse>aiodimse")
+    a, how = _best_aiodimse(lk, "store.64k.nofsync.")
     d = lk.median("store.64k.nofsync.dcmtk-nodelay>dcmtk-nodelay")
     r = _ratio(a, d)
-    return r >= 1.5, f"{r:.2f}× ({a:,.0f} vs {d:,.0f} inst/s; need ≥ 1.5×)"
+    return r >= 1.5, f"{r:.2f}× ({a:,.0f}, {how}, vs {d:,.0f} inst/s; need ≥ 1.5×)"
 
 
 def _discard_vs_raw(lk: Lookup) -> tuple[bool, str]:
-    a = lk.detail_median("store.4m.discard.aiodimse>aiodimse", "mb_s")
+    a, how = _best_aiodimse(lk, "store.4m.discard.", "mb_s")
     raw = lk.median("limit.loopback")
     r = _ratio(a, raw)
-    return r >= 0.6, f"{100 * r:.0f} % ({a:,.0f} of {raw:,.0f} MB/s; need ≥ 60 %)"
+    return r >= 0.6, f"{100 * r:.0f} % ({a:,.0f} MB/s, {how}, of {raw:,.0f} MB/s; need ≥ 60 %)"
 
 
 def _disk_vs_dcmtk(lk: Lookup) -> tuple[bool, str]:
-    a = lk.detail_median("store.4m.nofsync.aiodimse>aiodimse", "mb_s")
+    a, _ = _best_aiodimse(lk, "store.4m.nofsync.", "mb_s")
     d = lk.detail_median("store.4m.nofsync.dcmtk-nodelay>dcmtk-nodelay", "mb_s")
     try:
         disk = f"; disk write+fsync {lk.median('limit.disk'):,.0f} MB/s"
