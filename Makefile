@@ -56,6 +56,7 @@ docs: $(STAMP)
 # benchmarks/results/latest.{md,json,png} and a PASS/MISS line per target.
 bench: $(STAMP)
 	$(PY) benchmarks/suite.py
+	$(PY) benchmarks/bench_transcode_send.py --repeat 1
 
 # The same cases with one repetition and small counts (< 3 min): a smoke run.
 bench-quick: $(STAMP)
