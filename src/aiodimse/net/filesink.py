@@ -514,7 +514,8 @@ class _Job(Generic[T]):
     def __init__(self, sink: FileSink, then: Callable[[FileSink, SyncBatch], T]) -> None:
         self.sink = sink
         self.then = then
-        self.wake = anyio.Event()
+        # Created only when the job has to wait (a lone job leads its own trip at once).
+        self.wake: anyio.Event | None = None
         self.lead = False
         self.finished = False
         self.result: T | None = None
@@ -554,8 +555,8 @@ class SyncBatcher:
                 if job.lead:
                     await self._trip()
                 else:
-                    await job.wake.wait()
-                    job.wake = anyio.Event()
+                    job.wake = wake = anyio.Event()
+                    await wake.wait()
         if job.error is not None:
             raise job.error
         return job.result  # type: ignore[return-value]  # set by the trip when no error
@@ -572,11 +573,13 @@ class SyncBatcher:
         self.jobs += len(batch)
         for j in batch:
             j.lead = False
-            j.wake.set()
+            if j.wake is not None:
+                j.wake.set()
         if self._queue:
             nxt = self._queue[0]
             nxt.lead = True
-            nxt.wake.set()
+            if nxt.wake is not None:
+                nxt.wake.set()
         else:
             self._busy = False
 

@@ -56,6 +56,7 @@ Example::
 from __future__ import annotations
 
 import enum
+import functools
 import io
 import logging
 import struct
@@ -77,7 +78,7 @@ from ..constants import (
 from ..dimse.messages import CStoreRQ, CStoreRSP, DimseMessage
 from ..dimse.status import Service, StatusCategory, status_info
 from ..net.channel import Channel, Received
-from ..net.filesink import FileSink, SyncBatch, SyncBatcher
+from ..net.filesink import FileSink, SinkState, SyncBatch, SyncBatcher
 from ..net.sinks import DatasetSink
 from . import dataset_head as dh
 from .contexts import Context
@@ -373,11 +374,13 @@ class StorageSCP:
             log.exception("%s: storing %s failed", channel.peer, msg.affected_sop_instance_uid)
             status, comment = STATUS_CANNOT_UNDERSTAND, _comment(f"internal error: {exc}")
         finally:
-            if isinstance(sink, FileSink):
+            if isinstance(sink, FileSink) and sink.state not in _SETTLED:
                 with anyio.CancelScope(shield=True):
-                    await sink.discard()  # no-op once committed
-        category = status_info(status, Service.STORAGE).category
-        if category in (StatusCategory.SUCCESS, StatusCategory.WARNING):
+                    await sink.discard()
+        if status == 0x0000 or status_info(status, Service.STORAGE).category in (
+            StatusCategory.SUCCESS,
+            StatusCategory.WARNING,
+        ):
             self.stats.stored += 1
         else:
             self.stats.failed += 1
@@ -604,6 +607,31 @@ def _text(value: str, pad: bytes) -> bytes:
     return raw + pad if len(raw) & 1 else raw
 
 
+@functools.lru_cache(maxsize=256)
+def _meta_head(sop_class_uid: str) -> bytes:
+    """(0002,0001) and (0002,0002): the same for every instance of a SOP class (cached)."""
+    return _element(0x00020001, b"OB", b"\x00\x01") + _element(  # version 00\01
+        0x00020002, b"UI", _text(strip_padding(sop_class_uid), b"\x00")
+    )
+
+
+@functools.lru_cache(maxsize=256)
+def _meta_tail(
+    transfer_syntax: str,
+    implementation_class_uid: str,
+    implementation_version_name: str | None,
+    source_ae_title: str | None,
+) -> bytes:
+    """(0002,0010) to (0002,0016): the same for every instance of an association (cached)."""
+    out = _element(0x00020010, b"UI", _text(transfer_syntax, b"\x00"))
+    out += _element(0x00020012, b"UI", _text(implementation_class_uid, b"\x00"))
+    if implementation_version_name:
+        out += _element(0x00020013, b"SH", _text(implementation_version_name, b" "))
+    if source_ae_title and source_ae_title.strip():
+        out += _element(0x00020016, b"AE", _text(source_ae_title.strip()[:16], b" "))
+    return out
+
+
 def file_meta(
     *,
     sop_class_uid: str,
@@ -614,24 +642,26 @@ def file_meta(
     source_ae_title: str | None,
 ) -> bytes:
     """Preamble, ``DICM`` and the File Meta Information group (PS3.10 7.1, Table 7.1-1)."""
-    elements = [
-        _element(0x00020001, b"OB", b"\x00\x01"),  # version 00\01
-        _element(0x00020002, b"UI", _text(strip_padding(sop_class_uid), b"\x00")),
-        _element(0x00020003, b"UI", _text(strip_padding(sop_instance_uid), b"\x00")),
-        _element(0x00020010, b"UI", _text(transfer_syntax, b"\x00")),
-        _element(0x00020012, b"UI", _text(implementation_class_uid, b"\x00")),
-    ]
-    if implementation_version_name:
-        elements.append(_element(0x00020013, b"SH", _text(implementation_version_name, b" ")))
-    if source_ae_title and source_ae_title.strip():
-        elements.append(_element(0x00020016, b"AE", _text(source_ae_title.strip()[:16], b" ")))
-    body = b"".join(elements)
+    body = b"".join(
+        (
+            _meta_head(sop_class_uid),
+            _element(0x00020003, b"UI", _text(strip_padding(sop_instance_uid), b"\x00")),
+            _meta_tail(
+                transfer_syntax, implementation_class_uid, implementation_version_name,
+                source_ae_title,
+            ),
+        )
+    )  # fmt: skip
     return (
         b"\x00" * 128 + b"DICM" + _element(0x00020000, b"UL", struct.pack("<I", len(body))) + body
     )
 
 
 # -- helpers -------------------------------------------------------------------------------------
+
+
+#: A sink in these states has nothing left to remove.
+_SETTLED: Final = frozenset({SinkState.COMMITTED, SinkState.DISCARDED})
 
 
 def _transfer_syntax(channel: Channel, context_id: int) -> str:
