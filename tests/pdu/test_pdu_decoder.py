@@ -12,7 +12,13 @@ from hypothesis import strategies as st
 from aiodimse.config import Limits
 from aiodimse.errors import LocalProtocolError, PDUDecodeError
 from aiodimse.pdu import PDV, PDataTF, PDUDecoder, encode_pdu
-from aiodimse.pdu.decoder import BUFFER_SIZE, FEED_BUFFER_SIZE, READ_SIZE
+from aiodimse.pdu.decoder import (
+    BUFFER_SIZE,
+    FEED_BUFFER_SIZE,
+    PDU_SLACK,
+    READ_SIZE,
+    SMALL_PDU,
+)
 from aiodimse.pdu.pdus import PDU
 from tests.pdu import strategies as s
 from tests.pdu.vectors import PDU_VECTORS, STREAM
@@ -202,6 +208,45 @@ def test_get_buffer_respects_sizehint_and_commit_bounds() -> None:
         decoder.buffer_updated(free + 1)
     with pytest.raises(LocalProtocolError):
         decoder.buffer_updated(-1)
+
+
+def _write(decoder: PDUDecoder, data: bytes, sizehint: int) -> None:
+    view = decoder.get_buffer(sizehint)
+    view[: len(data)] = data
+    del view
+    decoder.buffer_updated(len(data))
+
+
+def test_small_pending_pdu_gets_its_rest_plus_slack_not_a_full_read() -> None:
+    """Memory per association follows the PDU on its way (1,000 associations each midway
+    through a 64 KiB P-DATA-TF), and the PDU still decodes whole."""
+    data = bytes(range(256)) * 256  # 64 KiB of dataset
+    wire = encode_pdu(PDataTF(pdvs=(PDV(context_id=1, is_command=False, is_last=True, data=data),)))
+    decoder = PDUDecoder()
+    first = len(decoder.get_buffer(64 * 1024))  # an idle association's first read
+    decoder.buffer_updated(0)
+    _write(decoder, wire[:first], 64 * 1024)  # fills the buffer; the PDU is longer
+    assert decoder.next_pdu() is None  # header known: the rest is pending
+    rest = len(wire) - first
+    view = decoder.get_buffer(1024 * 1024)  # the transport asks for a large read
+    assert len(view) == rest + PDU_SLACK  # not 1 MiB more for a PDU missing a few bytes
+    del view
+    _write(decoder, wire[first:], 1024 * 1024)
+    (pdu,) = drain(decoder)
+    assert isinstance(pdu, PDataTF) and bytes(pdu.pdvs[0].data) == data
+
+
+def test_large_pending_pdu_keeps_the_callers_read_size() -> None:
+    data = bytes(SMALL_PDU + 1000)
+    wire = encode_pdu(PDataTF(pdvs=(PDV(context_id=1, is_command=False, is_last=True, data=data),)))
+    decoder = PDUDecoder()
+    _write(decoder, wire[:1000], 64 * 1024)
+    assert decoder.next_pdu() is None
+    assert len(decoder.get_buffer(512 * 1024)) >= 512 * 1024
+    decoder.buffer_updated(0)
+    _write(decoder, wire[1000:], 512 * 1024)
+    (pdu,) = drain(decoder)
+    assert bytes(pdu.pdvs[0].data) == data
 
 
 def test_error_is_sticky_and_later_bytes_are_dropped() -> None:

@@ -125,16 +125,18 @@ class SocketTransport:
                 # Wait *before* asking for a buffer: an idle connection holds none.
                 await anyio.wait_readable(sock)
             buf = core.get_buffer(self._read_size)
+            asked = min(self._read_size, len(buf))  # shorter while a small PDU is pending
             try:
-                n = sock.recv_into(buf, self._read_size)
+                n = sock.recv_into(buf, asked)
             except (BlockingIOError, InterruptedError):
                 self._ready = False
                 continue
             finally:
                 del buf
-            if n == self._read_size:
+            if n == asked:
                 self._ready = True
-                self._read_size = min(self._read_size * 2, MAX_READ)
+                if asked == self._read_size:
+                    self._read_size = min(self._read_size * 2, MAX_READ)
             else:
                 self._ready = False
             if n:
@@ -199,8 +201,9 @@ class SocketTransport:
             return
         size = self._read_size
         buf = core.get_buffer(size)
+        asked = min(size, len(buf))  # shorter while a small PDU is pending
         try:
-            n = self._sock.recv_into(buf, size)
+            n = self._sock.recv_into(buf, asked)
         except (BlockingIOError, InterruptedError):
             return
         except OSError as exc:
@@ -213,7 +216,7 @@ class SocketTransport:
             self._pending += n
             if n == size:
                 self._read_size = min(size * 2, MAX_READ)
-            elif n < size // 4 and size > MIN_READ:
+            elif n < asked // 4 and size > MIN_READ:
                 self._read_size = size // 2  # small messages again: smaller reads
             if self._pending >= MAX_READ:
                 self._pause()  # the reader is behind: TCP slows the peer down

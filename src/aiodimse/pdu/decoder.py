@@ -45,6 +45,12 @@ READ_SIZE = 256 * 1024
 BUFFER_SIZE = 1024 * 1024
 #: Minimum size of a buffer allocated by ``feed``.
 FEED_BUFFER_SIZE = 64 * 1024
+#: A pending PDU up to this size gets only its rest plus :data:`PDU_SLACK` of read space
+#: (a thousand associations each midway through a 64 KiB P-DATA-TF must not each hold
+#: another full read size); larger PDUs (bulk transfers) keep the caller's read size.
+SMALL_PDU = 128 * 1024
+#: Read space beyond the rest of a small pending PDU (the start of the next one).
+PDU_SLACK = 16 * 1024
 
 _HEADER = struct.Struct(">BBI")
 _P_DATA_TF = PDUType.P_DATA_TF
@@ -224,13 +230,20 @@ class PDUDecoder:
     def get_buffer(self, sizehint: int = -1) -> memoryview:
         """Writable space in the decoder's buffer: at least ``sizehint`` bytes when it is
         positive (the caller sizes its reads, e.g. small for many idle connections and
-        larger for bulk transfers), else at least :data:`READ_SIZE`.
+        larger for bulk transfers), else at least :data:`READ_SIZE`; while a small PDU is
+        pending (:data:`SMALL_PDU`), at least its rest plus :data:`PDU_SLACK` instead.
 
         Like ``asyncio.BufferedProtocol.get_buffer``: write received bytes into it, then
         call :meth:`buffer_updated` with their count.
         """
         want = sizehint if sizehint > 0 else READ_SIZE
         minimum = want if sizehint > 0 else BUFFER_SIZE
+        rest = self._pending - (self._end - self._start)
+        small = sizehint > 0 and rest > 0 and self._pending <= SMALL_PDU
+        if small:
+            # Memory follows what is on its way (see SMALL_PDU); the view may be shorter
+            # than ``sizehint``: callers read at most ``len(view)`` bytes.
+            want = min(want, rest + PDU_SLACK)
         if self._error is not None:
             if self._scratch is None or len(self._scratch) < want:
                 self._scratch = bytearray(want)
@@ -240,7 +253,10 @@ class PDUDecoder:
             # The pending PDU will not fit here: move it now, while its tail is short.
             self._start + self._pending > len(self._buf) and self._start > 0
         ):
-            self._reallocate(want, minimum)
+            if small:  # the PDU's rest is made room for as growth: add only the slack
+                self._reallocate(PDU_SLACK, PDU_SLACK)
+            else:
+                self._reallocate(want, minimum)
         return self._view[self._end :]
 
     def buffer_updated(self, nbytes: int) -> None:
