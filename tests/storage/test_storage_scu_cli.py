@@ -122,3 +122,68 @@ async def test_no_dicom_at_all_fails_in_one_line(tmp_path: Path) -> None:
     code, out, err = await storescu("127.0.0.1", "104", str(tmp_path / "a.txt"), "-q")
     assert code == 1 and out == ""
     assert err.strip() == "E: no DICOM file to send"
+
+
+async def test_window_and_associations_flags_pipeline_over_several_associations(
+    tmp_path: Path,
+) -> None:
+    """``--window 4 --associations 2``: the SCP sees requests outstanding at once on one
+    association (the window) and two associations; every file is stored once."""
+    import aiodimse
+    from aiodimse.dimse.messages import CStoreRSP
+    from aiodimse.net.channel import Channel, Received
+
+    gens = [
+        datagen.write_file(datagen.Spec(kind=datagen.Kind.CT, seed=i), tmp_path / "in")
+        for i in range(12)
+    ]
+    ae = aiodimse.AE(
+        "TESTSCP",
+        contexts=contexts_for([gens[0].sop_class_uid], datagen.TRANSFER_SYNTAXES),
+        max_operations_performed=8,
+    )
+    in_flight: dict[int, int] = {}
+    most = {"per_association": 0}
+    crowded = anyio.Event()
+    stored: list[str] = []
+
+    async def handle(_: aiodimse.AE, channel: Channel, received: Received) -> None:
+        rq = received.message
+        assert isinstance(rq, CStoreRQ)
+        key = id(channel)
+        in_flight[key] = in_flight.get(key, 0) + 1
+        most["per_association"] = max(most["per_association"], in_flight[key])
+        if in_flight[key] >= 2:
+            crowded.set()
+        with anyio.move_on_after(2):  # only a pipelining sender gets past this at once
+            await crowded.wait()
+        in_flight[key] -= 1
+        stored.append(rq.affected_sop_instance_uid)
+        await channel.send_message(
+            received.context_id,
+            CStoreRSP(
+                message_id_being_responded_to=rq.message_id,
+                affected_sop_class_uid=rq.affected_sop_class_uid,
+                affected_sop_instance_uid=rq.affected_sop_instance_uid,
+                status=0,
+            ),
+        )
+
+    ae.request_handlers[CStoreRQ] = handle
+    async with ae.serve("127.0.0.1", 0) as server:
+        code, out, err = await storescu(
+            "127.0.0.1", str(server.port), str(tmp_path / "in"), "--window", "4",
+            "--associations", "2", "-aec", "TESTSCP",
+        )  # fmt: skip
+    assert code == 0, err
+    assert out.startswith("sent 12 of 12 instances, 0 failed"), out
+    assert sorted(stored) == sorted(g.sop_instance_uid for g in gens)
+    assert most["per_association"] >= 2  # pipelined within one association
+    assert len(in_flight) == 2  # over two associations
+
+
+async def test_window_flag_is_checked(tmp_path: Path) -> None:
+    gen = datagen.write_file(datagen.Spec(kind=datagen.Kind.CT, seed=1), tmp_path)
+    code, _, err = await storescu("127.0.0.1", "1", str(gen.path), "--window", "0")
+    assert code == 1
+    assert "--window must be 1..65535" in err

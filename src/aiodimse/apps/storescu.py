@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from .. import AE, DicomError, Limits, Timeouts
+from ..services.parallel import send_files_parallel
 from ..services.sending import send_prepared
 from ..services.storage_scu import StoreResult, prepare_files
 from ..services.ts_strategies import Strategy
@@ -65,6 +66,22 @@ def add_parser(sub: Any) -> None:
         "--no-fallback",
         action="store_true",
         help="do not retry with a more conservative strategy after a refused negotiation",
+    )
+    p.add_argument(
+        "--window",
+        type=int,
+        default=1,
+        metavar="N",
+        help="propose an asynchronous operations window of N (PS3.7 D.3.3.3): up to N "
+        "C-STOREs outstanding per association when the peer grants it (1: one at a time)",
+    )
+    p.add_argument(
+        "--associations",
+        type=int,
+        default=1,
+        metavar="N",
+        help="send over up to N associations at once (default 1); with N > 1 the files "
+        "are proposed with strategy auto and without fallback",
     )
     add_timeout_flags(p, dimse_default=60.0, dimse_help="seconds a C-STORE may go without progress")
     add_logging_flags(p)
@@ -130,6 +147,9 @@ async def _main(args: argparse.Namespace) -> int:
         )
     except (DicomError, ValueError) as exc:
         return fail(str(exc))
+    if not 1 <= args.window <= 0xFFFF or args.associations < 1:
+        return fail("--window must be 1..65535 and --associations at least 1")
+    ae.max_operations_invoked = args.window
     bar = (
         _ProgressBar(sys.stderr, len(prepared.files)) if sys.stderr.isatty() and not quiet else None
     )
@@ -148,18 +168,31 @@ async def _main(args: argparse.Namespace) -> int:
     started = time.monotonic()
     error: str | None = None
     try:
-        results = await send_prepared(
-            ae,
-            args.addr,
-            args.port,
-            prepared.files,
-            called_ae=args.called_aet,
-            continue_on_error=not args.stop_on_error,
-            progress=bar.update if bar is not None else None,
-            on_result=on_result,
-            strategy=Strategy(args.strategy),
-            fallback=not args.no_fallback,
-        )
+        if args.associations > 1:
+            results = await send_files_parallel(
+                ae,
+                args.addr,
+                args.port,
+                [info.path for info in prepared.files],
+                called_ae=args.called_aet,
+                associations=args.associations,
+                continue_on_error=not args.stop_on_error,
+                progress=bar.update if bar is not None else None,
+                on_result=on_result,
+            )
+        else:
+            results = await send_prepared(
+                ae,
+                args.addr,
+                args.port,
+                prepared.files,
+                called_ae=args.called_aet,
+                continue_on_error=not args.stop_on_error,
+                progress=bar.update if bar is not None else None,
+                on_result=on_result,
+                strategy=Strategy(args.strategy),
+                fallback=not args.no_fallback,
+            )
     except DicomError as exc:
         error = str(exc)
     elapsed = max(time.monotonic() - started, 1e-6)
