@@ -27,8 +27,9 @@ from __future__ import annotations
 import enum
 import functools
 import logging
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 from ..constants import (
     DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN,
@@ -213,45 +214,40 @@ class Capabilities:
 
 @functools.lru_cache(maxsize=1)
 def _detect() -> Capabilities:
-    transcode: frozenset[str] = frozenset()
-    try:
-        from ..dataset.transcode import can_transcode
-    except ImportError:  # pragma: no cover - the transcoder ships with the package
-        log.warning("the streaming transcoder is not available: no conversion")
-    else:
-        transcode = frozenset(
-            t for t in UNCOMPRESSED_ORDER if can_transcode(t, EXPLICIT_VR_LITTLE_ENDIAN)
-        )
+    from ..dataset.transcode import can_transcode
+
+    transcode = frozenset(
+        t for t in UNCOMPRESSED_ORDER if can_transcode(t, EXPLICIT_VR_LITTLE_ENDIAN)
+    )
     return Capabilities(transcode=transcode, decode=decodable_here(), encode=encodable_here())
+
+
+def _with_plugin(candidates: Iterable[str], kind: str) -> frozenset[str]:
+    """The ``candidates`` whose pydicom pixel ``kind`` ("encoders"/"decoders") has an
+    installed plugin."""
+    get: Callable[[str], Any]  # pydicom's get_encoder or get_decoder
+    try:
+        if kind == "encoders":
+            from pydicom.pixels.encoders.base import get_encoder as get
+        else:
+            from pydicom.pixels.decoders.base import get_decoder as get
+    except ImportError:  # pragma: no cover - pydicom < 3 or numpy missing
+        return frozenset()
+    found: set[str] = set()
+    for uid in candidates:
+        try:
+            if get(uid).is_available:
+                found.add(uid)
+        except Exception:  # a broken plugin must not break sending
+            log.debug("no %s for %s", kind, uid, exc_info=True)
+    return frozenset(found)
 
 
 def encodable_here() -> frozenset[str]:
     """The lossless compressed syntaxes whose pydicom encoder has an installed plugin."""
-    try:
-        from pydicom.pixels.encoders.base import get_encoder
-    except ImportError:  # pragma: no cover - pydicom < 3 or numpy missing
-        return frozenset()
-    found: set[str] = set()
-    for uid in ENCODABLE_CANDIDATES:
-        try:
-            if get_encoder(uid).is_available:
-                found.add(uid)
-        except Exception:  # a broken plugin must not break sending
-            log.debug("no encoder for %s", uid, exc_info=True)
-    return frozenset(found)
+    return _with_plugin(ENCODABLE_CANDIDATES, "encoders")
 
 
 def decodable_here() -> frozenset[str]:
     """The compressed syntaxes whose pydicom decoder has an installed plugin."""
-    try:
-        from pydicom.pixels.decoders.base import get_decoder
-    except ImportError:  # pragma: no cover - pydicom < 3 or numpy missing
-        return frozenset()
-    found: set[str] = set()
-    for uid in DECODABLE_CANDIDATES:
-        try:
-            if get_decoder(uid).is_available:
-                found.add(uid)
-        except Exception:  # a broken plugin must not break sending
-            log.debug("no decoder for %s", uid, exc_info=True)
-    return frozenset(found)
+    return _with_plugin(DECODABLE_CANDIDATES, "decoders")
