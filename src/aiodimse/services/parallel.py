@@ -24,15 +24,21 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import anyio
-from pydicom.dataset import Dataset
 
 from ..dimse.messages import Priority
 from ..errors import DicomError, LocalProtocolError
-from ..net.filesource import DicomFileError, DicomFileInfo, prepare_files, probe_files
+from ..net.filesource import DicomFileError, DicomFileInfo, prepare_files
 from .contexts import Context
 from .pool import AssociationPool
 from .storage_contexts import propose_contexts
-from .storage_scu import PROGRESS_INTERVAL, DatasetInstance, Progress, StoreItem, StoreResult
+from .storage_scu import (
+    PROGRESS_INTERVAL,
+    DatasetInstance,
+    Progress,
+    StoreItem,
+    StoreResult,
+    resolve_items,
+)
 from .store_batch import NOT_SENT_ASSOCIATION_ENDED, _failed
 
 if TYPE_CHECKING:
@@ -115,21 +121,9 @@ async def store_parallel(
     width = associations if associations is not None else pool.max_size
     if width < 1:
         raise LocalProtocolError("associations must be at least 1")
-    paths = [Path(i) for i in items if isinstance(i, str | Path)]
-    probed = iter(await probe_files(paths))
     results: list[StoreResult | None] = [None] * len(items)
     queue: deque[tuple[int, _Item]] = deque()
-    for index, item in enumerate(items):
-        r: _Item | DicomFileError
-        if isinstance(item, str | Path):
-            r = next(probed)
-        elif isinstance(item, Dataset):
-            try:
-                r = DatasetInstance.from_dataset(item)
-            except LocalProtocolError as exc:
-                r = DicomFileError("<dataset>", str(exc))
-        else:
-            r = item
+    for index, r in enumerate(await resolve_items(items)):
         if isinstance(r, DicomFileError):
             failed = _failed(r, r.reason, retryable=False)
             results[index] = failed

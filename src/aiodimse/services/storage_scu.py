@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import logging
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from functools import partial
@@ -63,10 +63,12 @@ from ..errors import AssociationError, DicomError, DicomTimeoutError, LocalProto
 from ..net.channel import Channel
 from ..net.filesource import (
     DatasetReader,
+    DicomFileError,
     DicomFileInfo,
     PreparedFiles,
     file_io_limiter,
     prepare_files,
+    probe_files,
     read_file_info,
 )
 from .storage_contexts import Conversion, choose_context, uid_name
@@ -86,6 +88,7 @@ __all__ = [
     "StoreResult",
     "encode_dataset",
     "prepare_files",
+    "resolve_items",
     "store",
 ]
 
@@ -397,6 +400,26 @@ async def _resolve(item: StoreItem) -> _Resolved:
     if isinstance(item, Dataset):
         return DatasetInstance.from_dataset(item)
     return await anyio.to_thread.run_sync(read_file_info, Path(item), limiter=file_io_limiter())
+
+
+async def resolve_items(items: Sequence[StoreItem]) -> list[_Resolved | DicomFileError]:
+    """Every item as something to send, in order: paths probed together off the loop
+    (:func:`probe_files`), datasets wrapped; one that cannot be sent becomes its
+    :class:`DicomFileError` (never raised)."""
+    paths = [Path(i) for i in items if isinstance(i, str | Path)]
+    probed = iter(await probe_files(paths))
+    resolved: list[_Resolved | DicomFileError] = []
+    for item in items:
+        if isinstance(item, str | Path):
+            resolved.append(next(probed))
+        elif isinstance(item, Dataset):
+            try:
+                resolved.append(DatasetInstance.from_dataset(item))
+            except LocalProtocolError as exc:
+                resolved.append(DicomFileError("<dataset>", str(exc)))
+        else:
+            resolved.append(item)
+    return resolved
 
 
 async def _encode_off_loop(func: Callable[..., bytes], *args: object) -> bytes:

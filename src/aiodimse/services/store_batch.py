@@ -21,20 +21,17 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import anyio
 import anyio.abc
-from pydicom.dataset import Dataset
 
 from ..dimse.messages import Priority
 from ..errors import AssociationError, DicomError, DicomTimeoutError, LocalProtocolError
 from ..net.channel import Channel
-from ..net.filesource import DicomFileError, DicomFileInfo, probe_files
+from ..net.filesource import DicomFileError, DicomFileInfo
 from .storage_contexts import NoPresentationContext
 from .storage_scu import (
-    DatasetInstance,
     Progress,
     StoreItem,
     StoreResult,
@@ -42,6 +39,7 @@ from .storage_scu import (
     _Resolved,
     _store_one,
     _store_timeout,
+    resolve_items,
 )
 
 if TYPE_CHECKING:
@@ -177,20 +175,7 @@ async def store_many(
     when one is re-encoded); ``on_result`` is called with each result as it is known, which
     under a window may differ from the order of ``items`` (the returned list never does).
     """
-    originals = list(items)
-    paths = [Path(i) for i in originals if isinstance(i, str | Path)]
-    probed = iter(await probe_files(paths))
-    resolved: list[_Resolved | DicomFileError] = []
-    for i in originals:
-        if isinstance(i, str | Path):
-            resolved.append(next(probed))
-        elif isinstance(i, Dataset):
-            try:
-                resolved.append(DatasetInstance.from_dataset(i))
-            except LocalProtocolError as exc:
-                resolved.append(DicomFileError("<dataset>", str(exc)))
-        else:
-            resolved.append(i)
+    resolved = await resolve_items(list(items))
     batch = _Batch(
         channel,
         ae,
