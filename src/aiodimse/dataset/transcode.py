@@ -56,6 +56,12 @@ import zlib
 from array import array
 from dataclasses import dataclass
 
+from ..constants import (
+    DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN,
+    EXPLICIT_VR_BIG_ENDIAN,
+    EXPLICIT_VR_LITTLE_ENDIAN,
+    IMPLICIT_VR_LITTLE_ENDIAN,
+)
 from ..errors import LocalProtocolError
 from .vr import LONG_LENGTH_VRS, SHORT_LENGTH_VRS, SWAP_SIZE, DatasetContext, implicit_vr
 
@@ -70,10 +76,11 @@ __all__ = [
     "transcode_bytes",
 ]
 
-IMPLICIT_VR_LE = "1.2.840.10008.1.2"
-EXPLICIT_VR_LE = "1.2.840.10008.1.2.1"
-EXPLICIT_VR_BE = "1.2.840.10008.1.2.2"
-DEFLATED_EXPLICIT_VR_LE = "1.2.840.10008.1.2.1.99"
+# Short names for the transfer syntax UIDs of aiodimse.constants (PS3.5 Annex A).
+IMPLICIT_VR_LE = IMPLICIT_VR_LITTLE_ENDIAN
+EXPLICIT_VR_LE = EXPLICIT_VR_LITTLE_ENDIAN
+EXPLICIT_VR_BE = EXPLICIT_VR_BIG_ENDIAN
+DEFLATED_EXPLICIT_VR_LE = DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN
 
 _UNDEFINED = 0xFFFFFFFF
 _ITEM = 0xFFFEE000
