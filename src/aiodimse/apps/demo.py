@@ -40,14 +40,18 @@ from typing import Any, TextIO
 import anyio
 import anyio.to_thread
 
-from ..constants import VERIFICATION_SOP_CLASS
+from ..constants import (
+    EXPLICIT_VR_LITTLE_ENDIAN,
+    IMPLICIT_VR_LITTLE_ENDIAN,
+    VERIFICATION_SOP_CLASS,
+)
 from ..errors import DicomError
 from ._common import add_logging_flags, fail, run_tool, setup_logging
 
 PATIENT = "Müller^Jürgen"
 CHARSETS = ("ISO_IR 100", "ISO_IR 192")
-_EXPLICIT_LE = "1.2.840.10008.1.2.1"
-_IMPLICIT_LE = "1.2.840.10008.1.2"
+_EXPLICIT_LE = EXPLICIT_VR_LITTLE_ENDIAN
+_IMPLICIT_LE = IMPLICIT_VR_LITTLE_ENDIAN
 _JPEG_BASELINE = "1.2.840.10008.1.2.4.50"
 _TS_NAMES = {
     _EXPLICIT_LE: "Explicit VR LE",

@@ -40,6 +40,11 @@ import anyio.abc
 from anyio.lowlevel import RunVar
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
+from ..constants import (
+    DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN,
+    EXPLICIT_VR_BIG_ENDIAN,
+    IMPLICIT_VR_LITTLE_ENDIAN,
+)
 from ..errors import DicomError
 
 __all__ = [
@@ -87,9 +92,9 @@ _LONG_VRS: Final = frozenset(
     {b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN", b"UR", b"UT", b"UV"}
 )
 
-_IMPLICIT_LE: Final = "1.2.840.10008.1.2"
-_EXPLICIT_BE: Final = "1.2.840.10008.1.2.2"
-_DEFLATED: Final = ("1.2.840.10008.1.2.1.99", "1.2.840.10008.1.2.8.1")
+_IMPLICIT_LE: Final = IMPLICIT_VR_LITTLE_ENDIAN
+_EXPLICIT_BE: Final = EXPLICIT_VR_BIG_ENDIAN
+_DEFLATED: Final = (DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN, "1.2.840.10008.1.2.8.1")
 
 _limiter: RunVar[anyio.CapacityLimiter] = RunVar("aiodimse_file_io_limiter")
 

@@ -34,7 +34,11 @@ from pydicom.filewriter import write_dataset
 from pydicom.multival import MultiValue
 from pydicom.sequence import Sequence as DicomSequence
 
-from ..constants import EXPLICIT_VR_LITTLE_ENDIAN, IMPLICIT_VR_LITTLE_ENDIAN
+from ..constants import (
+    EXPLICIT_VR_BIG_ENDIAN,
+    EXPLICIT_VR_LITTLE_ENDIAN,
+    IMPLICIT_VR_LITTLE_ENDIAN,
+)
 from ..dimse.status import Service, StatusInfo, status_info
 from ..errors import DicomError, LocalProtocolError
 from .contexts import UNCOMPRESSED, Context
@@ -52,9 +56,6 @@ __all__ = [
     "encode_identifier",
     "find_contexts",
 ]
-
-#: PS3.5 A.3 (retired but still negotiable): Explicit VR Big Endian.
-EXPLICIT_VR_BIG_ENDIAN = "1.2.840.10008.1.2.2"
 
 #: PS3.4 C.4.1.1.4 status codes the SCP framework sends.
 STATUS_OUT_OF_RESOURCES = 0xA700
