@@ -54,9 +54,11 @@ __all__ = [
     "DicomFileInfo",
     "FileChanged",
     "NotDicomFile",
+    "Prefetched",
     "PreparedFiles",
     "expand_paths",
     "file_io_limiter",
+    "prefetch_datasets",
     "prepare_files",
     "probe_file",
     "probe_files",
@@ -338,6 +340,96 @@ async def probe_file(
     )
 
 
+def _open_dataset(info: DicomFileInfo) -> BinaryIO:
+    """Open ``info``'s file at its dataset (blocking), refusing a file changed since it was
+    examined (size or modification time)."""
+    try:
+        fp = info.path.open("rb")
+    except OSError as exc:
+        raise DicomFileError(info.path, f"cannot open: {exc.strerror or exc}") from None
+    try:
+        st = os.fstat(fp.fileno())
+        if st.st_size != info.file_size or st.st_mtime_ns != info.mtime_ns:
+            raise FileChanged(info.path, "the file changed after it was examined")
+        fp.seek(info.dataset_offset)
+    except BaseException:
+        fp.close()
+        raise
+    return fp
+
+
+def _read_exact(fp: BinaryIO, n: int, path: Path) -> bytes:
+    """``n`` bytes from ``fp`` (blocking); a short read means the file was cut under us."""
+    try:
+        chunk = fp.read(n)
+    except OSError as exc:
+        raise DicomFileError(path, f"read failed: {exc.strerror or exc}") from None
+    if len(chunk) != n:
+        raise FileChanged(
+            path, f"the file became shorter while being sent ({len(chunk)} of {n} bytes read)"
+        )
+    return chunk
+
+
+class Prefetched:
+    """The start of a probed file's dataset, read before its turn (:func:`prefetch_datasets`).
+
+    ``head`` is the first bytes of the dataset, all of them when ``fp`` is ``None``; else
+    ``fp`` is the file, still open right after ``head``. ``error`` says why nothing could be
+    read. Hand it to :class:`DatasetReader` (``prefetched=``), which takes the file over, or
+    :meth:`close` it.
+    """
+
+    __slots__ = ("error", "fp", "head", "info")
+
+    def __init__(
+        self,
+        info: DicomFileInfo,
+        head: bytes = b"",
+        fp: BinaryIO | None = None,
+        error: DicomFileError | None = None,
+    ) -> None:
+        self.info = info
+        self.head = head
+        self.fp = fp
+        self.error = error
+
+    def close(self) -> None:
+        """Close the file if it is still ours (blocking)."""
+        fp, self.fp = self.fp, None
+        if fp is not None:
+            fp.close()
+
+
+def prefetch_datasets(
+    infos: Sequence[DicomFileInfo], *, head_size: int = DEFAULT_CHUNK_SIZE
+) -> list[Prefetched]:
+    """For each file, in order: open it (checking it is unchanged since it was examined) and
+    read up to ``head_size`` bytes of its dataset, closing it when that is the whole dataset
+    (blocking; meant to run many files in **one** worker-thread trip). A file that cannot be
+    read gives a :class:`Prefetched` carrying the error, never raises."""
+    out: list[Prefetched] = []
+    for info in infos:
+        try:
+            fp = _open_dataset(info)
+        except DicomFileError as exc:
+            out.append(Prefetched(info, error=exc))
+            continue
+        n = info.dataset_length
+        try:
+            head = _read_exact(fp, min(n, head_size), info.path)
+        except DicomFileError as exc:
+            fp.close()
+            out.append(Prefetched(info, error=exc))
+            continue
+        if len(head) >= n:
+            fp.close()
+            out.append(Prefetched(info, head))
+        else:
+            out.append(Prefetched(info, head, fp))
+    return out
+
+
 class DatasetReader:
     """The dataset of a probed file as an async iterable of ``bytes`` chunks.
 
@@ -346,11 +438,14 @@ class DatasetReader:
     read in a worker thread. With ``read_ahead`` (default 1) a task of the reader reads the
     next chunk while the consumer sends the current one, so disk and network overlap; memory
     holds at most ``read_ahead + 1`` chunks plus what the consumer keeps. The file is opened
-    on entry (checking it is unchanged since :func:`read_file_info`) and closed on exit,
-    also off the loop. A dataset of at most ``chunk_size`` bytes (most instances) is opened,
-    read and closed in **one** worker-thread trip on entry and yielded as one chunk. Errors
-    (:class:`FileChanged`, :class:`DicomFileError`) are raised by the iteration, never by
-    the exit.
+    on entry (checking it is unchanged since :func:`read_file_info`) and closed in the same
+    worker-thread trip as its last read (or on exit, also off the loop). A dataset of at
+    most ``chunk_size`` bytes (most instances) is opened, read and closed in **one**
+    worker-thread trip on entry and yielded as one chunk. With ``prefetched`` (what
+    :func:`prefetch_datasets` read ahead for ``info``) the reader starts from it: its head
+    is the first chunk and its open file, if any, is read on (and closed by the reader).
+    Errors (:class:`FileChanged`, :class:`DicomFileError`) are raised by the iteration,
+    never by the exit.
     """
 
     def __init__(
@@ -360,18 +455,23 @@ class DatasetReader:
         chunk_size: int = DEFAULT_CHUNK_SIZE,
         read_ahead: int = 1,
         limiter: anyio.CapacityLimiter | None = None,
+        prefetched: Prefetched | None = None,
     ) -> None:
         if chunk_size < 1 or read_ahead < 0:
             raise ValueError("chunk_size must be positive and read_ahead not negative")
+        if prefetched is not None and prefetched.info is not info:
+            raise ValueError("prefetched belongs to another file")
         self.info = info
         self.chunk_size = chunk_size
         self.read_ahead = read_ahead
         self._limiter = limiter
+        self._prefetched = prefetched
         self._fp: BinaryIO | None = None
         self._remaining = info.dataset_length
         self._task_group: anyio.abc.TaskGroup | None = None
         self._chunks: MemoryObjectReceiveStream[bytes | DicomFileError] | None = None
-        self._whole: bytes | DicomFileError | None = None  # a small dataset, read on entry
+        # The first chunk, read on entry (a small dataset whole, or a prefetched head).
+        self._first: bytes | DicomFileError | None = None
         #: Bytes handed out so far.
         self.bytes_read = 0
 
@@ -386,26 +486,21 @@ class DatasetReader:
         return self._limiter
 
     def _open(self) -> BinaryIO:
-        info = self.info
-        try:
-            fp = info.path.open("rb")
-        except OSError as exc:
-            raise DicomFileError(info.path, f"cannot open: {exc.strerror or exc}") from None
-        try:
-            st = os.fstat(fp.fileno())
-            if st.st_size != info.file_size or st.st_mtime_ns != info.mtime_ns:
-                raise FileChanged(info.path, "the file changed after it was examined")
-            fp.seek(info.dataset_offset)
-        except BaseException:
-            fp.close()
-            raise
-        return fp
+        return _open_dataset(self.info)
 
     async def __aenter__(self) -> DatasetReader:
-        if 0 < self._remaining <= self.chunk_size:
-            self._whole = await anyio.to_thread.run_sync(self._read_whole, limiter=self._limit())
+        pre, self._prefetched = self._prefetched, None
+        if pre is not None:
+            # Take the file over first: from here on it is ours to close.
+            self._fp, pre.fp = pre.fp, None
+            self._first = pre.error if pre.error is not None else pre.head
+            self._remaining = 0 if pre.error is not None else self._remaining - len(pre.head)
+        elif 0 < self._remaining <= self.chunk_size:
+            self._first = await anyio.to_thread.run_sync(self._read_whole, limiter=self._limit())
+            self._remaining = 0
             return self
-        self._fp = await anyio.to_thread.run_sync(self._open, limiter=self._limit())
+        else:
+            self._fp = await anyio.to_thread.run_sync(self._open, limiter=self._limit())
         if self.read_ahead and self._remaining > 0:
             send, self._chunks = anyio.create_memory_object_stream[bytes | DicomFileError](
                 self.read_ahead
@@ -443,19 +538,20 @@ class DatasetReader:
         """Worker thread: open, read the whole (small) dataset, close; a read error is
         returned, for the iteration to raise."""
         fp = self._open()
-        n = self._remaining
         try:
-            chunk = fp.read(n)
-        except OSError as exc:
-            return DicomFileError(self.info.path, f"read failed: {exc.strerror or exc}")
+            return _read_exact(fp, self._remaining, self.info.path)
+        except DicomFileError as exc:
+            return exc
         finally:
             fp.close()
-        if len(chunk) != n:
-            return FileChanged(
-                self.info.path,
-                f"the file became shorter while being sent ({len(chunk)} of {n} bytes read)",
-            )
-        return chunk
+
+    def _read_chunk(self, fp: BinaryIO, n: int, last: bool) -> bytes:
+        """Worker thread: the next ``n`` bytes; the last read closes the file too."""
+        try:
+            return _read_exact(fp, n, self.info.path)
+        finally:
+            if last:
+                fp.close()
 
     async def _read(self) -> bytes:
         """The next chunk, read in a worker thread (blocking file I/O never on the loop)."""
@@ -463,15 +559,10 @@ class DatasetReader:
         if fp is None:
             raise DicomFileError(self.info.path, "reader is not open (use 'async with')")
         n = min(self.chunk_size, self._remaining)
-        try:
-            chunk = await anyio.to_thread.run_sync(fp.read, n, limiter=self._limit())
-        except OSError as exc:
-            raise DicomFileError(self.info.path, f"read failed: {exc.strerror or exc}") from None
-        if len(chunk) != n:
-            raise FileChanged(
-                self.info.path,
-                f"the file became shorter while being sent ({len(chunk)} of {n} bytes read)",
-            )
+        last = n == self._remaining
+        if last:
+            self._fp = None  # closed by this trip
+        chunk = await anyio.to_thread.run_sync(self._read_chunk, fp, n, last, limiter=self._limit())
         self._remaining -= n
         return chunk
 
@@ -494,13 +585,14 @@ class DatasetReader:
         return self
 
     async def __anext__(self) -> bytes:
-        if self._whole is not None:
-            item, self._whole = self._whole, None
-            self._remaining = 0
+        if self._first is not None:
+            item, self._first = self._first, None
             if isinstance(item, DicomFileError):
+                self._remaining = 0
                 raise item
-            self.bytes_read += len(item)
-            return item
+            if item:
+                self.bytes_read += len(item)
+                return item
         if self._chunks is not None:
             try:
                 item = await self._chunks.receive()

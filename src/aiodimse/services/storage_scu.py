@@ -65,13 +65,14 @@ from ..net.filesource import (
     DatasetReader,
     DicomFileError,
     DicomFileInfo,
+    Prefetched,
     PreparedFiles,
     file_io_limiter,
     prepare_files,
     probe_files,
     read_file_info,
 )
-from .storage_contexts import Conversion, choose_context, uid_name
+from .storage_contexts import ContextChoice, Conversion, choose_context, uid_name
 from .storage_convert import ConvertedSource
 from .ts_strategies import Capabilities, Strategy
 
@@ -96,6 +97,8 @@ log = logging.getLogger("aiodimse.storescu")
 
 #: Seconds between two progress calls while data moves (the last call is never skipped).
 PROGRESS_INTERVAL: Final = 0.1
+#: Seconds a no-progress deadline may be left unmoved (it then fires at most that early).
+REARM_SLACK: Final = 0.05
 #: Smallest slice of the dataset between two progress/deadline checks.
 MIN_SLICE: Final = 64 * 1024
 #: Worker threads encoding datasets at once per event loop (CPU bound: about the cores of a
@@ -325,10 +328,12 @@ class _Paced:
     out (the fragmenter pulls lazily), so it counts progress and re-arms the deadline."""
 
     __slots__ = (
+        "_armed",
         "_estimate",
         "_pending",
         "_scope",
         "_size",
+        "_slack",
         "_source",
         "_timeout",
         "_view",
@@ -352,6 +357,10 @@ class _Paced:
         self._size = slice_size
         self._scope = scope
         self._timeout = timeout
+        # Moving a deadline reschedules a timer: a re-arm within 1 % of the timeout (at most
+        # REARM_SLACK) of the last one is skipped, so the deadline fires at most that early.
+        self._slack = min(REARM_SLACK, timeout / 100) if timeout is not None else 0.0
+        self._armed = -1e300
         self._pending = 0
         self.meter = meter
         self.sent = 0
@@ -359,7 +368,10 @@ class _Paced:
 
     def rearm(self) -> None:
         if self._timeout is not None:
-            self._scope.deadline = anyio.current_time() + self._timeout
+            now = anyio.current_time()
+            if now - self._armed >= self._slack:
+                self._armed = now
+                self._scope.deadline = now + self._timeout
 
     def _reestimate(self) -> None:
         # A converted length is known only at the end: keep the meter's total estimated.
@@ -422,6 +434,38 @@ async def resolve_items(items: Sequence[StoreItem]) -> list[_Resolved | DicomFil
     return resolved
 
 
+async def choose_instance_context(
+    channel: Channel,
+    item: _Resolved,
+    usable: Callable[[AcceptedContext], bool] | None = None,
+) -> ContextChoice:
+    """The accepted context that carries ``item`` on ``channel`` (:func:`choose_context`
+    over the negotiated contexts, those ``usable`` allows); raises
+    :class:`~aiodimse.services.storage_contexts.NoPresentationContext`."""
+    negotiated = channel.negotiated
+    if negotiated is None:
+        raise channel.error or AssociationError("association is not established")
+    accepted = negotiated.accepted
+    if usable is not None:
+        accepted = {cid: ctx for cid, ctx in accepted.items() if usable(ctx)}
+    rq_contexts = channel.request.presentation_contexts if channel.request is not None else ()
+    return choose_context(
+        accepted,
+        item.sop_class_uid,
+        item.transfer_syntax_uid,
+        rejected=negotiated.rejected,
+        proposed={pc.context_id: tuple(pc.transfer_syntaxes) for pc in rq_contexts},
+        capabilities=await Capabilities.detect_async(),
+    )
+
+
+async def _discard(prefetched: Prefetched) -> None:
+    """Close a read-ahead file that will not be sent as it is (off the loop, shielded)."""
+    if prefetched.fp is not None:
+        with anyio.CancelScope(shield=True):
+            await anyio.to_thread.run_sync(prefetched.close, limiter=file_io_limiter())
+
+
 async def _encode_off_loop(func: Callable[..., bytes], *args: object) -> bytes:
     """Run an encoder in a worker thread; its failures become LocalProtocolError."""
     try:
@@ -448,24 +492,29 @@ async def _store_one(
     priority: int,
     move_originator: tuple[str, int] | None = None,
     usable: Callable[[AcceptedContext], bool] | None = None,
+    choice: ContextChoice | None = None,
+    prefetched: Prefetched | None = None,
 ) -> StoreResult:
-    """Send one resolved instance; raises on local failure or loss of the association."""
-    negotiated = channel.negotiated
-    if negotiated is None or channel.is_closed:
-        raise channel.error or AssociationError("association is not established")
+    """Send one resolved instance; raises on local failure or loss of the association.
+
+    ``choice`` is the context :func:`choose_instance_context` gives for ``item`` (a batch
+    computes it once per SOP class and transfer syntax); ``prefetched`` is the start of the
+    file's dataset read ahead (sent as it is; this call owns it and closes it either way).
+    """
+    try:
+        negotiated = channel.negotiated
+        if negotiated is None or channel.is_closed:
+            raise channel.error or AssociationError("association is not established")
+        if choice is None:
+            choice = await choose_instance_context(channel, item, usable)
+    except BaseException:
+        if prefetched is not None:
+            await _discard(prefetched)
+        raise
+    if prefetched is not None and (choice.convert or not isinstance(item, DicomFileInfo)):
+        await _discard(prefetched)
+        prefetched = None
     started = anyio.current_time()
-    accepted = negotiated.accepted
-    if usable is not None:
-        accepted = {cid: ctx for cid, ctx in accepted.items() if usable(ctx)}
-    rq_contexts = channel.request.presentation_contexts if channel.request is not None else ()
-    choice = choose_context(
-        accepted,
-        item.sop_class_uid,
-        item.transfer_syntax_uid,
-        rejected=negotiated.rejected,
-        proposed={pc.context_id: tuple(pc.transfer_syntaxes) for pc in rq_contexts},
-        capabilities=await Capabilities.detect_async(),
-    )
     payload: bytes | None = None
     converted: ConvertedSource | None = None
     if choice.conversion is Conversion.ENCODE:
@@ -537,7 +586,7 @@ async def _store_one(
         elif payload is None:
             assert isinstance(item, DicomFileInfo)
             # Opens the file: a vanished or changed file fails here, before anything is sent.
-            source = await stack.enter_async_context(DatasetReader(item))
+            source = await stack.enter_async_context(DatasetReader(item, prefetched=prefetched))
         else:
             source = payload
         with anyio.CancelScope() as scope:

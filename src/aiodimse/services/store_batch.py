@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 import anyio
 import anyio.abc
@@ -29,16 +29,25 @@ import anyio.abc
 from ..dimse.messages import Priority
 from ..errors import AssociationError, DicomError, DicomTimeoutError, LocalProtocolError
 from ..net.channel import Channel
-from ..net.filesource import DicomFileError, DicomFileInfo
-from .storage_contexts import NoPresentationContext
+from ..net.filesource import (
+    DEFAULT_CHUNK_SIZE,
+    DicomFileError,
+    DicomFileInfo,
+    Prefetched,
+    file_io_limiter,
+    prefetch_datasets,
+)
+from .storage_contexts import ContextChoice, NoPresentationContext
 from .storage_scu import (
     Progress,
     StoreItem,
     StoreResult,
+    _discard,
     _Meter,
     _Resolved,
     _store_one,
     _store_timeout,
+    choose_instance_context,
     resolve_items,
 )
 
@@ -52,6 +61,13 @@ log = logging.getLogger("aiodimse.storescu")
 #: How the error of an instance never started because the association ended begins (it can
 #: be sent again on another association without risk of a duplicate).
 NOT_SENT_ASSOCIATION_ENDED = "not sent: the association ended"
+
+#: Read-ahead of a batch (:class:`_ReadAhead`): dataset bytes held before their turn at
+#: most, files held, files held open (a large dataset's first chunk), bytes per thread trip.
+READ_AHEAD_BYTES: Final = 8 << 20
+READ_AHEAD_FILES: Final = 64
+READ_AHEAD_OPEN: Final = 2
+READ_AHEAD_TRIP: Final = 1 << 20
 
 
 def _failed(item: _Resolved | DicomFileError, error: str, *, retryable: bool) -> StoreResult:
@@ -226,6 +242,140 @@ class _Watchdog:
                 return
 
 
+async def _acquire(semaphore: anyio.Semaphore) -> None:
+    try:
+        semaphore.acquire_nowait()
+    except anyio.WouldBlock:
+        await semaphore.acquire()
+
+
+def _close_all(files: list[Prefetched]) -> None:
+    for pre in files:
+        pre.close()
+
+
+class _ReadAhead:
+    """Reads the start of upcoming datasets before their turn, for a batch.
+
+    Only files whose bytes go on the wire as they are (their own transfer syntax accepted)
+    are planned, in input order. Many small files are opened, checked, read and closed in
+    **one** worker-thread trip (:func:`~aiodimse.net.filesource.prefetch_datasets`); a large
+    one gives its first chunk and stays open for the instance's
+    :class:`~aiodimse.net.filesource.DatasetReader`. At most :data:`READ_AHEAD_BYTES`,
+    :data:`READ_AHEAD_FILES` files and :data:`READ_AHEAD_OPEN` open files are held, so
+    memory stays bounded; the instance sent next starts without waiting for the disk, and a
+    stop-and-wait association reads the next files while it waits for an answer.
+    """
+
+    def __init__(self, plan: list[tuple[int, DicomFileInfo]]) -> None:
+        self._plan = plan
+        self._wanted = {index for index, _ in plan}
+        self._ready: dict[int, Prefetched] = {}
+        self._unused: list[Prefetched] = []  # read, then given up: to close
+        self._held = 0
+        self._open = 0
+        self._wake = anyio.Event()
+        self._done = False
+
+    def _notify(self) -> None:
+        self._wake.set()
+        self._wake = anyio.Event()
+
+    def _full(self) -> bool:
+        return bool(self._ready) and (
+            self._held >= READ_AHEAD_BYTES
+            or len(self._ready) >= READ_AHEAD_FILES
+            or self._open >= READ_AHEAD_OPEN
+        )
+
+    async def run(self) -> None:
+        """The reading task (ends when every planned file was read or given up)."""
+        limiter = file_io_limiter()
+        plan, pos = self._plan, 0
+        try:
+            while pos < len(plan):
+                while self._full():
+                    await self._wake.wait()
+                group: list[tuple[int, DicomFileInfo]] = []
+                size = 0
+                opens = self._open
+                while pos < len(plan) and len(group) + len(self._ready) < READ_AHEAD_FILES:
+                    index, info = plan[pos]
+                    if index not in self._wanted:  # given up before it was read
+                        pos += 1
+                        continue
+                    n = min(info.dataset_length, DEFAULT_CHUNK_SIZE)
+                    stays_open = info.dataset_length > DEFAULT_CHUNK_SIZE
+                    if group and (
+                        size + n > READ_AHEAD_TRIP
+                        or self._held + size + n > READ_AHEAD_BYTES
+                        or (stays_open and opens >= READ_AHEAD_OPEN)
+                    ):
+                        break
+                    group.append((index, info))
+                    size += n
+                    opens += stays_open
+                    pos += 1
+                if not group:
+                    continue
+                # Shielded: a trip's open files are never lost to a cancellation.
+                with anyio.CancelScope(shield=True):
+                    got = await anyio.to_thread.run_sync(
+                        prefetch_datasets, [info for _, info in group], limiter=limiter
+                    )
+                for (index, _), pre in zip(group, got, strict=True):
+                    if index in self._wanted:
+                        self._ready[index] = pre
+                        self._held += len(pre.head)
+                        self._open += pre.fp is not None
+                    else:
+                        pre.head = b""
+                        self._unused.append(pre)
+                self._notify()
+        finally:
+            self._done = True
+            self._notify()
+
+    def _pop(self, index: int) -> Prefetched | None:
+        self._wanted.discard(index)
+        pre = self._ready.pop(index, None)
+        if pre is not None:
+            self._held -= len(pre.head)
+            self._open -= pre.fp is not None
+            self._notify()
+        return pre
+
+    async def take(self, index: int) -> Prefetched | None:
+        """What was read ahead for ``index`` (waiting for its trip); ``None`` when it was
+        not planned or the reading stopped. The caller owns the result."""
+        if index not in self._wanted:
+            return None
+        while index not in self._ready:
+            # Read in order: anything later already read means this one never will be.
+            if self._done or (self._ready and min(self._ready) > index):
+                self._wanted.discard(index)
+                return None
+            await self._wake.wait()
+        return self._pop(index)
+
+    def give_up(self, index: int) -> None:
+        """``index`` will not be sent: never read it, or close it with :meth:`aclose`."""
+        pre = self._pop(index)
+        if pre is not None:
+            pre.head = b""
+            self._unused.append(pre)
+
+    async def aclose(self) -> None:
+        """Close every file read and not taken (one worker-thread trip, shielded)."""
+        left = [p for p in (*self._ready.values(), *self._unused) if p.fp is not None]
+        self._ready.clear()
+        self._unused.clear()
+        self._wanted.clear()
+        if left:
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(_close_all, left, limiter=file_io_limiter())
+
+
 class _Batch:
     """One ``store_many`` call: the spawner loop, the per-instance tasks, the stop rules."""
 
@@ -258,21 +408,51 @@ class _Batch:
         self.results: list[StoreResult | None] = [None] * len(resolved)
         self.stop = _Stop()
         self.crash: list[Exception] = []
+        self.width = width
         self.in_flight = anyio.Semaphore(width)
+        #: The context of each (SOP class, transfer syntax) that has one, chosen once.
+        self.choices: dict[tuple[str, str], ContextChoice] = {}
+        self.read_ahead: _ReadAhead | None = None
         # Pipelined, the deadline is the batch's (see store_many); one at a time it stays
         # per instance, exactly as a single store().
         self.watchdog = _Watchdog(timeout) if width > 1 and timeout is not None else None
         self.item_timeout = None if self.watchdog is not None else timeout
         self._tg: anyio.abc.TaskGroup | None = None
 
+    async def _plan(self) -> None:
+        """Choose each kind's context once; read ahead the files sent as they are."""
+        plan: list[tuple[int, DicomFileInfo]] = []
+        unfit: set[tuple[str, str]] = set()
+        for index, r in enumerate(self.resolved):
+            if isinstance(r, DicomFileError):
+                continue
+            key = (r.sop_class_uid, r.transfer_syntax_uid)
+            choice = self.choices.get(key)
+            if choice is None and key not in unfit:
+                try:
+                    choice = self.choices[key] = await choose_instance_context(self.channel, r)
+                except DicomError:  # _store_one raises it again, for this item's result
+                    unfit.add(key)
+            if choice is not None and not choice.convert and isinstance(r, DicomFileInfo):
+                plan.append((index, r))
+        if plan:
+            self.read_ahead = _ReadAhead(plan)
+
     async def run(self) -> list[StoreResult]:
-        async with anyio.create_task_group() as outer:
-            if self.watchdog is not None:
-                outer.start_soon(self.watchdog.run, self.channel)
-            async with anyio.create_task_group() as tg:
-                self._tg = tg
-                await self._spawn_all(tg)
-            outer.cancel_scope.cancel()
+        await self._plan()
+        try:
+            async with anyio.create_task_group() as outer:
+                if self.watchdog is not None:
+                    outer.start_soon(self.watchdog.run, self.channel)
+                if self.read_ahead is not None:
+                    outer.start_soon(self.read_ahead.run)
+                async with anyio.create_task_group() as tg:
+                    self._tg = tg
+                    await self._spawn_all(tg)
+                outer.cancel_scope.cancel()
+        finally:
+            if self.read_ahead is not None:
+                await self.read_ahead.aclose()
         if self.crash:
             raise self.crash[0]
         if self.progress is not None:
@@ -294,17 +474,18 @@ class _Batch:
                 if not self.continue_on_error:
                     self.stop.set(f"not sent: stopped after {r.path} failed", retryable=False)
                 continue
-            # PS3.7 D.3.3.3: at most the agreed number of requests outstanding.
-            await self.in_flight.acquire()
+            # PS3.7 D.3.3.3: at most the agreed number of requests outstanding. A free slot
+            # is taken without a trip through the event loop.
+            await _acquire(self.in_flight)
             if self.slots is not None:
                 try:
-                    await self.slots.acquire()
+                    await _acquire(self.slots)
                 except BaseException:
                     self.in_flight.release()
                     raise
             # PS3.8 E.1: one whole message at a time, in input order; the next one starts
             # when the previous one's last byte went out (never queued behind it).
-            if previous is not None:
+            if previous is not None and not previous.sent_all.is_set():
                 await previous.sent_all.wait()
             if self.stop.reason is not None:
                 self._release()
@@ -316,7 +497,11 @@ class _Batch:
                 total,
                 on_progress=self.watchdog.rearm if self.watchdog is not None else None,
             )
-            tg.start_soon(self._send_one, index, r, previous)
+            if self.width == 1:
+                # One at a time: no task of its own, no trip through the event loop.
+                await self._send_one(index, r, previous)
+            else:
+                tg.start_soon(self._send_one, index, r, previous)
 
     def _release(self) -> None:
         self.in_flight.release()
@@ -343,9 +528,14 @@ class _Batch:
         self._emit(index, _failed(r, self.stop.reason, retryable=self.stop.retryable))
         if isinstance(r, DicomFileInfo):
             self.meter.total -= r.dataset_length
+        if self.read_ahead is not None:
+            self.read_ahead.give_up(index)
 
     async def _send_one(self, index: int, r: _Resolved, item_meter: _ItemMeter) -> None:
+        pre: Prefetched | None = None
         try:
+            if self.read_ahead is not None:
+                pre = await self.read_ahead.take(index)
             result = await _store_one(
                 self.channel,
                 self.ae,
@@ -353,6 +543,8 @@ class _Batch:
                 meter=item_meter,
                 timeout=self.item_timeout,
                 priority=self.priority,
+                choice=self.choices.get((r.sop_class_uid, r.transfer_syntax_uid)),
+                prefetched=pre,
             )
         except DicomError as exc:
             # The batch total no longer counts what of this one was not sent.
@@ -380,5 +572,7 @@ class _Batch:
             if not result.ok and not self.continue_on_error:
                 self.stop.set("not sent: stopped after a failure", retryable=False)
         finally:
+            if pre is not None and pre.fp is not None:  # not taken over: close it here
+                await _discard(pre)
             item_meter.sent_all.set()
             self._release()
