@@ -38,8 +38,9 @@ per 64 KiB), and always once at the end of each instance with ``bytes_sent == to
 from __future__ import annotations
 
 import logging
+import math
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from functools import partial
@@ -350,8 +351,10 @@ class _Paced:
         timeout: float | None,
         meter: _Meter,
         planned: int = 0,
+        armed: float = -1e300,
     ) -> None:
-        """``planned``: what ``meter.total`` already counts for this dataset."""
+        """``planned``: what ``meter.total`` already counts for this dataset; ``armed``: when
+        ``scope``'s deadline was last set."""
         self._source = source
         self._view = memoryview(source) if isinstance(source, bytes) else memoryview(b"")
         self._size = slice_size
@@ -360,7 +363,7 @@ class _Paced:
         # Moving a deadline reschedules a timer: a re-arm within 1 % of the timeout (at most
         # REARM_SLACK) of the last one is skipped, so the deadline fires at most that early.
         self._slack = min(REARM_SLACK, timeout / 100) if timeout is not None else 0.0
-        self._armed = -1e300
+        self._armed = armed
         self._pending = 0
         self.meter = meter
         self.sent = 0
@@ -381,13 +384,32 @@ class _Paced:
             self._estimate = estimate
 
     def settle(self) -> None:
-        """The last slice went out too."""
+        """The last slice went out too (progress: count it, re-arm the deadline)."""
         self._reestimate()
         if self._pending:
             self.sent += self._pending
             self.meter.add(self._pending)
             self._pending = 0
-        self.rearm()
+            self.rearm()
+
+    def whole(self) -> bytes | Iterator[memoryview]:
+        """A ``bytes`` source as a plain (not async) dataset: itself when it is one slice,
+        else its slices, each one counted when the next is asked for (no trip through the
+        event loop per slice; :meth:`settle` counts the last)."""
+        source = self._source
+        assert isinstance(source, bytes)
+        if len(source) <= self._size:
+            self._pending = len(source)
+            return source
+        return self._slices()
+
+    def _slices(self) -> Iterator[memoryview]:
+        view, size = self._view, self._size
+        for start in range(0, len(view), size):
+            self.settle()
+            piece = view[start : start + size]
+            self._pending = len(piece)
+            yield piece
 
     def __aiter__(self) -> _Paced:
         return self
@@ -570,6 +592,11 @@ async def _store_one(
         move_originator_message_id=move_originator[1] if move_originator else None,
     )
     slice_size = max(MIN_SLICE, negotiated.peer_max_pdu)
+    if prefetched is not None:
+        if prefetched.error is not None:
+            raise prefetched.error  # as opening it now would: nothing was sent
+        if prefetched.fp is None:
+            payload = prefetched.head  # the whole dataset, read ahead: no reader needed
     async with AsyncExitStack() as stack:
         source: DatasetReader | ConvertedSource | bytes
         if converted is not None:
@@ -589,7 +616,10 @@ async def _store_one(
             source = await stack.enter_async_context(DatasetReader(item, prefetched=prefetched))
         else:
             source = payload
-        with anyio.CancelScope() as scope:
+        now = anyio.current_time()
+        with anyio.CancelScope(
+            deadline=now + timeout if timeout is not None else math.inf
+        ) as scope:
             paced = _Paced(
                 source,
                 slice_size=slice_size,
@@ -597,11 +627,13 @@ async def _store_one(
                 timeout=timeout,
                 meter=meter,
                 planned=item.dataset_length if isinstance(item, DicomFileInfo) else 0,
+                armed=now,
             )
-            paced.rearm()
             async with channel.expect_responses(message_id) as responses:
                 try:
-                    await channel.send_message(choice.context_id, rq, paced)
+                    await channel.send_message(
+                        choice.context_id, rq, paced.whole() if source is payload else paced
+                    )
                     paced.settle()
                     received = await channel.next_response(responses, None, "the C-STORE response")
                 except BaseException:

@@ -39,6 +39,7 @@ from ..net.filesource import (
 )
 from .storage_contexts import ContextChoice, NoPresentationContext
 from .storage_scu import (
+    REARM_SLACK,
     Progress,
     StoreItem,
     StoreResult,
@@ -212,16 +213,24 @@ class _Watchdog:
     response; when it runs out, the association is aborted (the outstanding requests then
     fail, PS3.8 E.1 leaves nothing else to do with them)."""
 
-    __slots__ = ("deadline", "fired", "limit", "scope")
+    __slots__ = ("armed", "deadline", "fired", "limit", "scope", "slack")
 
     def __init__(self, limit: float) -> None:
         self.limit = limit
-        self.deadline = anyio.current_time() + limit
+        self.armed = anyio.current_time()
+        self.deadline = self.armed + limit
+        # As storage_scu._Paced: a re-arm this soon after the last one is skipped (moving
+        # the deadline reschedules a timer), so it fires at most that early.
+        self.slack = min(REARM_SLACK, limit / 100)
         self.scope: anyio.CancelScope | None = None
         self.fired = False
 
     def rearm(self) -> None:
-        self.deadline = anyio.current_time() + self.limit
+        now = anyio.current_time()
+        if now - self.armed < self.slack:
+            return
+        self.armed = now
+        self.deadline = now + self.limit
         if self.scope is not None:
             self.scope.deadline = self.deadline
 
@@ -274,12 +283,23 @@ class _ReadAhead:
         self._unused: list[Prefetched] = []  # read, then given up: to close
         self._held = 0
         self._open = 0
-        self._wake = anyio.Event()
+        self._space: anyio.Event | None = None  # the reader waits for room
+        self._arrived: anyio.Event | None = None  # consumers wait for a trip
         self._done = False
 
-    def _notify(self) -> None:
-        self._wake.set()
-        self._wake = anyio.Event()
+    def _arrival(self) -> None:
+        if self._arrived is not None:
+            self._arrived.set()
+            self._arrived = None
+
+    def _roomy(self) -> bool:
+        # The low-water mark: reading resumes only once half the room is free, so trips
+        # stay large instead of one file per file taken.
+        return not self._ready or (
+            self._held <= READ_AHEAD_BYTES // 2
+            and len(self._ready) <= READ_AHEAD_FILES // 2
+            and self._open < READ_AHEAD_OPEN
+        )
 
     def _full(self) -> bool:
         return bool(self._ready) and (
@@ -294,8 +314,11 @@ class _ReadAhead:
         plan, pos = self._plan, 0
         try:
             while pos < len(plan):
-                while self._full():
-                    await self._wake.wait()
+                if self._full():
+                    while not self._roomy():
+                        self._space = anyio.Event()
+                        await self._space.wait()
+                    self._space = None
                 group: list[tuple[int, DicomFileInfo]] = []
                 size = 0
                 opens = self._open
@@ -331,10 +354,10 @@ class _ReadAhead:
                     else:
                         pre.head = b""
                         self._unused.append(pre)
-                self._notify()
+                self._arrival()
         finally:
             self._done = True
-            self._notify()
+            self._arrival()
 
     def _pop(self, index: int) -> Prefetched | None:
         self._wanted.discard(index)
@@ -342,7 +365,8 @@ class _ReadAhead:
         if pre is not None:
             self._held -= len(pre.head)
             self._open -= pre.fp is not None
-            self._notify()
+            if self._space is not None and self._roomy():
+                self._space.set()
         return pre
 
     async def take(self, index: int) -> Prefetched | None:
@@ -355,7 +379,9 @@ class _ReadAhead:
             if self._done or (self._ready and min(self._ready) > index):
                 self._wanted.discard(index)
                 return None
-            await self._wake.wait()
+            if self._arrived is None:
+                self._arrived = anyio.Event()
+            await self._arrived.wait()
         return self._pop(index)
 
     def give_up(self, index: int) -> None:
