@@ -52,6 +52,7 @@ from .command_codec import encode_command
 from .messages import DimseMessage
 
 __all__ = [
+    "BATCH_BYTES",
     "DEFAULT_JOIN_THRESHOLD",
     "MAX_PDU_LENGTH_FIELD",
     "MIN_PEER_MAX_PDU_LENGTH",
@@ -74,6 +75,9 @@ MIN_PEER_MAX_PDU_LENGTH: Final = PDV_HEADER_LENGTH + 2
 
 #: PS3.8 9.3.5: the PDU-length field is 4 bytes, unsigned.
 MAX_PDU_LENGTH_FIELD: Final = 0xFFFFFFFF
+
+#: A plain dataset's PDUs are grouped by :meth:`Fragmenter.abatches` up to this many bytes.
+BATCH_BYTES: Final = 256 * 1024
 
 #: Chunks at least this long become their own PDV (no copy); shorter ones are joined.
 #: Measured (benchmarks/bench_fragment.py, CPython 3.11): a PDV costs ~1 us of Python work
@@ -332,6 +336,12 @@ class Fragmenter:
     ) -> tuple[list[PDataTF], list[PDV]]:
         """Command PDUs, and the PDVs of the last one when it may take dataset PDVs too."""
         _check_context_id(context_id)
+        if isinstance(command, bytes) and 0 < len(command) <= self._max - PDV_HEADER_LENGTH:
+            # The usual case: the whole command set is one (last) fragment (PS3.8 E.2).
+            pdv = PDV(context_id=context_id, is_command=True, is_last=True, data=command)
+            if has_dataset and self._command_and_data:
+                return [], [pdv]
+            return [PDataTF(pdvs=(pdv,))], []
         cmd = _as_view(command)
         if not cmd:
             raise LocalProtocolError("an encoded command set cannot be empty (PS3.7 6.3)")
@@ -360,10 +370,18 @@ class Fragmenter:
         yield from first
         if dataset is None:
             return
-        packer = self._data_packer(context_id, lead)
         if isinstance(dataset, bytes | bytearray | memoryview):
-            yield from packer.push(dataset)
+            view = _as_view(dataset)
+            if not lead and 0 < len(view) <= self._max - PDV_HEADER_LENGTH:
+                # The whole dataset in one PDU: one last fragment (PS3.8 E.2), no packing.
+                yield PDataTF(
+                    pdvs=(PDV(context_id=context_id, is_command=False, is_last=True, data=view),)
+                )
+                return
+            packer = self._data_packer(context_id, lead)
+            yield from packer.push(view)
         else:
+            packer = self._data_packer(context_id, lead)
             for chunk in dataset:
                 yield from packer.push(chunk)
         yield from packer.finish()
@@ -388,6 +406,44 @@ class Fragmenter:
                 yield pdu
         for pdu in packer.finish():
             yield pdu
+
+    async def abatches(
+        self,
+        context_id: int,
+        command: Buffer,
+        dataset: AsyncDatasetSource | DatasetSource | None = None,
+    ) -> AsyncIterator[list[PDataTF]]:
+        """:meth:`apdus` in groups, each to be written at once (one gathered write).
+
+        A group holds every PDU that is ready before the source must be awaited again: the
+        command's PDUs wait for the first data PDU (a small message goes out in one write),
+        then each chunk's complete PDUs form a group, and the last group ends the message.
+        A plain (not async) dataset gives one group per :data:`BATCH_BYTES` of PDUs. Memory:
+        a group refers to at most one chunk (or ``BATCH_BYTES``) of the caller's buffers.
+        """
+        if not isinstance(dataset, AsyncIterable):
+            batch: list[PDataTF] = []
+            size = 0
+            for pdu in self.pdus(context_id, command, dataset):
+                batch.append(pdu)
+                size += sum(PDV_HEADER_LENGTH + len(p.data) for p in pdu.pdvs)
+                if size >= BATCH_BYTES:
+                    yield batch
+                    batch, size = [], 0
+            if batch:
+                yield batch
+            return
+        first, lead = self._command_pdus(context_id, command, True)
+        batch = first
+        packer = self._data_packer(context_id, lead)
+        async for chunk in dataset:
+            before = len(batch)
+            batch.extend(packer.push(chunk))
+            if len(batch) > before:
+                yield batch
+                batch = []
+        batch.extend(packer.finish())
+        yield batch
 
     def message_pdus(
         self,

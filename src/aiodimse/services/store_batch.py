@@ -69,6 +69,8 @@ READ_AHEAD_BYTES: Final = 8 << 20
 READ_AHEAD_FILES: Final = 64
 READ_AHEAD_OPEN: Final = 2
 READ_AHEAD_TRIP: Final = 1 << 20
+#: Files per thread trip at most.
+READ_AHEAD_TRIP_FILES: Final = 16
 
 
 def _failed(item: _Resolved | DicomFileError, error: str, *, retryable: bool) -> StoreResult:
@@ -302,9 +304,10 @@ class _ReadAhead:
         )
 
     def _full(self) -> bool:
+        # No room for a whole trip: wait (for the low-water mark) rather than read a few.
         return bool(self._ready) and (
-            self._held >= READ_AHEAD_BYTES
-            or len(self._ready) >= READ_AHEAD_FILES
+            self._held + READ_AHEAD_TRIP > READ_AHEAD_BYTES
+            or len(self._ready) + READ_AHEAD_TRIP_FILES > READ_AHEAD_FILES
             or self._open >= READ_AHEAD_OPEN
         )
 
@@ -322,7 +325,7 @@ class _ReadAhead:
                 group: list[tuple[int, DicomFileInfo]] = []
                 size = 0
                 opens = self._open
-                while pos < len(plan) and len(group) + len(self._ready) < READ_AHEAD_FILES:
+                while pos < len(plan) and len(group) < READ_AHEAD_TRIP_FILES:
                     index, info = plan[pos]
                     if index not in self._wanted:  # given up before it was read
                         pos += 1
