@@ -49,11 +49,13 @@ from __future__ import annotations
 import contextlib
 import enum
 import errno
+import io
 import logging
 import os
 import queue
 import shutil
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, BinaryIO, Final, Generic, TypeVar
@@ -64,6 +66,7 @@ import anyio.to_thread
 log = logging.getLogger("aiodimse.filesink")
 
 __all__ = [
+    "AnonymousFiles",
     "FileSink",
     "InsufficientSpace",
     "SinkState",
@@ -76,6 +79,32 @@ T = TypeVar("T")
 
 #: Free space is checked again after this many bytes written.
 _SPACE_CHECK_INTERVAL: Final = 64 << 20
+
+_O_CLOEXEC: Final = getattr(os, "O_CLOEXEC", 0)
+_O_TMPFILE: Final = getattr(os, "O_TMPFILE", 0)  # Linux >= 3.11; 0 elsewhere
+#: A named temporary file: created exclusively, never truncating someone else's file.
+_NAMED: Final = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0) | _O_CLOEXEC
+_writev: Callable[[int, list[memoryview]], int] | None = getattr(os, "writev", None)  # POSIX
+
+
+def _write_all(fp: BinaryIO, *parts: bytes | bytearray) -> None:
+    """Write every byte of ``parts`` in order (one ``writev`` for an unbuffered file where
+    the platform has it: the File Meta Information and the dataset in one system call)."""
+    views = [memoryview(p) for p in parts if len(p)]
+    writev = _writev if type(fp) is io.FileIO else None
+    while views:
+        # An unbuffered file may write fewer bytes than asked: go on from there.
+        n = (writev(fp.fileno(), views) if writev is not None else fp.write(views[0])) or 0
+        while n:
+            if n >= len(views[0]):
+                n -= len(views.pop(0))
+            else:
+                views[0], n = views[0][n:], 0
+
+
+def _close(fd: int) -> None:
+    with contextlib.suppress(OSError):
+        os.close(fd)
 
 
 class InsufficientSpace(OSError):
@@ -118,6 +147,149 @@ def fsync_directory(directory: Path) -> None:
         os.close(fd)
 
 
+class AnonymousFiles:
+    """Files without a name in ``directory``, created ahead of need (Linux ``O_TMPFILE``).
+
+    Creating a file is the costliest step of storing a small instance: allocating an inode
+    took 0.1-0.7 ms of kernel time per file on ext4 here, more than writing 64 KiB. A
+    background thread keeps up to ``size`` files open, created while the association's
+    reader and the other trips do their work; :meth:`take` hands one over at once (or
+    creates one in the calling thread when none is ready). Such a file has no name until
+    :meth:`link` gives it its final one (``linkat``, atomic: the name appears with the whole,
+    fsynced file behind it), so nothing partial is ever visible and nothing is left behind:
+    a discarded instance, a crash or a killed process frees it with its descriptor
+    (ROBUSTNESS 36, 47). The thread stops and closes its files after ``idle_timeout``
+    seconds without a :meth:`take`; the next one starts it again.
+
+    Where there is no ``O_TMPFILE`` (Windows, macOS), where the file system refuses it or
+    where ``/proc/self/fd`` is missing (no ``linkat`` of a descriptor), :attr:`supported`
+    becomes False and :meth:`take` returns None: the sink then writes a named temporary
+    file and renames it. Thread-safe.
+    """
+
+    def __init__(self, directory: Path, *, size: int = 32, idle_timeout: float = 5.0) -> None:
+        if size < 1:
+            raise ValueError("size must be positive")
+        self.directory = directory
+        self.size = size
+        self.idle_timeout = idle_timeout
+        self.supported = bool(_O_TMPFILE) and os.path.isdir("/proc/self/fd")
+        self._probed = False
+        self._ready: list[int] = []
+        self._cond = threading.Condition(threading.Lock())
+        self._probe_lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._last_take = 0.0
+        self._closed = False
+        #: Files handed over ready / created in the caller's thread (tests, benchmarks).
+        self.ready_taken = 0
+        self.created_on_demand = 0
+
+    def take(self) -> int | None:
+        """A write-only descriptor of a new, empty, nameless file; None when unsupported."""
+        if not self.supported or self._closed:
+            return None
+        with self._cond:
+            fd = self._ready.pop() if self._ready else None
+            self._last_take = time.monotonic()
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._fill, name="aiodimse-anonymous-files", daemon=True
+                )
+                self._thread.start()
+            elif len(self._ready) <= self.size // 2:
+                self._cond.notify()
+        if fd is not None:
+            self.ready_taken += 1
+            return fd
+        self.created_on_demand += 1
+        return self._create()
+
+    def link(self, fd: int, target: Path) -> None:
+        """Give the file of ``fd`` the name ``target`` (same file system); raises
+        ``FileExistsError`` when ``target`` exists (nothing is replaced)."""
+        # linkat(AT_SYMLINK_FOLLOW) of /proc/self/fd/N: the one way to name an O_TMPFILE
+        # file without CAP_DAC_READ_SEARCH. dst_dir_fd forces linkat (link() would not
+        # follow the /proc symbolic link and fail with EXDEV).
+        parent = os.open(target.parent, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | _O_CLOEXEC)
+        try:
+            os.link(f"/proc/self/fd/{fd}", target.name, dst_dir_fd=parent, follow_symlinks=True)
+        finally:
+            os.close(parent)
+
+    def close(self) -> None:
+        """Stop the thread and free the files not taken (idempotent)."""
+        with self._cond:
+            self._closed = True
+            ready, self._ready = self._ready, []
+            self._cond.notify()
+        for fd in ready:
+            _close(fd)
+
+    def _create(self) -> int | None:
+        if not self._probed:
+            self._probe()
+            if not self.supported:
+                return None
+        try:
+            return os.open(self.directory, _O_TMPFILE | os.O_WRONLY | _O_CLOEXEC, 0o666)
+        except OSError as exc:
+            if exc.errno in (errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL):
+                self.supported = False
+            return None  # a named file is tried: its own error (EACCES, ENOSPC) is reported
+
+    def _probe(self) -> None:
+        """Once: can this file system create *and* name an anonymous file?"""
+        with self._probe_lock:
+            if self._probed:
+                return
+            try:
+                fd = os.open(self.directory, _O_TMPFILE | os.O_WRONLY | _O_CLOEXEC, 0o666)
+            except OSError as exc:
+                if exc.errno in (errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL):
+                    self.supported = False
+                    self._probed = True
+                return  # e.g. EACCES: ask again next time
+            probe = self.directory / f".aiodimse-probe-{os.getpid()}-{threading.get_ident()}"
+            try:
+                self.link(fd, probe)
+                probe.unlink()
+            except OSError as exc:
+                log.info(
+                    "no linkat of anonymous files in %s (%s): named files", self.directory, exc
+                )
+                self.supported = False
+            finally:
+                os.close(fd)
+            self._probed = True
+
+    def _fill(self) -> None:
+        """The background thread: keeps ``size`` files ready; ends when idle or closed."""
+        ready: list[int] = []
+        while True:
+            with self._cond:
+                while not self._closed and len(self._ready) >= self.size:
+                    left = self._last_take + self.idle_timeout - time.monotonic()
+                    if left <= 0:
+                        break
+                    self._cond.wait(left)
+                if self._closed or not self.supported or len(self._ready) >= self.size:
+                    ready, self._ready = self._ready, []  # idle: give the files back
+                    self._thread = None
+                    break
+            fd = self._create()
+            with self._cond:
+                if fd is not None and not self._closed:
+                    self._ready.append(fd)
+                    continue
+                # Closed, or creating fails (e.g. EACCES): stop; the next take tries again.
+                self._thread = None
+                ready = [] if fd is None else [fd]
+                break
+        for fd in ready:
+            _close(fd)
+
+
 class FileSink:
     """Streams one dataset to ``path`` (a temporary name in the destination file system).
 
@@ -142,6 +314,7 @@ class FileSink:
         in_memory_max: int = 0,
         min_free_space: int = 0,
         defer_finish: bool = False,
+        anonymous: AnonymousFiles | None = None,
     ) -> None:
         if write_size < 1 or queue_depth < 1:
             raise ValueError("write_size and queue_depth must be positive")
@@ -172,7 +345,11 @@ class FileSink:
         self._skip_decided = leading_skip is None
         self.defer_finish = defer_finish
         self._body: bytearray | None = None  # deferred: the whole dataset, not yet written
-        self._fp: BinaryIO | None = None  # deferred: written, awaiting its fsync
+        self._anonymous_files = anonymous
+        # The open file: a named one until it is written and synced; an anonymous one
+        # (from ``anonymous``) until it is linked at its destination or discarded.
+        self._fp: BinaryIO | None = None
+        self._anonymous = False
         self._finished = not defer_finish
         #: Dataset bytes received (before any skip).
         self.size = 0
@@ -183,6 +360,12 @@ class FileSink:
         #: The dataset bytes when it stayed in memory (``in_memory_max``), else None.
         self.data: bytes | None = None
         self.state = SinkState.OPEN
+
+    def __del__(self) -> None:
+        fp = self.__dict__.get("_fp")
+        if fp is not None:  # neither committed nor discarded: at least free the file
+            with contextlib.suppress(OSError):
+                fp.close()
 
     # -- what the service looks at -------------------------------------------------------------
 
@@ -320,12 +503,14 @@ class FileSink:
             raise RuntimeError(f"cannot commit a sink in state {self.state.value}")
         target = check() if check is not None else destination
         try:
-            created = _make_parents(target.parent)
-            if replace:
-                os.replace(self.path, target)  # atomic on POSIX and Windows (same volume)
-                placed = True
-            else:
-                placed = _place_if_absent(self.path, target)
+            try:
+                created: list[Path] = []
+                placed = self._place(target, replace)
+            except FileNotFoundError:
+                created = _make_parents(target.parent)  # the first file of a directory
+                if not created:
+                    raise
+                placed = self._place(target, replace)
             if self.durable:
                 # The rename is durable once its directory is (and a new directory's entry
                 # in its parent): fsynced before the service answers.
@@ -340,6 +525,32 @@ class FileSink:
         self.state = SinkState.COMMITTED
         self._kept = None
         return placed
+
+    def _place(self, target: Path, replace: bool) -> bool:
+        if self._anonymous:
+            return self._link(target, replace)
+        if replace:
+            os.replace(self.path, target)  # atomic on POSIX and Windows (same volume)
+            return True
+        return _place_if_absent(self.path, target)
+
+    def _link(self, target: Path, replace: bool) -> bool:
+        """An anonymous file (fsynced when durable) gets its name; closed once placed."""
+        fp, files = self._fp, self._anonymous_files
+        assert fp is not None and files is not None
+        try:
+            files.link(fp.fileno(), target)
+        except FileExistsError:
+            if not replace:
+                self._unlink()  # DuplicatePolicy.KEEP: the first copy stays
+                return False
+            # Replacing: a temporary name first, then the atomic rename over the old file.
+            files.link(fp.fileno(), self.path)
+            self._anonymous = False  # named now: a failure below removes self.path
+            os.replace(self.path, target)
+        self._fp = None
+        fp.close()
+        return True
 
     # -- internals -----------------------------------------------------------------------------
 
@@ -383,13 +594,16 @@ class FileSink:
         self._thread.start()
 
     def _open(self) -> BinaryIO:
+        """A new, unbuffered file for the dataset: anonymous when ``anonymous`` has one,
+        else ``path`` created exclusively. Kept in ``_fp`` until it is closed."""
         self._check_space()
-        fp = self.path.open("xb")
-        try:
-            fp.write(self.prefix)
-        except BaseException:
-            fp.close()
-            raise
+        fd = self._anonymous_files.take() if self._anonymous_files is not None else None
+        if fd is None:
+            fd = os.open(self.path, _NAMED, 0o666)
+        else:
+            self._anonymous = True
+        fp: BinaryIO = io.FileIO(fd, "wb")
+        self._fp = fp
         return fp
 
     def _check_space(self) -> None:
@@ -399,10 +613,14 @@ class FileSink:
         if free < self.min_free_space:
             raise InsufficientSpace(self.path.parent, free, self.min_free_space)
 
-    def _finish(self, fp: BinaryIO) -> None:
-        fp.flush()
+    def _done_writing(self, fp: BinaryIO) -> None:
+        """The dataset is complete in ``fp``: fsync it when durable; close a named file (an
+        anonymous one stays open until it is linked or discarded)."""
         if self.durable:
             os.fsync(fp.fileno())
+        if not self._anonymous:
+            self._fp = None
+            fp.close()
 
     def _writer(self) -> None:
         """The writer thread: drains the queue until the close marker, always."""
@@ -412,12 +630,14 @@ class FileSink:
                 fp = self._open()
             except OSError as exc:
                 self._record(exc)
+            prefix = self.prefix  # written with the first buffer (one writev)
             since_check = 0
             while not isinstance(item := self._queue.get(), _Stop):
                 if fp is None or self.error is not None or self._abort:
                     continue  # keep draining so the reader never blocks forever
                 try:
-                    fp.write(item)
+                    _write_all(fp, prefix, item)
+                    prefix = b""
                     since_check += len(item)
                     if since_check >= _SPACE_CHECK_INTERVAL:
                         since_check = 0
@@ -426,13 +646,11 @@ class FileSink:
                     self._record(exc)
             if fp is not None and self.error is None and not self._abort:
                 try:
-                    self._finish(fp)
+                    _write_all(fp, prefix)
+                    self._done_writing(fp)
                 except OSError as exc:
                     self._record(exc)
         finally:
-            if fp is not None:
-                with contextlib.suppress(OSError):
-                    fp.close()
             if self.error is not None or self._abort:
                 self._unlink()
             self._done.set()
@@ -447,40 +665,29 @@ class FileSink:
         if body is None or self.error is not None or self.state is SinkState.DISCARDED:
             return
         try:
-            fp = self._open()
-            try:
-                fp.write(body)
-                fp.flush()
-            except BaseException:
-                fp.close()
-                raise
-            self._fp = fp
+            _write_all(self._open(), self.prefix, body)
         except OSError as exc:
             self._record(exc)
             self._unlink()
 
     def _sync(self) -> None:
-        """Worker thread, deferred sink: fsync (when durable) and close what :meth:`_prepare`
-        wrote."""
-        fp, self._fp = self._fp, None
-        if fp is None:
+        """Worker thread, deferred sink: fsync (when durable) what :meth:`_prepare` wrote;
+        close it when it is named."""
+        fp = self._fp
+        if fp is None or self._thread is not None:
             return
         try:
-            if self.durable:
-                os.fsync(fp.fileno())
-            fp.close()
+            self._done_writing(fp)
         except OSError as exc:
-            with contextlib.suppress(OSError):
-                fp.close()
             self._record(exc)
             self._unlink()
 
     def _write_whole(self, body: bytearray) -> None:
-        """A dataset smaller than one hand-over: open, write, fsync, close in one go."""
+        """A dataset smaller than one hand-over: open, write, fsync (, close) in one go."""
         try:
-            with self._open() as fp:
-                fp.write(body)
-                self._finish(fp)
+            fp = self._open()
+            _write_all(fp, self.prefix, body)
+            self._done_writing(fp)
         except OSError as exc:
             self._record(exc)
             self._unlink()
@@ -491,8 +698,14 @@ class FileSink:
             log.error("writing %s failed: %s", self.path, exc)
 
     def _unlink(self) -> None:
-        with contextlib.suppress(FileNotFoundError):
-            self.path.unlink()
+        """Drop the file: close it (an anonymous file then vanishes) and remove its name."""
+        fp, self._fp = self._fp, None
+        if fp is not None:
+            with contextlib.suppress(OSError):
+                fp.close()
+        if not self._anonymous:
+            with contextlib.suppress(FileNotFoundError):
+                self.path.unlink()
 
 
 class SyncBatch:

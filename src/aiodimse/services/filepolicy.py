@@ -66,6 +66,8 @@ SUFFIX = ".dcm"
 _TEMP_PREFIX = ".aiodimse-"
 _TEMP_SUFFIX = ".part"
 _TEMP_RE = re.compile(r"\.aiodimse-[0-9a-f]{32}\.part\Z")
+_TOKEN_RE = re.compile(r"[0-9a-f]{32}")
+_PLAIN_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,254}\Z")
 
 # PS3.5 9.1: "0" or a digit 1-9 followed by digits, components separated by ".".
 _UID_RE = re.compile(r"(?:0|[1-9][0-9]*)(?:\.(?:0|[1-9][0-9]*))*\Z")
@@ -174,10 +176,17 @@ def relative_path(
 
 def temporary_name(token: str | None = None) -> str:
     """A fresh temporary file name (``token``: 32 lowercase hex digits, random by default)."""
-    token = token if token is not None else secrets.token_hex(16)
-    if re.fullmatch(r"[0-9a-f]{32}", token) is None:
+    if token is None:
+        token = secrets.token_hex(16)
+    elif _TOKEN_RE.fullmatch(token) is None:
         raise ValueError("token must be 32 lowercase hex digits")
     return f"{_TEMP_PREFIX}{token}{_TEMP_SUFFIX}"
+
+
+def _is_plain_name(name: str) -> bool:
+    """One portable file name (what this policy makes): ``[A-Za-z0-9_][A-Za-z0-9._-]*``, no
+    trailing dot, not a Windows device name; never a separator, drive, ``..`` or NUL."""
+    return _PLAIN_RE.match(name) is not None and not name.endswith(".") and not _is_reserved(name)
 
 
 def is_temporary_name(name: str) -> bool:
@@ -185,14 +194,24 @@ def is_temporary_name(name: str) -> bool:
     return _TEMP_RE.match(name) is not None
 
 
-def resolve_inside(root: Path, parts: tuple[str, ...] | PurePosixPath) -> Path:
+def resolve_inside(
+    root: Path, parts: tuple[str, ...] | PurePosixPath, *, base: Path | None = None
+) -> Path:
     """``root / parts``, checked to resolve inside ``root`` (ROBUSTNESS 32); raises otherwise.
 
     Resolves symbolic links that already exist, so a link planted below the root that points
     outside is refused too. Touches the file system (``Path.resolve``): call it off the loop.
+    ``base`` is ``root.resolve()`` when the caller already has it (resolved once at
+    start-up). One plain file name (``FLAT``) that is not a symbolic link needs no more
+    than one ``lstat``: its parent is the resolved root itself.
     """
     components = parts.parts if isinstance(parts, PurePosixPath) else parts
-    base = root.resolve()
+    if base is None:
+        base = root.resolve()
+    if len(components) == 1 and _is_plain_name(components[0]):
+        target = base / components[0]
+        if not target.is_symlink():  # a link planted at the name is resolved below
+            return target
     target = base.joinpath(*components).resolve()
     if target == base or base not in target.parents:
         raise UnsafePathError(f"{target} is not inside the storage root {base}")

@@ -78,7 +78,7 @@ from ..constants import (
 from ..dimse.messages import CStoreRQ, CStoreRSP, DimseMessage
 from ..dimse.status import Service, StatusCategory, status_info
 from ..net.channel import Channel, Received
-from ..net.filesink import FileSink, SinkState, SyncBatch, SyncBatcher
+from ..net.filesink import AnonymousFiles, FileSink, SinkState, SyncBatch, SyncBatcher
 from ..net.sinks import DatasetSink
 from . import dataset_head as dh
 from .contexts import Context
@@ -286,6 +286,10 @@ class StorageSCP:
         self.stats = StorageStats()
         self._limiter: anyio.CapacityLimiter | None = None
         self._batcher: SyncBatcher | None = None
+        self._base: Path | None = None  # the root, resolved once (install)
+        # Nameless files made ahead of need (Linux O_TMPFILE), for instances that go
+        # straight to their final name (no handler, no conversion: see ``_store``).
+        self._anonymous = AnonymousFiles(self.root)
 
     # -- set-up --------------------------------------------------------------------------------
 
@@ -298,6 +302,7 @@ class StorageSCP:
         opts = self.options
         if not opts.ignore:
             self.root.mkdir(parents=True, exist_ok=True)
+            self._base = self.root.resolve()
             removed = remove_temporary_files(self.root)
             if removed:
                 log.warning("removed %d temporary file(s) left in %s", removed, self.root)
@@ -336,6 +341,8 @@ class StorageSCP:
             return _NullSink()
         ts = _transfer_syntax(channel, context_id)
         opts = self.options
+        # The handler and the conversion read the file by its (temporary) name.
+        direct = opts.handler is None and opts.convert_to in (None, ts)
         prefix = file_meta(
             sop_class_uid=message.affected_sop_class_uid,
             sop_instance_uid=message.affected_sop_instance_uid,
@@ -358,6 +365,7 @@ class StorageSCP:
             min_free_space=opts.min_free_space,
             # The reader goes on with the next message; handle_store finishes this one.
             defer_finish=True,
+            anonymous=self._anonymous if direct else None,
         )
 
     # -- the request handler -------------------------------------------------------------------
@@ -449,7 +457,7 @@ class StorageSCP:
                 placed = await sink.commit(
                     destination,
                     replace=self.options.duplicates is DuplicatePolicy.REPLACE,
-                    check=lambda: resolve_inside(self.root, parts),
+                    check=lambda: resolve_inside(self.root, parts, base=self._base),
                 )
             except (OSError, ValueError) as exc:
                 log.error("%s: %s not stored: %s", peer, uid, exc)
@@ -506,7 +514,7 @@ class StorageSCP:
                 placed = sink.commit_sync(
                     destination,
                     replace=self.options.duplicates is DuplicatePolicy.REPLACE,
-                    check=lambda: resolve_inside(self.root, parts),
+                    check=lambda: resolve_inside(self.root, parts, base=self._base),
                     batch=batch,
                 )
             except (OSError, ValueError) as exc:
