@@ -435,14 +435,15 @@ class Association:
         )
         transition = action(ctx)
         self._state = transition.next_state
-        log.debug(
-            "%s: %s + %s -> %s -> %s",
-            self._role.value,
-            state.name,
-            event.name,
-            action.name,
-            transition.next_state.name,
-        )
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug(
+                "%s: %s + %s -> %s -> %s",
+                self._role.value,
+                state.name,
+                event.name,
+                action.name,
+                transition.next_state.name,
+            )
         for effect in transition.effects:
             if action is AR_8 and isinstance(effect, Indicate):
                 continue  # release collision: answered below, the user sees the confirmation

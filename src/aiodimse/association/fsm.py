@@ -66,7 +66,7 @@ _STATE_TEXT = {
 }
 
 
-class State(enum.Enum):
+class State(enum.IntEnum):
     """PS3.8 9.2.1, Tables 9-1 to 9-5 (``State.Sta6.description`` gives the standard's words)."""
 
     Sta1 = 1  #: Idle
@@ -111,7 +111,7 @@ _EVENT_TEXT = {
 }
 
 
-class Event(enum.Enum):
+class Event(enum.IntEnum):
     """PS3.8 9.2.3, the rows of Table 9-10 (``Event.Evt3.description`` gives the words)."""
 
     Evt1 = 1  #: A-ASSOCIATE Request (local user)

@@ -260,7 +260,41 @@ def _transfer_syntaxes_for(
     return None
 
 
+#: Answers already given: the same requestor (a modality) usually sends the very same
+#: A-ASSOCIATE-RQ again and again, and the decoder hands out the same frozen RQ object for
+#: the same bytes; keyed by identity (the objects are kept alive in the entry), bounded.
+_ANSWERS: dict[
+    tuple[int, int, bool], tuple[AAssociateRQ, AcceptorPolicy, AAssociateAC | AAssociateRJ]
+] = {}
+_AGREED: dict[
+    tuple[int, int, int, Role], tuple[AAssociateRQ, AAssociateAC, Limits, Negotiated]
+] = {}
+_MEMO_SIZE = 64
+
+
 def negotiate(
+    rq: AAssociateRQ,
+    policy: AcceptorPolicy,
+    *,
+    identity: IdentityVerdict | None = None,
+    local_limit_exceeded: bool = False,
+) -> AAssociateAC | AAssociateRJ:
+    """Answer ``rq`` under ``policy`` (see :func:`_negotiate`); pure, so an answer to the
+    same (identical) RQ under the same policy is remembered."""
+    if identity is not None:
+        return _negotiate(rq, policy, identity=identity, local_limit_exceeded=local_limit_exceeded)
+    key = (id(rq), id(policy), local_limit_exceeded)
+    hit = _ANSWERS.get(key)
+    if hit is not None and hit[0] is rq and hit[1] is policy:
+        return hit[2]
+    answer = _negotiate(rq, policy, local_limit_exceeded=local_limit_exceeded)
+    if len(_ANSWERS) >= _MEMO_SIZE:
+        _ANSWERS.clear()
+    _ANSWERS[key] = (rq, policy, answer)
+    return answer
+
+
+def _negotiate(
     rq: AAssociateRQ,
     policy: AcceptorPolicy,
     *,
@@ -407,6 +441,27 @@ def _invalid(why: str) -> RemoteProtocolError:
 
 
 def check_accept(
+    rq: AAssociateRQ,
+    ac: AAssociateAC,
+    limits: Limits | None = None,
+    *,
+    role: Role = Role.REQUESTOR,
+) -> Negotiated:
+    """:func:`_check_accept`, remembered for the same RQ, AC and limits objects (pure)."""
+    if limits is None:
+        return _check_accept(rq, ac, limits, role=role)
+    key = (id(rq), id(ac), id(limits), role)
+    hit = _AGREED.get(key)
+    if hit is not None and hit[0] is rq and hit[1] is ac and hit[2] is limits:
+        return hit[3]
+    agreed = _check_accept(rq, ac, limits, role=role)
+    if len(_AGREED) >= _MEMO_SIZE:
+        _AGREED.clear()
+    _AGREED[key] = (rq, ac, limits, agreed)
+    return agreed
+
+
+def _check_accept(
     rq: AAssociateRQ,
     ac: AAssociateAC,
     limits: Limits | None = None,

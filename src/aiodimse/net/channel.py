@@ -25,11 +25,23 @@ Transport errors are translated here, once, into :mod:`aiodimse.errors`.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
-from contextlib import asynccontextmanager
+import sys
+from collections import deque
+from collections.abc import (
+    AsyncIterable,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Sequence,
+)
+from contextlib import AbstractAsyncContextManager, AbstractContextManager, asynccontextmanager
 from dataclasses import dataclass
+from functools import partial
+from types import TracebackType
 
 import anyio
 import anyio.abc
@@ -68,6 +80,7 @@ from ..errors import (
 )
 from ..pdu import (
     PDU,
+    PDV,
     AAbort,
     AAssociateAC,
     AAssociateRJ,
@@ -109,7 +122,65 @@ SinkFactory = Callable[["Channel", int, DimseMessage], "DatasetSink | None"]
 
 
 AssociateHandler = Callable[[AAssociateRQ], Awaitable[AAssociateAC | AAssociateRJ]]
+AssociateDecider = Callable[[AAssociateRQ], AAssociateAC | AAssociateRJ]
 RequestHandler = Callable[["Channel", Received], Awaitable[None]]
+#: Answers a request at once (no I/O, no waiting): the response, or ``None`` to let
+#: ``on_request`` perform it.
+InlineResponder = Callable[[DimseMessage], "DimseResponse | None"]
+
+
+async def _reraise(exc: BaseException) -> None:
+    raise exc
+
+
+_Lock = anyio.Lock | asyncio.Lock
+_Event = anyio.Event | asyncio.Event
+
+
+async def _acquire(lock: _Lock) -> None:
+    """Take ``lock``; an uncontended lock is taken without a trip through the event loop
+    (asyncio's does that by itself, anyio's through ``acquire_nowait``)."""
+    if isinstance(lock, asyncio.Lock):
+        await lock.acquire()
+        return
+    try:
+        lock.acquire_nowait()
+    except anyio.WouldBlock:
+        await lock.acquire()
+
+
+class fail_after:
+    """``async with fail_after(native, seconds)``: ``anyio.fail_after``, or on asyncio
+    (Python 3.11+) the loop's own, lighter ``asyncio.timeout``. Both raise
+    :class:`TimeoutError`; anyio's cancel scopes around either still apply."""
+
+    __slots__ = ("_async", "_sync")
+
+    def __init__(self, native: bool, seconds: float | None) -> None:
+        self._async: AbstractAsyncContextManager[object] | None = None
+        self._sync: AbstractContextManager[object] | None = None
+        if sys.version_info >= (3, 11) and native:
+            self._async = asyncio.timeout(None if seconds is None else seconds)
+        else:
+            self._sync = anyio.fail_after(seconds)
+
+    async def __aenter__(self) -> None:
+        if self._async is not None:
+            await self._async.__aenter__()
+        else:
+            assert self._sync is not None
+            self._sync.__enter__()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool | None:
+        if self._async is not None:
+            return await self._async.__aexit__(exc_type, exc, tb)
+        assert self._sync is not None
+        return self._sync.__exit__(exc_type, exc, tb)
 
 
 class Channel:
@@ -131,10 +202,18 @@ class Channel:
         self.limits = limits
         self.timeouts = timeouts
         self.peer = peer
-        self._send_lock = anyio.Lock()
-        self._closed = anyio.Event()
-        self._settled = anyio.Event()  # established, rejected or ended
-        self._released = anyio.Event()
+        try:
+            loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:  # trio
+            loop = None
+        #: On asyncio the channel uses the loop's own primitives and clock (lighter than
+        #: anyio's, and usable from loop callbacks: see :meth:`_fast_input`).
+        self._native = loop is not None and asyncio.current_task(loop) is not None
+        self._send_lock: _Lock = asyncio.Lock() if self._native else anyio.Lock()
+        self._closed: _Event = asyncio.Event() if self._native else anyio.Event()
+        #: Established, rejected or ended.
+        self._settled: _Event = asyncio.Event() if self._native else anyio.Event()
+        self._released = False
         self._rq: AAssociateRQ | None = None
         self._ac: AAssociateAC | None = None
         self.negotiated: Negotiated | None = None
@@ -143,24 +222,41 @@ class Channel:
         self._assembler: MessageAssembler | None = None
         self._fragmenter: Fragmenter | None = None
         self._perform_slots: anyio.Semaphore | None = None
-        self._message_lock = anyio.Lock()
+        self._message_lock: _Lock = asyncio.Lock() if self._native else anyio.Lock()
         self._incoming: _Incoming | None = None
         self._waiters: dict[int, MemoryObjectSendStream[Received]] = {}
         #: Message ID of a request we perform -> event set when the peer sends C-CANCEL.
         self.cancellations: dict[int, anyio.Event] = {}
         self._task_group: anyio.abc.TaskGroup | None = None
         self.on_associate: AssociateHandler | None = None
+        #: A synchronous ``on_associate`` (preferred when set): lets the fast path below
+        #: answer an A-ASSOCIATE-RQ from the transport's read callback.
+        self.decide_association: AssociateDecider | None = None
         self.on_request: RequestHandler | None = None
         #: Requests for which this returns True are performed by the reader itself instead
         #: of a task of their own (a handler known to answer at once, e.g. the default
         #: C-ECHO): no task spawned, no extra trip through the event loop.
         self.inline_request: Callable[[DimseMessage], bool] | None = None
+        #: Like ``inline_request`` but answered synchronously, so the fast path can reply
+        #: from the read callback (the default C-ECHO SCP).
+        self.inline_response: InlineResponder | None = None
         self.sink_factory: SinkFactory | None = None
         self._idle_deadline = math.inf
         self._pdu_deadline = math.inf
         self._busy = 0  # handlers running + responses awaited
         self._timer: anyio.CancelScope | None = None
         self._debug = log.isEnabledFor(logging.DEBUG)
+        #: Work the fast path handed to the reader, run before the core's next events.
+        self._stash: deque[Callable[[], Awaitable[None]]] = deque()
+        #: The clock: the asyncio loop's own on asyncio (callable from loop callbacks,
+        #: where anyio cannot tell which library runs), anyio's elsewhere (trio).
+        self._now: Callable[[], float] = anyio.current_time
+        if self._native:
+            assert loop is not None
+            self._now = loop.time
+        set_fast_path = getattr(transport, "set_fast_path", None)
+        if set_fast_path is not None:
+            set_fast_path(self._fast_input)
 
     # -- properties ---------------------------------------------------------------------------
 
@@ -196,9 +292,6 @@ class Channel:
         finally:
             with anyio.CancelScope(shield=True):
                 await self._close_stream()
-
-    def _now(self) -> float:
-        return anyio.current_time()
 
     def _deadline(self) -> float:
         """The one deadline of the reader: ARTIM, a partial PDU's, or network idleness."""
@@ -297,7 +390,7 @@ class Channel:
             log.debug("%s: event after close ignored: %r", self.peer, ev)
 
     def _fail(self, error: AssociationError) -> None:
-        if self.error is None and not self._released.is_set():
+        if self.error is None and not self._released:
             self.error = error
         self._close_waiters()
         self._settled.set()
@@ -316,7 +409,7 @@ class Channel:
                 await inc.sink.discard()
 
     def _finish(self) -> None:
-        if self.error is None and not self._released.is_set() and self.rejection is None:
+        if self.error is None and not self._released and self.rejection is None:
             self.error = NetworkError(f"{self.peer}: association ended")
         self._close_waiters()
         self._closed.set()
@@ -333,24 +426,41 @@ class Channel:
     async def _flush(self) -> None:
         """Write what the core queued, in order. Bytes are drained only under the lock, so
         concurrent flushers never reorder them; an uncontended flush does not yield."""
-        if not self._core.has_data_to_send:
+        if not self._core.has_data_to_send and not self._transport_backlog():
             return
         lock = self._send_lock
-        try:
-            lock.acquire_nowait()
-        except anyio.WouldBlock:
-            await lock.acquire()
+        await _acquire(lock)
         try:
             parts = self._core.data_to_send()
-            if parts:
-                await self._transport.send(parts)  # one write, header and payload gathered
+            # One write, header and payload gathered (also drains what the fast path left).
+            await self._transport.send(parts)
         except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError) as exc:
             raise NetworkError(f"{self.peer}: sending failed: {describe_error(exc)}") from exc
         finally:
             lock.release()
 
+    def _transport_backlog(self) -> bool:
+        backlog = getattr(self._transport, "has_backlog", None)
+        return bool(backlog is not None and backlog())
+
+    def _flush_nowait(self) -> bool:
+        """The fast path's flush: write what the core queued without waiting. False when
+        the socket did not take it all (the rest is kept in order by the transport and
+        written by the next :meth:`_flush`) or another task is sending."""
+        if not self._core.has_data_to_send:
+            return True
+        if self._send_lock.locked():
+            return False
+        try:
+            return bool(self._transport.write_nowait(self._core.data_to_send()))  # type: ignore[attr-defined]
+        except OSError as exc:
+            self._fail(NetworkError(f"{self.peer}: sending failed: {describe_error(exc)}"))
+            self._closed.set()
+            return False
+
     async def _pump(self, now: float) -> None:
-        """Send what the core queued and act on what it indicated."""
+        """Send what the core queued and act on what it indicated (first what the fast
+        path handed over, in the order it arrived)."""
         try:
             await self._flush()
         except NetworkError as exc:
@@ -358,14 +468,53 @@ class Channel:
             self._closed.set()
             return
         core = self._core
-        while (ev := core.next_event()) is not None:
-            await self._dispatch(ev, now)
+        stash = self._stash
+        while True:
+            if stash:
+                await stash.popleft()()
+            else:
+                ev = core.next_event()
+                if ev is None:
+                    return
+                await self._dispatch(ev, now)
             try:
                 await self._flush()
             except NetworkError as exc:
                 self._fail(exc)
                 self._closed.set()
                 return
+
+    def _fast_input(self) -> bool:
+        """Called by the transport's read callback (asyncio) after new bytes arrived while
+        the reader waits: run the state machine and handle what needs no waiting (ACSE
+        PDUs, complete command-only messages, the inline C-ECHO answer) right there, with
+        no trip through the reader task. Returns False when the reader must take over
+        (what it cannot do here is queued in ``_stash``, in order)."""
+        if self._closed.is_set() or self._stash:
+            return False
+        now = self._now()
+        core = self._core
+        try:
+            core.process_received(now)
+            if self._quickack_sock is not None:
+                rearm_quickack(self._quickack_sock)
+            while (ev := core.next_event()) is not None:
+                if not self._dispatch_now(ev, now):
+                    self._stash.append(partial(self._dispatch, ev, now))
+                    return False
+                if not self._flush_nowait() or self._closed.is_set() or self._stash:
+                    return False
+            if not self._flush_nowait():  # what the core answered by itself (AR-9...)
+                return False
+        except Exception as exc:  # raised in the reader, as if it had done the work
+            self._stash.append(partial(_reraise, exc))
+            return False
+        self._rearm_idle(now)
+        self._rearm_pdu(now)
+        timer = self._timer
+        if timer is not None:
+            timer.deadline = self._deadline()
+        return True
 
     def _send_pdu(self, pdu: PDU, now: float) -> None:
         """Hand a PDU to the core (it queues the bytes; :meth:`_flush` writes them)."""
@@ -374,21 +523,29 @@ class Channel:
         self._core.send(pdu, now)
 
     async def _dispatch(self, ev: object, now: float) -> None:
-        if self._debug:
-            log.debug("%s: received %s", self.peer, summarize(ev))
+        if self._dispatch_now(ev, now):
+            return
         if isinstance(ev, PDataTF):
             await self._on_pdata(ev, now)
         elif isinstance(ev, AAssociateRQ):
+            assert self.on_associate is not None  # _dispatch_now checked
+            self._answer_association(await self.on_associate(ev), now)
+
+    def _dispatch_now(self, ev: object, now: float) -> bool:
+        """Handle ``ev`` if that needs no waiting; False leaves it to :meth:`_dispatch`
+        (nothing done then)."""
+        if isinstance(ev, PDataTF):
+            return self._pdata_now(ev, now)
+        if self._debug:
+            log.debug("%s: received %s", self.peer, summarize(ev))
+        if isinstance(ev, AAssociateRQ):
             self._rq = ev
+            if self.decide_association is not None:
+                self._answer_association(self.decide_association(ev), now)
+                return True
             if self.on_associate is None:
                 raise AssociationError("no acceptor policy for an incoming association")
-            answer = await self.on_associate(ev)
-            self._send_pdu(answer, now)
-            if isinstance(answer, AAssociateAC):
-                self._set_established()
-            else:
-                self.rejection = AssociationRejected(answer.result, answer.source, answer.reason)
-                self._settled.set()
+            return False
         elif isinstance(ev, AAssociateAC):
             # The core validated the AC against our RQ (an AC accepting what we never
             # proposed is Evt19 there: A-ABORT, never reported established; ROBUSTNESS 20).
@@ -399,10 +556,10 @@ class Channel:
         elif isinstance(ev, AReleaseRQ):
             # PS3.8 9.2: we always agree to release; in-flight operations end with it.
             self._send_pdu(AReleaseRP(), now)
-            self._released.set()
+            self._released = True
             self._close_waiters()
         elif isinstance(ev, AReleaseRP):
-            self._released.set()
+            self._released = True
         elif isinstance(ev, AAbort):
             why = abort_reason_text(ev.source, ev.reason)
             msg = f"{self.peer}: peer aborted the association: {why}"
@@ -422,6 +579,15 @@ class Channel:
             self._closed.set()
         else:  # pragma: no cover - new event kinds must be handled explicitly
             log.debug("%s: unhandled event %r", self.peer, ev)
+        return True
+
+    def _answer_association(self, answer: AAssociateAC | AAssociateRJ, now: float) -> None:
+        self._send_pdu(answer, now)
+        if isinstance(answer, AAssociateAC):
+            self._set_established()
+        else:
+            self.rejection = AssociationRejected(answer.result, answer.source, answer.reason)
+            self._settled.set()
 
     def _set_established(self) -> None:
         negotiated = self._core.negotiated
@@ -447,42 +613,76 @@ class Channel:
 
     # -- DIMSE in ------------------------------------------------------------------------------
 
+    def _pdata_now(self, pdata: PDataTF, now: float) -> bool:
+        """The fast path for P-DATA: one complete command PDV (a response, a C-ECHO, a
+        C-CANCEL, or the command of a request whose dataset follows); anything with data
+        goes to :meth:`_on_pdata`."""
+        if self._debug:
+            log.debug("%s: received %s", self.peer, summarize(pdata))
+        pdvs = pdata.pdvs
+        if len(pdvs) != 1 or self._incoming is not None or self._assembler is None:
+            return False
+        pdv = pdvs[0]
+        if not (pdv.is_command and pdv.is_last):
+            return False
+        events = self._assemble(pdv, now)
+        for ev in events or ():
+            if isinstance(ev, CommandReceived):
+                self._command_received(ev)
+            elif isinstance(ev, MessageComplete):
+                inc = self._incoming
+                assert inc is not None and inc.sink is None  # a command-only message
+                self._incoming = None
+                received = Received(context_id=inc.context_id, message=inc.message)
+                if not self._deliver_now(received):
+                    self._stash.append(partial(self._deliver, received))
+        return True
+
+    def _assemble(self, pdv: PDV, now: float) -> Sequence[object] | None:
+        """Feed one PDV to the assembler; protocol errors are answered here (no waiting)
+        and give ``None``."""
+        assert self._assembler is not None
+        try:
+            return self._assembler.receive_pdv(pdv)
+        except MalformedCommand as exc:
+            self._malformed_command(exc, now)
+        except RemoteProtocolError as exc:
+            # PS3.8 Annex E violated (order, interleaving, size): A-ABORT with the
+            # reason the error carries (ROBUSTNESS 22-23).
+            log.error("%s: %s; aborting", self.peer, exc)
+            self._fail(
+                AssociationAborted(f"{self.peer}: {exc}", source=2, reason=int(exc.abort_reason))
+            )
+            self._send_pdu(
+                AAbort(source=AbortSource.SERVICE_PROVIDER, reason=exc.abort_reason), now
+            )
+        return None
+
+    def _command_received(self, ev: CommandReceived) -> None:
+        sink: DatasetSink | None = None
+        if ev.message.has_dataset:
+            if self.sink_factory is not None:
+                sink = self.sink_factory(self, ev.context_id, ev.message)
+            if sink is None:
+                sink = MemorySink(self.limits.max_in_memory_dataset)
+        self._incoming = _Incoming(ev.context_id, ev.message, sink)
+
     async def _on_pdata(self, pdata: PDataTF, now: float) -> None:
-        assembler = self._assembler
-        if assembler is None:
+        if self._assembler is None:
             return
         for pdv in pdata.pdvs:
-            try:
-                events = assembler.receive_pdv(pdv)
-            except MalformedCommand as exc:
-                await self._malformed_command(exc, now)
-                continue
-            except RemoteProtocolError as exc:
-                # PS3.8 Annex E violated (order, interleaving, size): A-ABORT with the
-                # reason the error carries (ROBUSTNESS 22-23).
-                log.error("%s: %s; aborting", self.peer, exc)
-                self._fail(
-                    AssociationAborted(
-                        f"{self.peer}: {exc}", source=2, reason=int(exc.abort_reason)
-                    )
-                )
-                self._send_pdu(
-                    AAbort(source=AbortSource.SERVICE_PROVIDER, reason=exc.abort_reason), now
-                )
-                return
+            events = self._assemble(pdv, now)
+            if events is None:
+                if self.error is not None:
+                    return  # aborted
+                continue  # a malformed command was answered with a failure status
             for ev in events:
                 if isinstance(ev, DataFragment):
                     inc = self._incoming
                     if inc is not None and inc.sink is not None:
                         await inc.sink.write(ev.data)
                 elif isinstance(ev, CommandReceived):
-                    sink: DatasetSink | None = None
-                    if ev.message.has_dataset:
-                        if self.sink_factory is not None:
-                            sink = self.sink_factory(self, ev.context_id, ev.message)
-                        if sink is None:
-                            sink = MemorySink(self.limits.max_in_memory_dataset)
-                    self._incoming = _Incoming(ev.context_id, ev.message, sink)
+                    self._command_received(ev)
                 elif isinstance(ev, MessageComplete):
                     inc = self._incoming
                     assert inc is not None  # the assembler checked the order
@@ -504,7 +704,7 @@ class Channel:
                         )
                     )
 
-    async def _malformed_command(self, exc: MalformedCommand, now: float) -> None:
+    def _malformed_command(self, exc: MalformedCommand, now: float) -> None:
         """PS3.7 C.5 / ROBUSTNESS 24: answer with a failure status when possible, else abort."""
         from ..dimse.messages import response_class_for
 
@@ -534,7 +734,9 @@ class Channel:
         )
         self._send_pdu(AAbort(source=AbortSource.SERVICE_PROVIDER, reason=exc.abort_reason), now)
 
-    async def _deliver(self, received: Received) -> None:
+    def _deliver_now(self, received: Received) -> bool:
+        """Deliver ``received`` if that needs no waiting; False: nothing done, the caller
+        hands it to :meth:`_deliver`."""
         msg = received.message
         if isinstance(msg, CCancelRQ):
             # PS3.7 9.3.2.3: C-CANCEL refers to an operation we perform; unknown ones are
@@ -548,7 +750,7 @@ class Channel:
                 )
             else:
                 cancel.set()
-            return
+            return True
         if isinstance(msg, DimseResponse):
             responding_to = msg.message_id_being_responded_to
             send = self._waiters.get(responding_to)
@@ -557,26 +759,56 @@ class Channel:
                 log.warning(
                     "%s: response to unknown message ID %d ignored", self.peer, responding_to
                 )
-                return
+                return True
             try:
-                try:
-                    send.send_nowait(received)
-                except anyio.WouldBlock:
-                    # Blocks the reader while the consumer is behind: backpressure.
-                    await send.send(received)
+                send.send_nowait(received)
+            except anyio.WouldBlock:
+                return False
             except (anyio.BrokenResourceError, anyio.ClosedResourceError):
                 log.info("%s: response to message %d no longer awaited", self.peer, responding_to)
-            return
+            return True
         if self.on_request is None or self._task_group is None:
             log.warning("%s: request %s ignored (no handler)", self.peer, type(msg).__name__)
-            return
+            return True
+        responder = self.inline_response
+        if responder is not None and not self._message_lock.locked():
+            rsp = responder(msg)
+            if rsp is not None:
+                # Answered at once, from here: no task, no slot held across a wait.
+                self._send_message_now(received.context_id, rsp)
+                return True
         # PS3.7 D.3.3.3: perform at most the negotiated number of operations at once; the
         # reader waits for a free slot (backpressure) rather than spawning without bound.
         assert self._perform_slots is not None  # set with the negotiated parameters
+        if self.inline_request is not None and self.inline_request(msg):
+            return False  # performed by the reader itself
         try:
             self._perform_slots.acquire_nowait()
         except anyio.WouldBlock:
-            await self._perform_slots.acquire()
+            return False
+        self._busy_changed(+1)
+        self._task_group.start_soon(self._run_request, received)
+        return True
+
+    async def _deliver(self, received: Received) -> None:
+        msg = received.message
+        if isinstance(msg, DimseResponse):
+            responding_to = msg.message_id_being_responded_to
+            send = self._waiters.get(responding_to)
+            if send is not None:
+                try:
+                    # Blocks the reader while the consumer is behind: backpressure.
+                    await send.send(received)
+                except (anyio.BrokenResourceError, anyio.ClosedResourceError):
+                    log.info(
+                        "%s: response to message %d no longer awaited", self.peer, responding_to
+                    )
+                return
+        if self._deliver_now(received):
+            return
+        assert self.on_request is not None and self._task_group is not None
+        assert self._perform_slots is not None  # set with the negotiated parameters
+        await self._perform_slots.acquire()
         self._busy_changed(+1)
         if self.inline_request is not None and self.inline_request(msg):
             await self._run_request(received)
@@ -606,7 +838,7 @@ class Channel:
         self._send_pdu(rq, now)
         await self._pump(now)
         try:
-            with anyio.fail_after(self.timeouts.acse):
+            async with fail_after(self._native, self.timeouts.acse):
                 await self._settled.wait()
         except TimeoutError:
             await self._abort_now(AbortSource.SERVICE_USER, 0)
@@ -639,11 +871,12 @@ class Channel:
     ) -> Received:
         """Wait for the next response; a timeout aborts the association and names ``what``."""
         try:
-            with anyio.fail_after(timeout):
-                try:
-                    return responses.receive_nowait()
-                except anyio.WouldBlock:
-                    return await responses.receive()
+            try:
+                return responses.receive_nowait()
+            except anyio.WouldBlock:
+                pass
+            async with fail_after(self._native, timeout):
+                return await responses.receive()
         except TimeoutError:
             await self.abort()
             raise DicomTimeoutError(what, timeout or 0) from None
@@ -676,10 +909,7 @@ class Channel:
         command = encode_command(message)
         # PS3.8 E.1: one message's PDVs are never interleaved with another's.
         lock = self._message_lock
-        try:
-            lock.acquire_nowait()  # uncontended: no trip through the event loop
-        except anyio.WouldBlock:
-            await lock.acquire()
+        await _acquire(lock)  # uncontended: no trip through the event loop
         try:
             if isinstance(dataset, AsyncIterable):
                 pdus = self._fragmenter.apdus(context_id, command, dataset)
@@ -699,6 +929,15 @@ class Channel:
         finally:
             lock.release()
 
+    def _send_message_now(self, context_id: int, message: DimseMessage) -> None:
+        """Queue a command-only message (no waiting; the caller flushes). Only while no
+        other message is being sent (PS3.8 E.1: never interleaved)."""
+        if self._debug:
+            log.debug("%s: sending %r", self.peer, message)
+        assert self._fragmenter is not None
+        for pdata in self._fragmenter.pdus(context_id, encode_command(message), None):
+            self._send_data_pdu(pdata)
+
     def _send_data_pdu(self, pdata: PDataTF) -> None:
         # The association may end while a long message goes out (the reader saw the peer
         # close or abort): report that, not the core's "cannot send in Sta1".
@@ -714,7 +953,7 @@ class Channel:
         self._send_pdu(AReleaseRQ(), now)
         try:
             await self._flush()
-            with anyio.fail_after(self.timeouts.acse):
+            async with fail_after(self._native, self.timeouts.acse):
                 await self._closed.wait()
         except TimeoutError:
             # ROBUSTNESS 17: a peer that never answers our release is aborted.

@@ -32,7 +32,7 @@ import errno
 import ipaddress
 import os
 import socket
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 import anyio
@@ -73,10 +73,12 @@ class SocketTransport:
     """A connected, non-blocking TCP socket (see the module docstring)."""
 
     __slots__ = (
+        "_backlog",
         "_closed",
         "_core",
         "_eof",
         "_error",
+        "_fast",
         "_loop",
         "_mode",
         "_pending",
@@ -106,10 +108,56 @@ class SocketTransport:
         self._pending = 0  # bytes read by the callback, not yet processed by the reader
         self._eof = False
         self._error: OSError | None = None
+        #: The channel's fast path (see :meth:`set_fast_path`).
+        self._fast: Callable[[], bool] | None = None
+        #: Bytes :meth:`write_nowait` could not write yet; :meth:`send` writes them first.
+        self._backlog: list[memoryview] = []
 
     @property
     def raw_socket(self) -> socket.socket | None:
         return self._sock
+
+    def set_fast_path(self, fast: Callable[[], bool]) -> None:
+        """``fast()`` is called from the read callback (asyncio) when bytes arrived while
+        the reader waits; True: it handled them, the reader stays asleep."""
+        self._fast = fast
+
+    def has_backlog(self) -> bool:
+        return bool(self._backlog)
+
+    def write_nowait(self, parts: Sequence[bytes | memoryview]) -> bool:
+        """Write ``parts`` now, without waiting; what the socket does not take is kept, in
+        order, and written first by the next :meth:`send`. True when all went out."""
+        views = [memoryview(p) for p in parts if len(p)]
+        if self._backlog:
+            self._backlog.extend(views)
+            return False
+        if views:
+            self._backlog = self._consume(views, self._write_some(views))
+        return not self._backlog
+
+    def _write_some(self, views: list[memoryview]) -> int:
+        """One non-blocking write of ``views``: the number of bytes sent (0 if full)."""
+        try:
+            if len(views) == 1:
+                return self._sock.send(views[0])
+            if not _HAS_SENDMSG:
+                return self._sock.send(b"".join(views))
+            return self._sock.sendmsg(views)
+        except (BlockingIOError, InterruptedError):
+            return 0
+
+    @staticmethod
+    def _consume(views: list[memoryview], sent: int) -> list[memoryview]:
+        """What is left of ``views`` after ``sent`` bytes went out."""
+        i = 0
+        while i < len(views) and sent >= len(views[i]):
+            sent -= len(views[i])
+            i += 1
+        rest = views[i:]
+        if rest and sent:
+            rest[0] = rest[0][sent:]
+        return rest
 
     async def receive(self, core: CoreAssociation, now: float) -> int:
         if self._mode != 2:
@@ -211,6 +259,7 @@ class SocketTransport:
             n = 0
         finally:
             del buf
+        waiter = self._waiter
         if n:
             core.buffer_filled(n)
             self._pending += n
@@ -220,10 +269,20 @@ class SocketTransport:
                 self._read_size = size // 2  # small messages again: smaller reads
             if self._pending >= MAX_READ:
                 self._pause()  # the reader is behind: TCP slows the peer down
+            elif (
+                self._fast is not None
+                and waiter is not None
+                and not waiter.done()
+                and self._pending == n
+            ):
+                # The reader waits with nothing else pending: let the channel handle the
+                # bytes here if it can, saving the reader's trip through the event loop.
+                if self._fast():
+                    self._pending = 0
+                    return
         else:
             self._eof = True
             self._pause()
-        waiter = self._waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
 
@@ -234,7 +293,14 @@ class SocketTransport:
         cannot starve the association's reader (which must see a C-CANCEL) or other
         associations."""
         sock = self._sock
-        if not _HAS_SENDMSG or len(parts) == 1:
+        if not parts and not self._backlog:
+            return
+        if self._backlog:  # left by write_nowait: it goes first
+            views = self._backlog + [memoryview(p) for p in parts if len(p)]
+            self._backlog = []
+            if not _HAS_SENDMSG:
+                views = [memoryview(b"".join(views))]
+        elif not _HAS_SENDMSG or len(parts) == 1:
             views = [memoryview(b"".join(parts) if len(parts) > 1 else parts[0])]
         else:
             views = [memoryview(p) for p in parts if len(p)]

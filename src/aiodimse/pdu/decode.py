@@ -323,6 +323,10 @@ def _decode_associate(pdu_type: int, body: bytes) -> AAssociateRQ | AAssociateAC
     )
 
 
+#: Decoded A-ASSOCIATE-RQ/AC PDUs by their bytes (bounded; the PDUs are frozen values).
+_ASSOCIATE_PDUS: dict[tuple[int, bytes], AAssociateRQ | AAssociateAC] = {}
+
+
 def decode_body(pdu_type: int, body: bytes) -> PDU:
     """Decode the body (after the 6-byte header) of a non-P-DATA PDU of ``pdu_type``.
 
@@ -330,7 +334,15 @@ def decode_body(pdu_type: int, body: bytes) -> PDU:
     (see :func:`aiodimse.pdu.decoder.check_header`).
     """
     if pdu_type in (PDUType.A_ASSOCIATE_RQ, PDUType.A_ASSOCIATE_AC):
-        return _decode_associate(pdu_type, body)
+        # The same peer sends the same bytes every time: the same frozen PDU comes back.
+        key = (pdu_type, bytes(body))
+        pdu = _ASSOCIATE_PDUS.get(key)
+        if pdu is None:
+            pdu = _decode_associate(pdu_type, body)
+            if len(_ASSOCIATE_PDUS) >= 64:
+                _ASSOCIATE_PDUS.clear()
+            _ASSOCIATE_PDUS[key] = pdu
+        return pdu
     if len(body) != 4:
         raise _invalid(f"PDU type {pdu_type:02X}H must have length 4, not {len(body)}")
     if pdu_type == PDUType.A_ASSOCIATE_RJ:

@@ -200,7 +200,25 @@ def _encode_context_ac(pc: PresentationContextAC, strict: bool) -> bytes:
     return _item(ItemType.PRESENTATION_CONTEXT_AC, body)
 
 
+#: Encodings of A-ASSOCIATE PDU objects already sent (an AE sends the same frozen RQ
+#: for every association to one peer; an acceptor answers the same RQ with the same AC):
+#: keyed by identity, the object kept alive in the entry; bounded.
+_ASSOCIATE_BYTES: dict[tuple[int, bool], tuple[AAssociateRQ | AAssociateAC, bytes]] = {}
+
+
 def _encode_associate(pdu: AAssociateRQ | AAssociateAC, strict: bool) -> bytes:
+    key = (id(pdu), strict)
+    hit = _ASSOCIATE_BYTES.get(key)
+    if hit is not None and hit[0] is pdu:
+        return hit[1]
+    data = _encode_associate_now(pdu, strict)
+    if len(_ASSOCIATE_BYTES) >= 64:
+        _ASSOCIATE_BYTES.clear()
+    _ASSOCIATE_BYTES[key] = (pdu, data)
+    return data
+
+
+def _encode_associate_now(pdu: AAssociateRQ | AAssociateAC, strict: bool) -> bytes:
     """A-ASSOCIATE-RQ/AC (PS3.8 9.3.2 Table 9-11, 9.3.3 Table 9-17)."""
     is_rq = isinstance(pdu, AAssociateRQ)
     if strict:

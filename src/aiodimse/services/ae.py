@@ -24,7 +24,7 @@ from ..association.connection import Association as CoreAssociation
 from ..association.connection import Role
 from ..config import Limits, Timeouts
 from ..constants import VERIFICATION_SOP_CLASS
-from ..dimse.messages import CEchoRQ, DimseMessage
+from ..dimse.messages import CEchoRQ, CEchoRSP, DimseMessage, DimseResponse
 from ..errors import LocalProtocolError
 from ..net.channel import Channel
 from ..net.connect import open_tcp
@@ -411,6 +411,19 @@ class AE:
         channel.on_request = partial(dispatch_request, self)
         channel.sink_factory = partial(choose_sink, self)
         channel.inline_request = self._performs_inline
+        channel.inline_response = self._inline_response
+
+    def _inline_response(self, message: DimseMessage) -> DimseResponse | None:
+        """The default C-ECHO SCP's answer, given at once (PS3.7 9.3.5.2: the response
+        echoes the Affected SOP Class UID); ``None`` for anything else."""
+        if not self._performs_inline(message):
+            return None
+        assert isinstance(message, CEchoRQ)
+        return CEchoRSP(
+            message_id_being_responded_to=message.message_id,
+            affected_sop_class_uid=message.affected_sop_class_uid,
+            status=0x0000,
+        )
 
     def _performs_inline(self, message: DimseMessage) -> bool:
         """The default C-ECHO SCP answers at once: the reader performs it (no task)."""

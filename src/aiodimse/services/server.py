@@ -153,7 +153,7 @@ class Server:
         )
         state = {"pending": True, "active": False}
 
-        async def on_associate(rq: AAssociateRQ) -> AAssociateAC | AAssociateRJ:
+        def decide(rq: AAssociateRQ) -> AAssociateAC | AAssociateRJ:
             state["pending"] = False
             self.pending -= 1
             # PS3.8 9.3.4 / ROBUSTNESS 21: over the limit, RJ transient, source 3, reason 2.
@@ -177,6 +177,10 @@ class Server:
                 )
             return answer
 
+        async def on_associate(rq: AAssociateRQ) -> AAssociateAC | AAssociateRJ:
+            return decide(rq)
+
+        channel.decide_association = decide  # answered from the read callback (fast path)
         channel.on_associate = on_associate
         ae.configure_channel(channel)
         self.pending += 1
