@@ -506,7 +506,11 @@ class DatasetReader:
                 self.read_ahead
             )
             tg = anyio.create_task_group()
-            await tg.__aenter__()
+            try:
+                await tg.__aenter__()
+            except BaseException:
+                await self.aclose()  # no __aexit__ follows a failed entry
+                raise
             self._task_group = tg
             tg.start_soon(self._produce, send)
         return self
@@ -560,9 +564,11 @@ class DatasetReader:
             raise DicomFileError(self.info.path, "reader is not open (use 'async with')")
         n = min(self.chunk_size, self._remaining)
         last = n == self._remaining
-        if last:
-            self._fp = None  # closed by this trip
         chunk = await anyio.to_thread.run_sync(self._read_chunk, fp, n, last, limiter=self._limit())
+        if last:
+            # Closed by that trip. Not forgotten before it: a trip cancelled before its
+            # thread started leaves the file to aclose() (closing twice is harmless).
+            self._fp = None
         self._remaining -= n
         return chunk
 

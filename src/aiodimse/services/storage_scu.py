@@ -57,12 +57,15 @@ from ..constants import (
     EXPLICIT_VR_BIG_ENDIAN,
     EXPLICIT_VR_LITTLE_ENDIAN,
     IMPLICIT_VR_LITTLE_ENDIAN,
+    PDV_HEADER_LENGTH,
 )
+from ..dimse.fragmenter import resolve_max_pdu_length
 from ..dimse.messages import CStoreRQ, CStoreRSP, Priority
 from ..dimse.status import Service, StatusCategory, status_info
 from ..errors import AssociationError, DicomError, DicomTimeoutError, LocalProtocolError
 from ..net.channel import Channel
 from ..net.filesource import (
+    DEFAULT_CHUNK_SIZE,
     DatasetReader,
     DicomFileError,
     DicomFileInfo,
@@ -331,6 +334,7 @@ class _Paced:
     __slots__ = (
         "_armed",
         "_estimate",
+        "_handed",
         "_pending",
         "_scope",
         "_size",
@@ -364,6 +368,7 @@ class _Paced:
         # REARM_SLACK) of the last one is skipped, so the deadline fires at most that early.
         self._slack = min(REARM_SLACK, timeout / 100) if timeout is not None else 0.0
         self._armed = armed
+        self._handed = 0
         self._pending = 0
         self.meter = meter
         self.sent = 0
@@ -422,9 +427,12 @@ class _Paced:
             self._view = memoryview(await self._source.__anext__())
             self._reestimate()
             self.rearm()
-        piece = self._view[: self._size]
-        self._view = self._view[self._size :]
+        # End on a slice boundary of the whole dataset (chunks need not be multiples).
+        n = self._size - self._handed % self._size
+        piece = self._view[:n]
+        self._view = self._view[n:]
         self._pending = len(piece)
+        self._handed += len(piece)
         return piece
 
 
@@ -496,6 +504,21 @@ async def _encode_off_loop(func: Callable[..., bytes], *args: object) -> bytes:
         raise
     except Exception as exc:  # pydicom raises many kinds for values it cannot encode
         raise LocalProtocolError(f"cannot encode the dataset: {exc}") from exc
+
+
+def slice_size_for(channel: Channel, peer_max_pdu: int) -> int:
+    """Bytes per slice: whole PDV payloads of the peer's maximum PDU (PS3.8 9.3.5.1: a PDV
+    has a 6-byte header; E.1: fragments are even), at least :data:`MIN_SLICE`, so that
+    slices end where PDUs do and each PDU carries one PDV."""
+    limit = resolve_max_pdu_length(peer_max_pdu, channel.limits)
+    payload = max(2, (limit - PDV_HEADER_LENGTH) & ~1)
+    return payload * max(1, -(-MIN_SLICE // payload))
+
+
+def read_chunk_size(slice_size: int) -> int:
+    """Bytes per file read: about :data:`~aiodimse.net.filesource.DEFAULT_CHUNK_SIZE`, a
+    whole number of slices, so that chunks too end where PDUs do."""
+    return slice_size * max(1, round(DEFAULT_CHUNK_SIZE / slice_size))
 
 
 def _store_timeout(ae: AE, timeout: float | None) -> float | None:
@@ -591,7 +614,7 @@ async def _store_one(
         move_originator_application_entity_title=move_originator[0] if move_originator else None,
         move_originator_message_id=move_originator[1] if move_originator else None,
     )
-    slice_size = max(MIN_SLICE, negotiated.peer_max_pdu)
+    slice_size = slice_size_for(channel, negotiated.peer_max_pdu)
     if prefetched is not None:
         if prefetched.error is not None:
             raise prefetched.error  # as opening it now would: nothing was sent
@@ -613,7 +636,10 @@ async def _store_one(
         elif payload is None:
             assert isinstance(item, DicomFileInfo)
             # Opens the file: a vanished or changed file fails here, before anything is sent.
-            source = await stack.enter_async_context(DatasetReader(item, prefetched=prefetched))
+            reader = DatasetReader(
+                item, chunk_size=read_chunk_size(slice_size), prefetched=prefetched
+            )
+            source = await stack.enter_async_context(reader)
         else:
             source = payload
         now = anyio.current_time()

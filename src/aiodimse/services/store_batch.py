@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Final
 
 import anyio
@@ -30,7 +31,6 @@ from ..dimse.messages import Priority
 from ..errors import AssociationError, DicomError, DicomTimeoutError, LocalProtocolError
 from ..net.channel import Channel
 from ..net.filesource import (
-    DEFAULT_CHUNK_SIZE,
     DicomFileError,
     DicomFileInfo,
     Prefetched,
@@ -49,7 +49,9 @@ from .storage_scu import (
     _store_one,
     _store_timeout,
     choose_instance_context,
+    read_chunk_size,
     resolve_items,
+    slice_size_for,
 )
 
 if TYPE_CHECKING:
@@ -278,8 +280,10 @@ class _ReadAhead:
     stop-and-wait association reads the next files while it waits for an answer.
     """
 
-    def __init__(self, plan: list[tuple[int, DicomFileInfo]]) -> None:
+    def __init__(self, plan: list[tuple[int, DicomFileInfo]], *, head_size: int) -> None:
+        """``head_size``: bytes read of a file that does not fit (the reader's chunk)."""
         self._plan = plan
+        self._head = head_size
         self._wanted = {index for index, _ in plan}
         self._ready: dict[int, Prefetched] = {}
         self._unused: list[Prefetched] = []  # read, then given up: to close
@@ -330,8 +334,8 @@ class _ReadAhead:
                     if index not in self._wanted:  # given up before it was read
                         pos += 1
                         continue
-                    n = min(info.dataset_length, DEFAULT_CHUNK_SIZE)
-                    stays_open = info.dataset_length > DEFAULT_CHUNK_SIZE
+                    n = min(info.dataset_length, self._head)
+                    stays_open = info.dataset_length > self._head
                     if group and (
                         size + n > READ_AHEAD_TRIP
                         or self._held + size + n > READ_AHEAD_BYTES
@@ -347,7 +351,9 @@ class _ReadAhead:
                 # Shielded: a trip's open files are never lost to a cancellation.
                 with anyio.CancelScope(shield=True):
                     got = await anyio.to_thread.run_sync(
-                        prefetch_datasets, [info for _, info in group], limiter=limiter
+                        partial(prefetch_datasets, head_size=self._head),
+                        [info for _, info in group],
+                        limiter=limiter,
                     )
                 for (index, _), pre in zip(group, got, strict=True):
                     if index in self._wanted:
@@ -464,8 +470,11 @@ class _Batch:
                     unfit.add(key)
             if choice is not None and not choice.convert and isinstance(r, DicomFileInfo):
                 plan.append((index, r))
-        if plan:
-            self.read_ahead = _ReadAhead(plan)
+        negotiated = self.channel.negotiated
+        if plan and negotiated is not None:
+            # The same chunks as the instance's own reader: they end where PDUs do.
+            head = read_chunk_size(slice_size_for(self.channel, negotiated.peer_max_pdu))
+            self.read_ahead = _ReadAhead(plan, head_size=head)
 
     async def run(self) -> list[StoreResult]:
         await self._plan()
