@@ -3,7 +3,8 @@
 Prints one JSON line: ``elapsed`` (seconds from connect to release, interpreter start-up and
 imports excluded), ``stored``, ``failed``, ``bytes`` (dataset bytes sent), the negotiated
 asynchronous operations ``window`` (invoked, performed; ``--window`` proposes one) and the
-first failure in words. Exit status 0 when every file was stored.
+first failure in words. Exit status 0 when every file was stored. It runs on the standard
+asyncio loop; ``AIODIMSE_UVLOOP=1`` in the environment runs it on uvloop when installed.
 """
 
 from __future__ import annotations
@@ -13,8 +14,6 @@ import json
 import sys
 import time
 from pathlib import Path
-
-import anyio
 
 
 async def send(args: argparse.Namespace) -> int:
@@ -57,7 +56,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--window", type=int, default=1, help="async operations window")
     parser.add_argument("--max-pdu", type=int, default=0, help="our maximum PDU (default)")
     args = parser.parse_args(argv)
-    result: int = anyio.run(send, args)
+    from aiodimse.net.loop import run
+
+    # The standard asyncio loop unless AIODIMSE_UVLOOP=1 asks for uvloop (when installed).
+    result: int = run(send, args)
     return result
 
 
