@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from pynetdicom.pdu import P_DATA_TF
 
 from aiodimse.dimse.command_codec import encode_command
-from aiodimse.dimse.fragmenter import BATCH_BYTES, Fragmenter
+from aiodimse.dimse.fragmenter import BATCH_BYTES, BATCH_PDUS, Fragmenter
 from aiodimse.dimse.messages import CStoreRQ
 from aiodimse.pdu import PDataTF, pdata_tf_parts
 
@@ -83,9 +83,13 @@ def test_abatches_gives_the_same_pdus_grouped(
     # one PDU, a tiny maximum may leave the command's last fragment a PDU of its own).
     if not together:
         assert any(not pdv.is_command for p in first for pdv in p.pdvs)
+    for b in batches:
+        assert len(b) <= BATCH_PDUS
     if not as_chunks:
         for b in batches[:-1]:
-            assert sum(6 + len(v.data) for p in b for v in p.pdvs) >= BATCH_BYTES
+            full = sum(6 + len(v.data) for p in b for v in p.pdvs) >= BATCH_BYTES
+            assert full or len(b) == BATCH_PDUS
+        assert batches == [list(g) for g in [*frag.batches(1, COMMAND, data)]]
 
 
 def test_abatches_without_dataset_is_one_group() -> None:

@@ -53,6 +53,7 @@ from .messages import DimseMessage
 
 __all__ = [
     "BATCH_BYTES",
+    "BATCH_PDUS",
     "DEFAULT_JOIN_THRESHOLD",
     "MAX_PDU_LENGTH_FIELD",
     "MIN_PEER_MAX_PDU_LENGTH",
@@ -76,8 +77,11 @@ MIN_PEER_MAX_PDU_LENGTH: Final = PDV_HEADER_LENGTH + 2
 #: PS3.8 9.3.5: the PDU-length field is 4 bytes, unsigned.
 MAX_PDU_LENGTH_FIELD: Final = 0xFFFFFFFF
 
-#: A plain dataset's PDUs are grouped by :meth:`Fragmenter.abatches` up to this many bytes.
+#: :meth:`Fragmenter.batches` groups up to this many bytes of PDUs for one write ...
 BATCH_BYTES: Final = 256 * 1024
+#: ... and at most this many PDUs (3 buffers each: a gathered write stays well under the
+#: usual 1024-buffer limit of ``sendmsg``).
+BATCH_PDUS: Final = 256
 
 #: Chunks at least this long become their own PDV (no copy); shorter ones are joined.
 #: Measured (benchmarks/bench_fragment.py, CPython 3.11): a PDV costs ~1 us of Python work
@@ -407,39 +411,52 @@ class Fragmenter:
         for pdu in packer.finish():
             yield pdu
 
+    def batches(
+        self, context_id: int, command: Buffer, dataset: DatasetSource | None = None
+    ) -> Iterator[list[PDataTF]]:
+        """:meth:`pdus` in groups to be written at once (one gathered write each): up to
+        :data:`BATCH_BYTES` of PDUs and at most :data:`BATCH_PDUS` PDUs per group."""
+        batch: list[PDataTF] = []
+        size = 0
+        for pdu in self.pdus(context_id, command, dataset):
+            batch.append(pdu)
+            size += sum(PDV_HEADER_LENGTH + len(p.data) for p in pdu.pdvs)
+            if size >= BATCH_BYTES or len(batch) >= BATCH_PDUS:
+                yield batch
+                batch, size = [], 0
+        if batch:
+            yield batch
+
     async def abatches(
         self,
         context_id: int,
         command: Buffer,
         dataset: AsyncDatasetSource | DatasetSource | None = None,
     ) -> AsyncIterator[list[PDataTF]]:
-        """:meth:`apdus` in groups, each to be written at once (one gathered write).
+        """:meth:`apdus` in groups to be written at once (one gathered write each).
 
-        A group holds every PDU that is ready before the source must be awaited again: the
+        A group holds the PDUs that are ready before the source must be awaited again: the
         command's PDUs wait for the first data PDU (a small message goes out in one write),
-        then each chunk's complete PDUs form a group, and the last group ends the message.
-        A plain (not async) dataset gives one group per :data:`BATCH_BYTES` of PDUs. Memory:
-        a group refers to at most one chunk (or ``BATCH_BYTES``) of the caller's buffers.
+        then each chunk's complete PDUs form a group (split at :data:`BATCH_PDUS`), and the
+        last group ends the message. A plain dataset is grouped as by :meth:`batches`.
+        Memory: a group refers to at most one chunk of the caller's buffers.
         """
         if not isinstance(dataset, AsyncIterable):
-            batch: list[PDataTF] = []
-            size = 0
-            for pdu in self.pdus(context_id, command, dataset):
-                batch.append(pdu)
-                size += sum(PDV_HEADER_LENGTH + len(p.data) for p in pdu.pdvs)
-                if size >= BATCH_BYTES:
-                    yield batch
-                    batch, size = [], 0
-            if batch:
-                yield batch
+            for group in self.batches(context_id, command, dataset):
+                yield group
             return
         first, lead = self._command_pdus(context_id, command, True)
         batch = first
         packer = self._data_packer(context_id, lead)
         async for chunk in dataset:
-            before = len(batch)
-            batch.extend(packer.push(chunk))
-            if len(batch) > before:
+            grew = False
+            for pdu in packer.push(chunk):
+                batch.append(pdu)
+                grew = True
+                if len(batch) >= BATCH_PDUS:
+                    yield batch
+                    batch = []
+            if grew and batch:
                 yield batch
                 batch = []
         batch.extend(packer.finish())
