@@ -19,6 +19,7 @@ Lengths come from the peer and are never used to allocate: values are slices of 
 
 from __future__ import annotations
 
+import struct
 import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -54,6 +55,9 @@ _LONG_VRS = frozenset({b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b
 
 
 _Order = Literal["little", "big"]
+_TAG_LE, _TAG_BE = struct.Struct("<HH"), struct.Struct(">HH")
+_U16_LE, _U16_BE = struct.Struct("<H"), struct.Struct(">H")
+_U32_LE, _U32_BE = struct.Struct("<L"), struct.Struct(">L")
 
 
 class DatasetHeadError(DicomError):
@@ -94,10 +98,13 @@ def parse_head(
     max_depth: int = 64,
 ) -> DatasetHead:
     """Walk top-level elements of ``data`` (a dataset prefix); see the module docstring."""
-    want = frozenset(wanted)
+    want = wanted if isinstance(wanted, frozenset) else frozenset(wanted)
     last = max(want) if want else 0
     values: dict[int, bytes] = {}
     order: _Order = "little" if little else "big"
+    tag_at = (_TAG_LE if little else _TAG_BE).unpack_from
+    u16_at = (_U16_LE if little else _U16_BE).unpack_from
+    u32_at = (_U32_LE if little else _U32_BE).unpack_from
     n = len(data)
     pos = 0
     group2_end = 0
@@ -105,14 +112,22 @@ def parse_head(
     while True:
         if pos + 8 > n:
             return DatasetHead(values=values, group2_length=group2_end, complete=at_end)
-        tag = (int.from_bytes(data[pos : pos + 2], order) << 16) | int.from_bytes(
-            data[pos + 2 : pos + 4], order
-        )
-        if tag > last and tag >> 16 != 0x0002:
+        group, element = tag_at(data, pos)
+        tag = (group << 16) | element
+        if tag > last and group != 0x0002:
             return DatasetHead(values=values, group2_length=group2_end, complete=True)
-        header, length, vr = _element_header(data, pos, implicit=implicit, order=order)
-        if header is None:
-            return DatasetHead(values=values, group2_length=group2_end, complete=at_end)
+        # PS3.5 7.1.2/7.1.3: the element header (tag, VR, length) of each encoding.
+        vr = b""
+        if implicit:
+            header, (length,) = 8, _U32_LE.unpack_from(data, pos + 4)
+        else:
+            vr = data[pos + 4 : pos + 6]
+            if vr in _LONG_VRS:
+                if pos + 12 > n:
+                    return DatasetHead(values=values, group2_length=group2_end, complete=at_end)
+                header, (length,) = 12, u32_at(data, pos + 8)
+            else:
+                header, (length,) = 8, u16_at(data, pos + 6)
         start = pos + header
         if length == _UNDEFINED:
             end = _skip_undefined(data, start, implicit or vr == b"UN", order, max_depth)
@@ -124,7 +139,7 @@ def parse_head(
                 if end > n:
                     return DatasetHead(values=values, group2_length=group2_end, complete=at_end)
                 values[tag] = data[start:end]
-        if in_group2 and tag >> 16 == 0x0002:
+        if in_group2 and group == 0x0002:
             group2_end = min(end, n)
         else:
             in_group2 = False
