@@ -229,3 +229,20 @@ async def test_a_batch_that_stops_early_leaves_no_file_open(
     assert all(not r.sent for r in results[1:])
     assert opened, "the read-ahead should have opened a large file"
     assert all(p.fp is None for p in opened)
+
+
+def test_prefetch_without_pread_reads_the_same(
+    small_files: list[DicomFileInfo], big_file: DicomFileInfo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Windows has no ``os.pread``: the seek-and-read fallback gives the same bytes."""
+    monkeypatch.delattr(os, "pread", raising=False)
+    got = prefetch_datasets([*small_files[:3], big_file], head_size=1 << 20)
+    try:
+        for pre, info in zip(got, [*small_files[:3], big_file], strict=True):
+            assert pre.error is None
+            assert pre.head == dataset_part(info)[: 1 << 20]
+        assert got[-1].fp is not None
+        assert got[-1].fp.read() == dataset_part(big_file)[1 << 20 :]
+    finally:
+        for pre in got:
+            pre.close()
