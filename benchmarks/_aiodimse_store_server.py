@@ -43,13 +43,11 @@ async def serve(args: argparse.Namespace) -> None:
         print(f"PORT {listener.port}", flush=True)
         await anyio.to_thread.run_sync(sys.stdin.read)  # until the harness closes stdin
     stats = scp.stats
-    print(
-        "STATS "
-        + json.dumps(
-            {"stored": stats.stored, "failed": stats.failed, "bytes": stats.bytes_received}
-        ),
-        flush=True,
-    )
+    report = {"stored": stats.stored, "failed": stats.failed, "bytes": stats.bytes_received}
+    if scp._batcher is not None:  # how well the write-fsync-rename trips were grouped
+        report.update(trips=scp._batcher.trips, jobs=scp._batcher.jobs)
+    print("STATS " + json.dumps(report), flush=True)
+    print("STATS " + json.dumps(report), file=sys.stderr, flush=True)
 
 
 def raise_open_files_limit(wanted: int) -> None:

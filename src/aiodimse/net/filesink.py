@@ -79,6 +79,10 @@ T = TypeVar("T")
 
 #: Free space is checked again after this many bytes written.
 _SPACE_CHECK_INTERVAL: Final = 64 << 20
+#: A new file reuses a free-space reading of its directory this recent (seconds): one
+#: ``statvfs`` per directory and interval instead of one per instance.
+_SPACE_READING_TTL: Final = 0.25
+_space_readings: dict[Path, tuple[float, int]] = {}
 
 _O_CLOEXEC: Final = getattr(os, "O_CLOEXEC", 0)
 _O_TMPFILE: Final = getattr(os, "O_TMPFILE", 0)  # Linux >= 3.11; 0 elsewhere
@@ -179,6 +183,7 @@ class AnonymousFiles:
         self._cond = threading.Condition(threading.Lock())
         self._probe_lock = threading.Lock()
         self._thread: threading.Thread | None = None
+        self._proc: tuple[int, int] | None = None  # (pid, fd of /proc/self/fd)
         self._last_take = 0.0
         self._closed = False
         #: Files handed over ready / created in the caller's thread (tests, benchmarks).
@@ -209,13 +214,9 @@ class AnonymousFiles:
         """Give the file of ``fd`` the name ``target`` (same file system); raises
         ``FileExistsError`` when ``target`` exists (nothing is replaced)."""
         # linkat(AT_SYMLINK_FOLLOW) of /proc/self/fd/N: the one way to name an O_TMPFILE
-        # file without CAP_DAC_READ_SEARCH. dst_dir_fd forces linkat (link() would not
+        # file without CAP_DAC_READ_SEARCH. A src_dir_fd forces linkat (link() would not
         # follow the /proc symbolic link and fail with EXDEV).
-        parent = os.open(target.parent, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | _O_CLOEXEC)
-        try:
-            os.link(f"/proc/self/fd/{fd}", target.name, dst_dir_fd=parent, follow_symlinks=True)
-        finally:
-            os.close(parent)
+        os.link(str(fd), target, src_dir_fd=self._fd_directory(), follow_symlinks=True)
 
     def close(self) -> None:
         """Stop the thread and free the files not taken (idempotent)."""
@@ -223,8 +224,24 @@ class AnonymousFiles:
             self._closed = True
             ready, self._ready = self._ready, []
             self._cond.notify()
+            proc, self._proc = self._proc, None
         for fd in ready:
             _close(fd)
+        if proc is not None:
+            _close(proc[1])
+
+    def _fd_directory(self) -> int:
+        """This process's ``/proc/self/fd``, opened once (again after a fork)."""
+        proc, pid = self._proc, os.getpid()
+        if proc is None or proc[0] != pid:
+            fd = os.open("/proc/self/fd", os.O_RDONLY | _O_CLOEXEC)
+            with self._cond:
+                if self._proc is None or self._proc[0] != pid:
+                    proc, self._proc = (pid, fd), (pid, fd)
+                else:
+                    proc = self._proc
+                    os.close(fd)
+        return proc[1]
 
     def _create(self) -> int | None:
         if not self._probed:
@@ -607,11 +624,20 @@ class FileSink:
         return fp
 
     def _check_space(self) -> None:
+        """Raise :class:`InsufficientSpace` under ``min_free_space``, from a reading of the
+        directory's free space at most ``_SPACE_READING_TTL`` seconds old."""
         if self.min_free_space <= 0:
             return
-        free = shutil.disk_usage(self.path.parent).free
-        if free < self.min_free_space:
-            raise InsufficientSpace(self.path.parent, free, self.min_free_space)
+        directory = self.path.parent
+        now = time.monotonic()
+        reading = _space_readings.get(directory)
+        if reading is None or now - reading[0] > _SPACE_READING_TTL:
+            reading = (now, shutil.disk_usage(directory).free)
+            if len(_space_readings) >= 256:  # bounded: roots are few
+                _space_readings.clear()
+            _space_readings[directory] = reading
+        if reading[1] < self.min_free_space:
+            raise InsufficientSpace(directory, reading[1], self.min_free_space)
 
     def _done_writing(self, fp: BinaryIO) -> None:
         """The dataset is complete in ``fp``: fsync it when durable; close a named file (an
@@ -641,9 +667,12 @@ class FileSink:
                     since_check += len(item)
                     if since_check >= _SPACE_CHECK_INTERVAL:
                         since_check = 0
+                        _space_readings.pop(self.path.parent, None)  # a fresh reading
                         self._check_space()
                 except OSError as exc:
                     self._record(exc)
+                except Exception as exc:  # a bug must not stop the draining: the reader waits
+                    self._record(OSError(errno.EIO, f"internal error: {exc!r}"))
             if fp is not None and self.error is None and not self._abort:
                 try:
                     _write_all(fp, prefix)

@@ -695,6 +695,7 @@ def _encoding(ts: str) -> tuple[bool, bool, bool]:
     return False, True, ts == DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN
 
 
+@functools.lru_cache(maxsize=64)
 def _group2_skipper(ts: str) -> Callable[[bytes], int]:
     implicit, little, deflated = _encoding(ts)
 
