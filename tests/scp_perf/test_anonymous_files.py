@@ -1,0 +1,201 @@
+"""Nameless files made ahead of need (``AnonymousFiles``) and the sinks that use them.
+
+The contract under test: a file is invisible until it is complete (and fsynced when
+durable) and linked at its final name; discarding it or failing leaves nothing behind;
+duplicates follow the policy (REPLACE atomically, KEEP the first); where the platform has
+no ``O_TMPFILE`` the sink falls back to a named temporary file and a rename.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import anyio
+import pytest
+
+from aiodimse.net import filesink
+from aiodimse.net.filesink import AnonymousFiles, FileSink, SinkState, SyncBatch
+
+pytestmark = pytest.mark.anyio
+
+linux_only = pytest.mark.skipif(
+    not sys.platform.startswith("linux"), reason="O_TMPFILE and /proc/self/fd are Linux's"
+)
+
+
+@pytest.fixture(params=["asyncio", "trio"])
+def anyio_backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+def _sink(root: Path, pool: AnonymousFiles | None, **kw: object) -> FileSink:
+    return FileSink(
+        root / "t.part",
+        limiter=anyio.CapacityLimiter(2),
+        defer_finish=True,
+        anonymous=pool,
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+async def _store(
+    sink: FileSink, data: bytes, target: Path, *, replace: bool = True
+) -> tuple[bool, list[str]]:
+    """Write ``data``, finish, commit to ``target``; also returns the directory listing
+    seen just before the commit (in the worker thread, after write and fsync)."""
+    await sink.write(memoryview(data))
+    await sink.close()
+    seen: list[str] = []
+
+    def keep(s: FileSink, batch: SyncBatch) -> bool:
+        seen.extend(sorted(p.name for p in s.path.parent.iterdir()))
+        return s.commit_sync(target, replace=replace, batch=batch)
+
+    return await sink.finish(keep), seen
+
+
+@linux_only
+async def test_the_file_has_no_name_until_it_is_complete_and_linked(tmp_path: Path) -> None:
+    pool = AnonymousFiles(tmp_path)
+    sink = _sink(tmp_path, pool, prefix=b"META")
+    placed, before = await _store(sink, b"dataset", tmp_path / "1.2.3.dcm")
+    assert placed and before == []  # written and synced, yet nothing visible
+    assert (tmp_path / "1.2.3.dcm").read_bytes() == b"METAdataset"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["1.2.3.dcm"]
+    assert sink.state is SinkState.COMMITTED and sink._fp is None
+    assert pool.ready_taken + pool.created_on_demand == 1
+    pool.close()
+
+
+@linux_only
+async def test_durable_fsyncs_the_file_before_it_gets_its_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    events: list[str] = []
+    real_fsync, real_link = os.fsync, os.link
+
+    def fsync(fd: int) -> None:
+        events.append("fsync")
+        real_fsync(fd)
+
+    def link(src: object, dst: object, **kw: object) -> None:
+        if not Path(str(dst)).name.startswith(".aiodimse-probe"):  # the pool's first check
+            events.append("link")
+        real_link(src, dst, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "link", link)
+    pool = AnonymousFiles(tmp_path)
+    placed, _ = await _store(_sink(tmp_path, pool, durable=True), b"x", tmp_path / "a.dcm")
+    # the file's fsync, its name, then the directory's fsync (the name is durable)
+    assert placed and events == ["fsync", "link", "fsync"]
+    pool.close()
+
+
+@linux_only
+@pytest.mark.parametrize("replace", [True, False])
+async def test_duplicates_replace_atomically_or_keep_the_first(
+    tmp_path: Path, replace: bool
+) -> None:
+    pool = AnonymousFiles(tmp_path)
+    target = tmp_path / "1.2.dcm"
+    target.write_bytes(b"first")
+    placed, _ = await _store(_sink(tmp_path, pool), b"second", target, replace=replace)
+    assert placed is replace
+    assert target.read_bytes() == (b"second" if replace else b"first")
+    assert [p.name for p in tmp_path.iterdir()] == ["1.2.dcm"]  # no temporary name left
+    pool.close()
+
+
+@pytest.mark.parametrize("anonymous", [True, False])
+async def test_missing_directories_are_made_on_the_first_file(
+    tmp_path: Path, anonymous: bool
+) -> None:
+    pool = AnonymousFiles(tmp_path) if anonymous else None
+    target = tmp_path / "patient" / "study" / "series" / "1.2.dcm"
+    placed, _ = await _store(_sink(tmp_path, pool, durable=True), b"abc", target)
+    assert placed and target.read_bytes() == b"abc"
+    assert [p.name for p in tmp_path.iterdir()] == ["patient"]
+    if pool is not None:
+        pool.close()
+
+
+@linux_only
+async def test_discarding_leaves_nothing_and_closes_the_file(tmp_path: Path) -> None:
+    pool = AnonymousFiles(tmp_path)
+    sink = _sink(tmp_path, pool, write_size=64 * 1024)
+    await sink.write(memoryview(b"y" * 200_000))  # past one hand-over: the writer thread
+    await sink.close()
+    await sink.finish(lambda s, _b: None)  # complete on disk, never committed
+    assert sink._fp is not None and sink._anonymous
+    fd = sink._fp.fileno()
+    await sink.discard()
+    assert sink.state is SinkState.DISCARDED and sink._fp is None
+    with pytest.raises(OSError):
+        os.fstat(fd)
+    assert list(tmp_path.iterdir()) == []
+    pool.close()
+
+
+async def test_without_o_tmpfile_the_sink_writes_a_named_file_and_renames_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(filesink, "_O_TMPFILE", 0)
+    pool = AnonymousFiles(tmp_path)
+    assert not pool.supported and pool.take() is None
+    sink = _sink(tmp_path, pool)
+    placed, before = await _store(sink, b"data", tmp_path / "9.dcm")
+    assert placed and before == ["t.part"]  # the named temporary file, then the rename
+    assert [p.name for p in tmp_path.iterdir()] == ["9.dcm"]
+
+
+@linux_only
+def test_a_file_system_that_refuses_o_tmpfile_turns_the_pool_off(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_open = os.open
+
+    def refusing(path: object, flags: int, *args: object, **kw: object) -> int:
+        if flags & filesink._O_TMPFILE == filesink._O_TMPFILE:
+            raise OSError(95, "Operation not supported")  # EOPNOTSUPP (e.g. some FUSE)
+        return real_open(path, flags, *args, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "open", refusing)
+    pool = AnonymousFiles(tmp_path)
+    assert pool.take() is None and not pool.supported
+    pool.close()
+
+
+@linux_only
+def test_the_pool_fills_ahead_stops_when_idle_and_frees_its_files(tmp_path: Path) -> None:
+    pool = AnonymousFiles(tmp_path, size=4, idle_timeout=0.05)
+    first = pool.take()
+    assert first is not None
+    thread = pool._thread
+    assert thread is not None
+    thread.join(5)  # fills to 4, then ends 50 ms after the last take
+    assert not thread.is_alive() and pool._thread is None and pool._ready == []
+    os.close(first)
+    again = pool.take()  # starts again on demand
+    assert again is not None
+    pool.close()
+    assert pool.take() is None and pool._ready == []
+    os.close(again)
+    assert list(tmp_path.iterdir()) == []
+
+
+@linux_only
+def test_ready_files_are_handed_over_without_creating_one(tmp_path: Path) -> None:
+    pool = AnonymousFiles(tmp_path, size=4, idle_timeout=5)
+    fds = [pool.take()]
+    with pool._cond:  # wait (no sleep) until the thread made its four
+        while len(pool._ready) < 4 and pool._thread is not None:
+            pool._cond.wait(0.05)
+    fds += [pool.take() for _ in range(3)]
+    assert pool.ready_taken >= 3 and all(fd is not None for fd in fds)
+    for fd in fds:
+        assert fd is not None
+        os.close(fd)
+    pool.close()
