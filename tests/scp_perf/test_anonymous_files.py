@@ -30,6 +30,10 @@ def anyio_backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
+def _names(directory: Path) -> list[str]:
+    return sorted(p.name for p in directory.iterdir())
+
+
 def _sink(root: Path, pool: AnonymousFiles | None, **kw: object) -> FileSink:
     return FileSink(
         root / "t.part",
@@ -50,7 +54,7 @@ async def _store(
     seen: list[str] = []
 
     def keep(s: FileSink, batch: SyncBatch) -> bool:
-        seen.extend(sorted(p.name for p in s.path.parent.iterdir()))
+        seen.extend(_names(s.path.parent))
         return s.commit_sync(target, replace=replace, batch=batch)
 
     return await sink.finish(keep), seen
@@ -63,7 +67,7 @@ async def test_the_file_has_no_name_until_it_is_complete_and_linked(tmp_path: Pa
     placed, before = await _store(sink, b"dataset", tmp_path / "1.2.3.dcm")
     assert placed and before == []  # written and synced, yet nothing visible
     assert (tmp_path / "1.2.3.dcm").read_bytes() == b"METAdataset"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["1.2.3.dcm"]
+    assert _names(tmp_path) == ["1.2.3.dcm"]
     assert sink.state is SinkState.COMMITTED and sink._fp is None
     assert pool.ready_taken + pool.created_on_demand == 1
     pool.close()
@@ -105,7 +109,7 @@ async def test_duplicates_replace_atomically_or_keep_the_first(
     placed, _ = await _store(_sink(tmp_path, pool), b"second", target, replace=replace)
     assert placed is replace
     assert target.read_bytes() == (b"second" if replace else b"first")
-    assert [p.name for p in tmp_path.iterdir()] == ["1.2.dcm"]  # no temporary name left
+    assert _names(tmp_path) == ["1.2.dcm"]  # no temporary name left
     pool.close()
 
 
@@ -117,7 +121,7 @@ async def test_missing_directories_are_made_on_the_first_file(
     target = tmp_path / "patient" / "study" / "series" / "1.2.dcm"
     placed, _ = await _store(_sink(tmp_path, pool, durable=True), b"abc", target)
     assert placed and target.read_bytes() == b"abc"
-    assert [p.name for p in tmp_path.iterdir()] == ["patient"]
+    assert _names(tmp_path) == ["patient"]
     if pool is not None:
         pool.close()
 
@@ -135,7 +139,7 @@ async def test_discarding_leaves_nothing_and_closes_the_file(tmp_path: Path) -> 
     assert sink.state is SinkState.DISCARDED and sink._fp is None
     with pytest.raises(OSError):
         os.fstat(fd)
-    assert list(tmp_path.iterdir()) == []
+    assert _names(tmp_path) == []
     pool.close()
 
 
@@ -148,7 +152,7 @@ async def test_without_o_tmpfile_the_sink_writes_a_named_file_and_renames_it(
     sink = _sink(tmp_path, pool)
     placed, before = await _store(sink, b"data", tmp_path / "9.dcm")
     assert placed and before == ["t.part"]  # the named temporary file, then the rename
-    assert [p.name for p in tmp_path.iterdir()] == ["9.dcm"]
+    assert _names(tmp_path) == ["9.dcm"]
 
 
 @linux_only
@@ -183,7 +187,7 @@ def test_the_pool_fills_ahead_stops_when_idle_and_frees_its_files(tmp_path: Path
     pool.close()
     assert pool.take() is None and pool._ready == []
     os.close(again)
-    assert list(tmp_path.iterdir()) == []
+    assert _names(tmp_path) == []
 
 
 @linux_only
