@@ -36,7 +36,10 @@ async def serve(args: argparse.Namespace) -> None:
         **window,
     )
     options = StorageOptions(
-        output_directory=args.output_directory, durable=not args.no_fsync, ignore=args.ignore
+        output_directory=args.output_directory,
+        durable=not args.no_fsync,
+        ignore=args.ignore,
+        write_size=args.write_size,
     )
     scp = enable_storage(ae, options)
     async with ae.serve(args.host, args.port) as listener:
@@ -72,6 +75,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-fsync", action="store_true", help="do not fsync (not durable)")
     parser.add_argument("--ignore", action="store_true", help="receive and discard")
     parser.add_argument("--window", type=int, default=1, help="async operations window")
+    parser.add_argument(
+        "--write-size", type=int, default=1 << 20, help="StorageOptions.write_size (bytes)"
+    )
     args = parser.parse_args(argv)
     anyio.run(serve, args)
     return 0
