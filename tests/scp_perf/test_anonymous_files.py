@@ -15,7 +15,7 @@ from pathlib import Path
 import anyio
 import pytest
 
-from aiodimse.net import filesink
+from aiodimse.net import nameless
 from aiodimse.net.filesink import AnonymousFiles, FileSink, SinkState, SyncBatch
 
 pytestmark = pytest.mark.anyio
@@ -146,7 +146,7 @@ async def test_discarding_leaves_nothing_and_closes_the_file(tmp_path: Path) -> 
 async def test_without_o_tmpfile_the_sink_writes_a_named_file_and_renames_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(filesink, "_O_TMPFILE", 0)
+    monkeypatch.setattr(nameless, "_O_TMPFILE", 0)
     pool = AnonymousFiles(tmp_path)
     assert not pool.supported and pool.take() is None
     sink = _sink(tmp_path, pool)
@@ -162,7 +162,7 @@ def test_a_file_system_that_refuses_o_tmpfile_turns_the_pool_off(
     real_open = os.open
 
     def refusing(path: object, flags: int, *args: object, **kw: object) -> int:
-        if flags & filesink._O_TMPFILE == filesink._O_TMPFILE:
+        if flags & nameless._O_TMPFILE == nameless._O_TMPFILE:
             raise OSError(95, "Operation not supported")  # EOPNOTSUPP (e.g. some FUSE)
         return real_open(path, flags, *args, **kw)  # type: ignore[arg-type]
 

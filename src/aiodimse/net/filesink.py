@@ -10,10 +10,11 @@ thread (bounded by the ``limiter``), so it stops reading the socket and TCP slow
 down: a slow disk costs time, never memory. Memory per sink is at most
 ``(queue_depth + 2) * write_size`` plus one fragment.
 
-The writer thread opens ``path`` exclusively (``xb``), writes ``prefix`` (the PS3.10
-preamble and File Meta Information) then every buffer in order, and on the close marker
-flushes and, when ``durable``, ``fsync``\\ s the file. A dataset smaller than the first
-hand-over never starts a thread: :meth:`close` writes it in one worker-thread call.
+The writer thread takes a nameless file from ``anonymous`` (:mod:`.nameless`; linked at
+its final name by :meth:`FileSink.commit`) or else creates ``path`` exclusively, writes
+``prefix`` (the PS3.10 preamble and File Meta Information) then every buffer in order, and
+on the close marker, when ``durable``, ``fsync``\\ s the file. A dataset smaller than the
+first hand-over never starts a thread: :meth:`close` writes it in one worker-thread call.
 
 Before the first byte goes to disk the sink may drop a prefix of the dataset: ``leading_skip``
 is called once with the first ``hold`` bytes (or all of them, if fewer) and returns how many
@@ -63,6 +64,8 @@ from typing import Any, BinaryIO, Final, Generic, TypeVar
 import anyio
 import anyio.to_thread
 
+from .nameless import AnonymousFiles
+
 log = logging.getLogger("aiodimse.filesink")
 
 __all__ = [
@@ -85,7 +88,6 @@ _SPACE_READING_TTL: Final = 0.25
 _space_readings: dict[Path, tuple[float, int]] = {}
 
 _O_CLOEXEC: Final = getattr(os, "O_CLOEXEC", 0)
-_O_TMPFILE: Final = getattr(os, "O_TMPFILE", 0)  # Linux >= 3.11; 0 elsewhere
 #: A named temporary file: created exclusively, never truncating someone else's file.
 _NAMED: Final = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0) | _O_CLOEXEC
 _writev: Callable[[int, list[memoryview]], int] | None = getattr(os, "writev", None)  # POSIX
@@ -104,11 +106,6 @@ def _write_all(fp: BinaryIO, *parts: bytes | bytearray) -> None:
                 n -= len(views.pop(0))
             else:
                 views[0], n = views[0][n:], 0
-
-
-def _close(fd: int) -> None:
-    with contextlib.suppress(OSError):
-        os.close(fd)
 
 
 class InsufficientSpace(OSError):
@@ -149,162 +146,6 @@ def fsync_directory(directory: Path) -> None:
         pass
     finally:
         os.close(fd)
-
-
-class AnonymousFiles:
-    """Files without a name in ``directory``, created ahead of need (Linux ``O_TMPFILE``).
-
-    Creating a file is the costliest step of storing a small instance: allocating an inode
-    took 0.1-0.7 ms of kernel time per file on ext4 here, more than writing 64 KiB. A
-    background thread keeps up to ``size`` files open, created while the association's
-    reader and the other trips do their work; :meth:`take` hands one over at once (or
-    creates one in the calling thread when none is ready). Such a file has no name until
-    :meth:`link` gives it its final one (``linkat``, atomic: the name appears with the whole,
-    fsynced file behind it), so nothing partial is ever visible and nothing is left behind:
-    a discarded instance, a crash or a killed process frees it with its descriptor
-    (ROBUSTNESS 36, 47). The thread stops and closes its files after ``idle_timeout``
-    seconds without a :meth:`take`; the next one starts it again.
-
-    Where there is no ``O_TMPFILE`` (Windows, macOS), where the file system refuses it or
-    where ``/proc/self/fd`` is missing (no ``linkat`` of a descriptor), :attr:`supported`
-    becomes False and :meth:`take` returns None: the sink then writes a named temporary
-    file and renames it. Thread-safe.
-    """
-
-    def __init__(self, directory: Path, *, size: int = 32, idle_timeout: float = 5.0) -> None:
-        if size < 1:
-            raise ValueError("size must be positive")
-        self.directory = directory
-        self.size = size
-        self.idle_timeout = idle_timeout
-        self.supported = bool(_O_TMPFILE) and os.path.isdir("/proc/self/fd")
-        self._probed = False
-        self._ready: list[int] = []
-        self._cond = threading.Condition(threading.Lock())
-        self._probe_lock = threading.Lock()
-        self._thread: threading.Thread | None = None
-        self._proc: tuple[int, int] | None = None  # (pid, fd of /proc/self/fd)
-        self._last_take = 0.0
-        self._closed = False
-        #: Files handed over ready / created in the caller's thread (tests, benchmarks).
-        self.ready_taken = 0
-        self.created_on_demand = 0
-
-    def take(self) -> int | None:
-        """A write-only descriptor of a new, empty, nameless file; None when unsupported."""
-        if not self.supported or self._closed:
-            return None
-        with self._cond:
-            fd = self._ready.pop() if self._ready else None
-            self._last_take = time.monotonic()
-            if self._thread is None:
-                self._thread = threading.Thread(
-                    target=self._fill, name="aiodimse-anonymous-files", daemon=True
-                )
-                self._thread.start()
-            elif len(self._ready) <= self.size // 2:
-                self._cond.notify()
-        if fd is not None:
-            self.ready_taken += 1
-            return fd
-        self.created_on_demand += 1
-        return self._create()
-
-    def link(self, fd: int, target: Path) -> None:
-        """Give the file of ``fd`` the name ``target`` (same file system); raises
-        ``FileExistsError`` when ``target`` exists (nothing is replaced)."""
-        # linkat(AT_SYMLINK_FOLLOW) of /proc/self/fd/N: the one way to name an O_TMPFILE
-        # file without CAP_DAC_READ_SEARCH. A src_dir_fd forces linkat (link() would not
-        # follow the /proc symbolic link and fail with EXDEV).
-        os.link(str(fd), target, src_dir_fd=self._fd_directory(), follow_symlinks=True)
-
-    def close(self) -> None:
-        """Stop the thread and free the files not taken (idempotent)."""
-        with self._cond:
-            self._closed = True
-            ready, self._ready = self._ready, []
-            self._cond.notify()
-            proc, self._proc = self._proc, None
-        for fd in ready:
-            _close(fd)
-        if proc is not None:
-            _close(proc[1])
-
-    def _fd_directory(self) -> int:
-        """This process's ``/proc/self/fd``, opened once (again after a fork)."""
-        proc, pid = self._proc, os.getpid()
-        if proc is None or proc[0] != pid:
-            fd = os.open("/proc/self/fd", os.O_RDONLY | _O_CLOEXEC)
-            with self._cond:
-                if self._proc is None or self._proc[0] != pid:
-                    proc, self._proc = (pid, fd), (pid, fd)
-                else:
-                    proc = self._proc
-                    os.close(fd)
-        return proc[1]
-
-    def _create(self) -> int | None:
-        if not self._probed:
-            self._probe()
-            if not self.supported:
-                return None
-        try:
-            return os.open(self.directory, _O_TMPFILE | os.O_WRONLY | _O_CLOEXEC, 0o666)
-        except OSError as exc:
-            if exc.errno in (errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL):
-                self.supported = False
-            return None  # a named file is tried: its own error (EACCES, ENOSPC) is reported
-
-    def _probe(self) -> None:
-        """Once: can this file system create *and* name an anonymous file?"""
-        with self._probe_lock:
-            if self._probed:
-                return
-            try:
-                fd = os.open(self.directory, _O_TMPFILE | os.O_WRONLY | _O_CLOEXEC, 0o666)
-            except OSError as exc:
-                if exc.errno in (errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL):
-                    self.supported = False
-                    self._probed = True
-                return  # e.g. EACCES: ask again next time
-            probe = self.directory / f".aiodimse-probe-{os.getpid()}-{threading.get_ident()}"
-            try:
-                self.link(fd, probe)
-                probe.unlink()
-            except OSError as exc:
-                log.info(
-                    "no linkat of anonymous files in %s (%s): named files", self.directory, exc
-                )
-                self.supported = False
-            finally:
-                os.close(fd)
-            self._probed = True
-
-    def _fill(self) -> None:
-        """The background thread: keeps ``size`` files ready; ends when idle or closed."""
-        ready: list[int] = []
-        while True:
-            with self._cond:
-                while not self._closed and len(self._ready) >= self.size:
-                    left = self._last_take + self.idle_timeout - time.monotonic()
-                    if left <= 0:
-                        break
-                    self._cond.wait(left)
-                if self._closed or not self.supported or len(self._ready) >= self.size:
-                    ready, self._ready = self._ready, []  # idle: give the files back
-                    self._thread = None
-                    break
-            fd = self._create()
-            with self._cond:
-                if fd is not None and not self._closed:
-                    self._ready.append(fd)
-                    continue
-                # Closed, or creating fails (e.g. EACCES): stop; the next take tries again.
-                self._thread = None
-                ready = [] if fd is None else [fd]
-                break
-        for fd in ready:
-            _close(fd)
 
 
 class FileSink:

@@ -6,9 +6,11 @@ Theory of operation
 registers two things for ``CStoreRQ``: a *sink factory* and a *request handler*.
 
 1. When a C-STORE-RQ command arrives, the sink factory opens a
-   :class:`~aiodimse.net.filesink.FileSink` on a temporary name (``filepolicy``) in the
-   storage root, whose first bytes are the PS3.10 preamble and File Meta Information built
-   from the command and the accepted context (PS3.10 7.1). The dataset then streams to
+   :class:`~aiodimse.net.filesink.FileSink`: a nameless file made ahead of need
+   (:mod:`aiodimse.net.nameless`, Linux; when no handler or conversion reads the file by
+   name) or a temporary name (``filepolicy``) in the storage root, whose first bytes are
+   the PS3.10 preamble and File Meta Information built from the command and the accepted
+   context (PS3.10 7.1). The dataset then streams to
    that file as it arrives, byte for byte, with backpressure (see ``filesink``).
 2. Group 0002 elements can only open a dataset (they sort first, PS3.5 7.1); the sink holds
    the first 256 KiB back, and any leading group 0002 elements are dropped before the first
