@@ -35,6 +35,7 @@ from collections.abc import (
     AsyncIterator,
     Awaitable,
     Callable,
+    Coroutine,
     Iterable,
     Sequence,
 )
@@ -42,6 +43,7 @@ from contextlib import AbstractAsyncContextManager, AbstractContextManager, asyn
 from dataclasses import dataclass
 from functools import partial
 from types import TracebackType
+from typing import Any
 
 import anyio
 import anyio.abc
@@ -129,6 +131,12 @@ RequestHandler = Callable[["Channel", Received], Awaitable[None]]
 InlineResponder = Callable[[DimseMessage], "DimseResponse | None"]
 
 
+try:
+    from sniffio import thread_local as _sniffio_local
+except ImportError:  # pragma: no cover - anyio without sniffio detects asyncio itself
+    _sniffio_local = None  # type: ignore[assignment]
+
+
 async def _reraise(exc: BaseException) -> None:
     raise exc
 
@@ -183,6 +191,53 @@ class fail_after:
         return self._sync.__exit__(exc_type, exc, tb)
 
 
+class _Tasks:
+    """The handler tasks of one channel on asyncio (what an anyio task group does for it
+    elsewhere, without a task group's cost per association): started with
+    :meth:`start_soon`, cancelled and awaited when the association ends."""
+
+    __slots__ = ("_cancelled", "_peer", "_scopes", "_tasks")
+
+    def __init__(self, peer: str) -> None:
+        self._peer = peer
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._scopes: set[anyio.CancelScope] = set()
+        self._cancelled = False
+
+    def start_soon(self, func: Callable[..., Coroutine[Any, Any, None]], *args: object) -> None:
+        task = asyncio.get_running_loop().create_task(self._run(func(*args)))
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+
+    async def _run(self, coro: Coroutine[Any, Any, None]) -> None:
+        # Cancelled through an anyio scope, as a task group would: shielded sections of the
+        # handler (finishing a stored instance after its response went out) still finish.
+        with anyio.CancelScope() as scope:
+            if self._cancelled:  # cancelled before it started
+                scope.cancel()
+            self._scopes.add(scope)
+            try:
+                await coro
+            finally:
+                self._scopes.discard(scope)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("%s: a task of the association failed", self._peer, exc_info=task.exception())
+
+    def cancel(self) -> bool:
+        """Cancel what still runs; True when there is something to wait for."""
+        self._cancelled = True
+        for scope in self._scopes:
+            scope.cancel()
+        return bool(self._tasks)
+
+    async def wait(self) -> None:
+        while self._tasks:
+            await asyncio.wait(set(self._tasks))
+
+
 class Channel:
     """Drives one association (either role) over ``stream``. Create, then ``run()``."""
 
@@ -227,7 +282,7 @@ class Channel:
         self._waiters: dict[int, MemoryObjectSendStream[Received]] = {}
         #: Message ID of a request we perform -> event set when the peer sends C-CANCEL.
         self.cancellations: dict[int, anyio.Event] = {}
-        self._task_group: anyio.abc.TaskGroup | None = None
+        self._task_group: anyio.abc.TaskGroup | _Tasks | None = None
         self.on_associate: AssociateHandler | None = None
         #: A synchronous ``on_associate`` (preferred when set): lets the fast path below
         #: answer an A-ASSOCIATE-RQ from the transport's read callback.
@@ -265,6 +320,11 @@ class Channel:
         return self.negotiated is not None and not self._closed.is_set()
 
     @property
+    def is_native(self) -> bool:
+        """Running on asyncio with the loop's own primitives (see :meth:`_fast_input`)."""
+        return self._native
+
+    @property
     def is_closed(self) -> bool:
         return self._closed.is_set()
 
@@ -278,7 +338,11 @@ class Channel:
     async def run(
         self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
     ) -> None:
-        """Read until the association ends; handlers run in a task group owned here."""
+        """Read until the association ends; handlers run in a task group owned here (on
+        asyncio: plain tasks owned here, cancelled and awaited when the association ends)."""
+        if self._native:
+            await self._run_native(task_status)
+            return
         try:
             async with anyio.create_task_group() as tg:
                 self._task_group = tg
@@ -292,6 +356,25 @@ class Channel:
         finally:
             with anyio.CancelScope(shield=True):
                 await self._close_stream()
+
+    async def _run_native(self, task_status: anyio.abc.TaskStatus[None]) -> None:
+        group = self._task_group = _Tasks(self.peer)
+        task_status.started()
+        try:
+            try:
+                await self._read_loop()
+            finally:
+                await self._discard_incoming()
+                self._finish()
+                if group.cancel():
+                    with anyio.CancelScope(shield=True):
+                        await group.wait()
+        finally:
+            if getattr(self._transport, "closes_at_once", False):
+                await self._close_stream()  # never waits: nothing to shield
+            else:
+                with anyio.CancelScope(shield=True):
+                    await self._close_stream()
 
     def _deadline(self) -> float:
         """The one deadline of the reader: ARTIM, a partial PDU's, or network idleness."""
@@ -494,6 +577,12 @@ class Channel:
             return False
         now = self._now()
         core = self._core
+        # anyio finds its backend through sniffio, which sees no task in a loop callback:
+        # say it here (anyio calls that need no task, e.g. Event.set, then work).
+        local = _sniffio_local
+        previous = local.name if local is not None else None
+        if local is not None:
+            local.name = "asyncio"
         try:
             core.process_received(now)
             if self._quickack_sock is not None:
@@ -509,6 +598,9 @@ class Channel:
         except Exception as exc:  # raised in the reader, as if it had done the work
             self._stash.append(partial(_reraise, exc))
             return False
+        finally:
+            if local is not None:
+                local.name = previous
         self._rearm_idle(now)
         self._rearm_pdu(now)
         timer = self._timer
@@ -626,8 +718,14 @@ class Channel:
         if not (pdv.is_command and pdv.is_last):
             return False
         events = self._assemble(pdv, now)
+        stash = self._stash
         for ev in events or ():
-            if isinstance(ev, CommandReceived):
+            if stash:  # keep the order: the reader does the rest
+                stash.append(partial(self._handle_assembled, ev))
+            elif isinstance(ev, CommandReceived) and ev.message.has_dataset:
+                # The sink factory (application code) runs in the reader, never here.
+                stash.append(partial(self._handle_assembled, ev))
+            elif isinstance(ev, CommandReceived):
                 self._command_received(ev)
             elif isinstance(ev, MessageComplete):
                 inc = self._incoming
@@ -635,7 +733,9 @@ class Channel:
                 self._incoming = None
                 received = Received(context_id=inc.context_id, message=inc.message)
                 if not self._deliver_now(received):
-                    self._stash.append(partial(self._deliver, received))
+                    stash.append(partial(self._deliver, received))
+            else:  # pragma: no cover - a command PDV assembles to the two events above
+                stash.append(partial(self._handle_assembled, ev))
         return True
 
     def _assemble(self, pdv: PDV, now: float) -> Sequence[object] | None:
@@ -677,32 +777,37 @@ class Channel:
                     return  # aborted
                 continue  # a malformed command was answered with a failure status
             for ev in events:
-                if isinstance(ev, DataFragment):
-                    inc = self._incoming
-                    if inc is not None and inc.sink is not None:
-                        await inc.sink.write(ev.data)
-                elif isinstance(ev, CommandReceived):
-                    self._command_received(ev)
-                elif isinstance(ev, MessageComplete):
-                    inc = self._incoming
-                    assert inc is not None  # the assembler checked the order
-                    self._incoming = None
-                    dataset: bytes | None = None
-                    if inc.sink is not None:
-                        await inc.sink.close()
-                        if isinstance(inc.sink, MemorySink):
-                            if inc.sink.error is not None:
-                                log.error("%s: %s", self.peer, inc.sink.error)
-                            else:
-                                dataset = inc.sink.getvalue()
-                    await self._deliver(
-                        Received(
-                            context_id=inc.context_id,
-                            message=inc.message,
-                            dataset=dataset,
-                            sink=inc.sink,
-                        )
-                    )
+                await self._handle_assembled(ev)
+
+    async def _handle_assembled(self, ev: object) -> None:
+        """One event of the assembler: data to the sink, a command opens one, a complete
+        message is delivered."""
+        if isinstance(ev, DataFragment):
+            inc = self._incoming
+            if inc is not None and inc.sink is not None:
+                await inc.sink.write(ev.data)
+        elif isinstance(ev, CommandReceived):
+            self._command_received(ev)
+        elif isinstance(ev, MessageComplete):
+            inc = self._incoming
+            assert inc is not None  # the assembler checked the order
+            self._incoming = None
+            dataset: bytes | None = None
+            if inc.sink is not None:
+                await inc.sink.close()
+                if isinstance(inc.sink, MemorySink):
+                    if inc.sink.error is not None:
+                        log.error("%s: %s", self.peer, inc.sink.error)
+                    else:
+                        dataset = inc.sink.getvalue()
+            await self._deliver(
+                Received(
+                    context_id=inc.context_id,
+                    message=inc.message,
+                    dataset=dataset,
+                    sink=inc.sink,
+                )
+            )
 
     def _malformed_command(self, exc: MalformedCommand, now: float) -> None:
         """PS3.7 C.5 / ROBUSTNESS 24: answer with a failure status when possible, else abort."""
@@ -825,6 +930,10 @@ class Channel:
             log.log(
                 level, "%s: handling %s failed: %s", self.peer, type(received.message).__name__, exc
             )
+        except Exception:
+            # A bug in a handler ends this association (A-ABORT), never the whole server.
+            log.exception("%s: handling %s raised", self.peer, type(received.message).__name__)
+            await self.abort()
         finally:
             self._perform_slots.release()
             self._busy_changed(-1)

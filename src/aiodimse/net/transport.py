@@ -88,6 +88,7 @@ class SocketTransport:
         "_sock",
         "_unyielded",
         "_waiter",
+        "_writers",
         "_writes",
     )
 
@@ -112,6 +113,7 @@ class SocketTransport:
         self._fast: Callable[[], bool] | None = None
         #: Bytes :meth:`write_nowait` could not write yet; :meth:`send` writes them first.
         self._backlog: list[memoryview] = []
+        self._writers = 0  # tasks waiting for room to write
 
     @property
     def raw_socket(self) -> socket.socket | None:
@@ -311,7 +313,11 @@ class SocketTransport:
                 else:
                     sent = sock.sendmsg(views)
             except (BlockingIOError, InterruptedError):
-                await anyio.wait_writable(sock)
+                self._writers += 1
+                try:
+                    await anyio.wait_writable(sock)
+                finally:
+                    self._writers -= 1
                 continue
             while sent:
                 head = views[0]
@@ -327,6 +333,11 @@ class SocketTransport:
             self._unyielded = self._writes = 0
             await anyio.lowlevel.checkpoint()
 
+    @property
+    def closes_at_once(self) -> bool:
+        """:meth:`aclose` will not wait (the callback path with no task waiting to write)."""
+        return self._mode == 1 and self._writers == 0
+
     async def aclose(self) -> None:
         if self._closed:
             return
@@ -335,6 +346,9 @@ class SocketTransport:
         waiter = self._waiter
         if waiter is not None and not waiter.done():
             waiter.set_exception(anyio.ClosedResourceError())
+        if self.closes_at_once:
+            self._sock.close()  # nobody waits on the socket: no wake-ups, no checkpoint
+            return
         anyio.notify_closing(self._sock)
         self._sock.close()
         await anyio.lowlevel.checkpoint()

@@ -8,6 +8,7 @@ depend on who opened the association.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterable, Sequence
@@ -15,7 +16,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import anyio
 import anyio.abc
@@ -236,6 +237,10 @@ class AE:
             tcp_quickack=self.tcp_quickack,
         )
         self.configure_channel(channel)
+        if channel.is_native:
+            async with _native_association(self, channel, rq) as assoc:
+                yield assoc
+            return
         # The body's exception is re-raised as itself, not wrapped in an ExceptionGroup.
         error: BaseException | None = None
         async with anyio.create_task_group() as tg:
@@ -456,3 +461,35 @@ def _check_ae_title(title: str) -> None:
     """PS3.5 6.2 VR AE: 1-16 characters, no backslash, no control characters, not blank."""
     if not title.strip() or len(title) > 16 or "\\" in title or any(ord(c) < 32 for c in title):
         raise LocalProtocolError(f"invalid AE title {title!r} (PS3.5 VR AE: 1-16 characters)")
+
+
+@asynccontextmanager
+async def _native_association(
+    ae: AE, channel: Channel, rq: AAssociateRQ
+) -> AsyncIterator[Association]:
+    """:meth:`AE.associate` on asyncio: the channel's reader is a plain task of ours (what
+    the task group does elsewhere, without its cost per association)."""
+    reader = asyncio.get_running_loop().create_task(channel.run())
+    error: BaseException | None = None
+    try:
+        await channel.associate(rq)
+        yield Association(channel, ae)
+    except BaseException as exc:
+        error = exc
+        with anyio.CancelScope(shield=True):
+            await channel.abort()
+    else:
+        with anyio.CancelScope(shield=True):
+            await channel.release()
+    finally:
+        with anyio.CancelScope(shield=True):
+            if not channel.is_closed:
+                with anyio.move_on_after(ae.timeouts.abort):
+                    await channel.wait_closed()
+            if not reader.done():
+                reader.cancel()
+            await asyncio.wait({reader})
+    if error is not None:
+        raise error
+    if not reader.cancelled() and reader.exception() is not None:
+        raise cast(BaseException, reader.exception())

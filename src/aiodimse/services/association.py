@@ -9,6 +9,7 @@ C-STOREs within the same window.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import TYPE_CHECKING, TypeVar
@@ -72,7 +73,10 @@ class Association:
     def _check_reentry(self) -> int:
         """An operation started inside the block of this task's own operations, which
         already hold the whole window, would wait for itself forever: refuse it."""
-        task = anyio.get_current_task().id
+        if self._channel.is_native:
+            task = id(asyncio.current_task())
+        else:
+            task = anyio.get_current_task().id
         if self._held.get(task, 0) >= self._window:
             raise LocalProtocolError(
                 f"this task already has {self._window} operation(s) outstanding on the "
