@@ -418,7 +418,8 @@ class FileSink:
         self._skip_decided = True
         assert self._leading_skip is not None
         buf = self._buf
-        n = self._leading_skip(bytes(buf[: self._hold] if self._hold else buf))
+        with memoryview(buf) as view, view[: self._hold or len(buf)] as head:
+            n = self._leading_skip(bytes(head))  # one copy (views released before del)
         n = max(0, min(n, len(buf)))
         if n:
             self._lead = bytes(buf[:n])

@@ -652,19 +652,23 @@ def file_meta(
     source_ae_title: str | None,
 ) -> bytes:
     """Preamble, ``DICM`` and the File Meta Information group (PS3.10 7.1, Table 7.1-1)."""
-    body = b"".join(
-        (
-            _meta_head(sop_class_uid),
-            _element(0x00020003, b"UI", _text(strip_padding(sop_instance_uid), b"\x00")),
-            _meta_tail(
-                transfer_syntax, implementation_class_uid, implementation_version_name,
-                source_ae_title,
-            ),
-        )
-    )  # fmt: skip
-    return (
-        b"\x00" * 128 + b"DICM" + _element(0x00020000, b"UL", struct.pack("<I", len(body))) + body
+    head = _meta_head(sop_class_uid)
+    uid = _text(strip_padding(sop_instance_uid), b"\x00")
+    tail = _meta_tail(
+        transfer_syntax, implementation_class_uid, implementation_version_name, source_ae_title
     )
+    # (0002,0000) File Meta Information Group Length: the bytes of the elements after it.
+    length = len(head) + 8 + len(uid) + len(tail)
+    return b"".join(
+        (_PREAMBLE, _GROUP_LENGTH_HEADER, struct.pack("<I", length), head,
+         struct.pack("<HH2sH", 0x0002, 0x0003, b"UI", len(uid)), uid, tail)
+    )  # fmt: skip
+
+
+#: PS3.10 7.1: a 128-byte preamble (zeros here) and the ``DICM`` prefix.
+_PREAMBLE: Final = b"\x00" * 128 + b"DICM"
+#: (0002,0000) UL, value length 4 (explicit VR little endian, PS3.5 7.1.2).
+_GROUP_LENGTH_HEADER: Final = struct.pack("<HH2sH", 0x0002, 0x0000, b"UL", 4)
 
 
 # -- helpers -------------------------------------------------------------------------------------
@@ -700,9 +704,10 @@ def _encoding(ts: str) -> tuple[bool, bool, bool]:
 @functools.lru_cache(maxsize=64)
 def _group2_skipper(ts: str) -> Callable[[bytes], int]:
     implicit, little, deflated = _encoding(ts)
+    group2 = b"\x02\x00" if little else b"\x00\x02"  # the group number, as encoded
 
     def skip(head: bytes) -> int:
-        if deflated:
+        if deflated or not head.startswith(group2):  # almost always: nothing to parse
             return 0
         try:
             return dh.parse_head(head, implicit=implicit, little=little, wanted=()).group2_length
