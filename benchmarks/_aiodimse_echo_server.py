@@ -33,8 +33,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
     parser.add_argument("--max-associations", type=int, default=2000)
     parser.add_argument("--aet", default="ECHO_SCP")
+    parser.add_argument("--uvloop", action="store_true", help="run on uvloop (aiodimse[speed])")
     args = parser.parse_args(argv)
-    anyio.run(serve, args.host, args.port, args.max_associations, args.aet)
+    options = {"use_uvloop": True} if args.uvloop else {}
+    anyio.run(serve, args.host, args.port, args.max_associations, args.aet, backend_options=options)
     return 0
 
 

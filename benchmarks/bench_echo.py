@@ -50,6 +50,7 @@ CALLING_AET = "BENCH"
 #: Server implementations -> (label, called AE title it answers to).
 SERVERS: dict[str, tuple[str, str]] = {
     "aiodimse": ("aiodimse SCP", "ECHO_SCP"),
+    "aiodimse-uvloop": ("aiodimse SCP on uvloop", "ECHO_SCP"),
     "pynetdicom": ("pynetdicom SCP", "PYNETDICOM_SCP"),
     "dcmtk": ("dcmtk storescp", "STORESCP"),
     "dcmtk-nodelay": ("dcmtk storescp TCP_NODELAY=1", "STORESCP"),
@@ -59,6 +60,7 @@ SERVERS: dict[str, tuple[str, str]] = {
 #: Client implementations (Orthanc is a server only).
 CLIENTS: dict[str, str] = {
     "aiodimse": "aiodimse",
+    "aiodimse-uvloop": "aiodimse on uvloop",
     "pynetdicom": "pynetdicom",
     "dcmtk": "dcmtk echoscu",
     "dcmtk-nodelay": "dcmtk echoscu TCP_NODELAY=1",
@@ -102,11 +104,12 @@ def start_server(
     kind: str, *, max_associations: int
 ) -> contextlib.AbstractContextManager[tuple[ManagedProcess, int]]:
     """Context manager for a server of implementation ``kind``: yields (process, port)."""
-    if kind == "aiodimse":
+    if kind in ("aiodimse", "aiodimse-uvloop"):
         harness.aiodimse_api()  # fail early with the clear message
+        uvloop = ["--uvloop"] if kind == "aiodimse-uvloop" else []
         return harness.python_server(
             BENCH_DIR / "_aiodimse_echo_server.py",
-            ["--max-associations", str(max_associations), "--aet", SERVERS[kind][1]],
+            ["--max-associations", str(max_associations), "--aet", SERVERS[kind][1], *uvloop],
             name="aiodimse-scp",
         )
     if kind == "pynetdicom":
@@ -137,7 +140,7 @@ def _association_fn(kind: str, port: int, called: str, echoes: int) -> Associati
             return await echo_association(port, echoes=echoes, calling=CALLING_AET, called=called)
 
         return probe
-    if kind != "aiodimse":
+    if kind not in ("aiodimse", "aiodimse-uvloop"):
         raise ValueError(f"no in-process client {kind!r}")
     aiodimse = harness.aiodimse_api()
     ae = aiodimse.AE(CALLING_AET)
@@ -229,7 +232,9 @@ def run_in_process(
         return await runner(fn, count=count, echoes=echoes, s=s)
 
     reset = harness.reset_own_peak_rss()
-    result: ClientResult = anyio.run(main, backend="asyncio")
+    # The optional uvloop event loop (aiodimse's ``speed`` extra) for the uvloop rows.
+    options = {"use_uvloop": True} if kind == "aiodimse-uvloop" else {}
+    result: ClientResult = anyio.run(main, backend="asyncio", backend_options=options)
     if result.ok == 0 and result.failed:
         raise RuntimeError(f"all associations failed: {result.errors}")
     peak = harness.own_peak_rss() if reset else None
@@ -317,7 +322,7 @@ def run_echoscu(
 def run_client(
     kind: str, port: int, called: str, *, concurrent: bool, count: int, echoes: int, s: Settings
 ) -> ClientResult:
-    if kind in ("aiodimse", "probe"):
+    if kind in ("aiodimse", "aiodimse-uvloop", "probe"):
         return run_in_process(
             kind, port, called, concurrent=concurrent, count=count, echoes=echoes, s=s
         )
@@ -369,7 +374,7 @@ def measure_row(setup: Setup, s: Settings, *, max_associations: int) -> Row:
     row, client, server = setup.row, setup.client, setup.server
     row.details.update(client=client, server=server, count=setup.count, echoes=setup.echoes)
     try:
-        if client == "aiodimse" or server == "aiodimse":
+        if client.startswith("aiodimse") or server.startswith("aiodimse"):
             harness.aiodimse_api()
         with start_server(server, max_associations=max_associations) as (proc, port):
             called = SERVERS[server][1]

@@ -71,6 +71,14 @@ def run_sequential(c: EchoCounts, s: Settings) -> list[Row]:
     section = "associate + C-ECHO + release, sequential"
     plan = [  # (id, impl for the ratio, client, server, count)
         ("echo.seq.aiodimse", "aiodimse", "aiodimse", "aiodimse", c.fast),
+        # The optional uvloop event loop on both sides (measured; never required).
+        (
+            "echo.seq.aiodimse-uvloop",
+            "aiodimse-uvloop",
+            "aiodimse-uvloop",
+            "aiodimse-uvloop",
+            c.fast,
+        ),
         ("echo.seq.pynetdicom", "pynetdicom", "pynetdicom", "pynetdicom", c.slow),
         ("echo.seq.dcmtk", "dcmtk", "dcmtk", "dcmtk", c.slowest),
         ("echo.seq.dcmtk-nodelay", "dcmtk-nodelay", "dcmtk-nodelay", "dcmtk-nodelay", c.slow),
@@ -95,7 +103,11 @@ def run_sequential(c: EchoCounts, s: Settings) -> list[Row]:
 
 
 def _selected(s: Settings, client: str, server: str) -> bool:
-    return all(x == "probe" or x in s.impls for x in (client, server))
+    # The uvloop rows go with aiodimse (and need uvloop installed: aiodimse[speed]).
+    return all(
+        x == "probe" or x in s.impls or (x == "aiodimse-uvloop" and "aiodimse" in s.impls)
+        for x in (client, server)
+    )
 
 
 async def _workers(fn: bench_echo.AssociationFn, total: int, width: int) -> tuple[int, int]:
