@@ -371,28 +371,20 @@ def _read_exact(fp: BinaryIO, n: int, path: Path) -> bytes:
     return chunk
 
 
+@dataclass(slots=True, eq=False)
 class Prefetched:
     """The start of a probed file's dataset, read before its turn (:func:`prefetch_datasets`).
 
     ``head`` is the first bytes of the dataset, all of them when ``fp`` is ``None``; else
     ``fp`` is the file, still open right after ``head``. ``error`` says why nothing could be
     read. Hand it to :class:`DatasetReader` (``prefetched=``), which takes the file over, or
-    :meth:`close` it.
+    :meth:`close` it. (Not frozen: the open file changes hands.)
     """
 
-    __slots__ = ("error", "fp", "head", "info")
-
-    def __init__(
-        self,
-        info: DicomFileInfo,
-        head: bytes = b"",
-        fp: BinaryIO | None = None,
-        error: DicomFileError | None = None,
-    ) -> None:
-        self.info = info
-        self.head = head
-        self.fp = fp
-        self.error = error
+    info: DicomFileInfo
+    head: bytes = b""
+    fp: BinaryIO | None = None
+    error: DicomFileError | None = None
 
     def close(self) -> None:
         """Close the file if it is still ours (blocking)."""
@@ -426,19 +418,13 @@ def _prefetch_one(info: DicomFileInfo, head_size: int) -> Prefetched:
             )
         n = min(info.dataset_length, head_size)
         head = b""
-        while len(head) < n:  # a regular file reads whole; loop in case it does not
-            more = _pread(fd, n - len(head), info.dataset_offset + len(head))
-            if not more:
-                break
-            head += more
+        while len(head) < n and (
+            more := _pread(fd, n - len(head), info.dataset_offset + len(head))
+        ):
+            head += more  # a regular file reads whole at once; loop in case it does not
         if len(head) != n:
-            return Prefetched(
-                info,
-                error=FileChanged(
-                    path,
-                    f"the file became shorter while being sent ({len(head)} of {n} bytes read)",
-                ),
-            )
+            why = f"the file became shorter while being sent ({len(head)} of {n} bytes read)"
+            return Prefetched(info, error=FileChanged(path, why))
         if n >= info.dataset_length:
             return Prefetched(info, head)
         os.lseek(fd, info.dataset_offset + n, os.SEEK_SET)

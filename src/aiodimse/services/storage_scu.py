@@ -105,8 +105,7 @@ PROGRESS_INTERVAL: Final = 0.1
 #: Seconds a no-progress deadline may be left unmoved (it then fires at most that early).
 REARM_SLACK: Final = 0.05
 #: Smallest slice of the dataset between two progress/deadline checks: about one file read,
-#: so a chunk read from disk goes through the pacing once, not once per PDU (measured on
-#: 4 MiB instances: a quarter less CPU per instance than 64 KiB slices).
+#: so a chunk read from disk goes through the pacing once, not once per PDU.
 MIN_SLICE: Final = 1024 * 1024
 #: Worker threads encoding datasets at once per event loop (CPU bound: about the cores of a
 #: small server; file reads have their own limiter).
@@ -360,8 +359,7 @@ class _Paced:
         planned: int = 0,
         armed: float = -1e300,
     ) -> None:
-        """``planned``: what ``meter.total`` already counts for this dataset; ``armed``: when
-        ``scope``'s deadline was last set."""
+        """``planned``: what ``meter.total`` counts for it; ``armed``: ``scope``'s last arming."""
         self._source = source
         self._view = memoryview(source) if isinstance(source, bytes) else memoryview(b"")
         self._size = slice_size
@@ -401,21 +399,19 @@ class _Paced:
             self.rearm()
 
     def whole(self) -> bytes | Iterator[memoryview]:
-        """A ``bytes`` source as a plain (not async) dataset: itself when it is one slice,
-        else its slices, each one counted when the next is asked for (no trip through the
-        event loop per slice; :meth:`settle` counts the last)."""
-        source = self._source
-        assert isinstance(source, bytes)
-        if len(source) <= self._size:
-            self._pending = len(source)
-            return source
+        """A ``bytes`` source as a plain (not async) dataset, no event-loop trip per slice:
+        itself when it is one slice, else its slices, each counted when the next is asked
+        for (:meth:`settle` counts the last)."""
+        assert isinstance(self._source, bytes)
+        if len(self._source) <= self._size:
+            self._pending = len(self._source)
+            return self._source
         return self._slices()
 
     def _slices(self) -> Iterator[memoryview]:
-        view, size = self._view, self._size
-        for start in range(0, len(view), size):
+        for start in range(0, len(self._view), self._size):
             self.settle()
-            piece = view[start : start + size]
+            piece = self._view[start : start + self._size]
             self._pending = len(piece)
             yield piece
 
@@ -472,9 +468,7 @@ async def choose_instance_context(
     item: _Resolved,
     usable: Callable[[AcceptedContext], bool] | None = None,
 ) -> ContextChoice:
-    """The accepted context that carries ``item`` on ``channel`` (:func:`choose_context`
-    over the negotiated contexts, those ``usable`` allows); raises
-    :class:`~aiodimse.services.storage_contexts.NoPresentationContext`."""
+    """:func:`choose_context` for ``item`` over the accepted contexts ``usable`` allows."""
     negotiated = channel.negotiated
     if negotiated is None:
         raise channel.error or AssociationError("association is not established")
