@@ -69,7 +69,7 @@ from ..dimse.assembler import (
 )
 from ..dimse.command_codec import encode_command
 from ..dimse.fragmenter import Fragmenter
-from ..dimse.messages import CCancelRQ, DimseMessage, DimseResponse
+from ..dimse.messages import CCancelRQ, DimseMessage, DimseRequest, DimseResponse
 from ..dimse.operations import DEFAULT_MESSAGE_ID_ALLOCATOR
 from ..errors import (
     AssociationAborted,
@@ -280,6 +280,9 @@ class Channel:
         self._message_lock: _Lock = asyncio.Lock() if self._native else anyio.Lock()
         self._incoming: _Incoming | None = None
         self._waiters: dict[int, MemoryObjectSendStream[Received]] = {}
+        #: Single-response requests on asyncio (:meth:`request_one`): Message ID -> future
+        #: (its result ``None`` when the association ended first).
+        self._once: dict[int, asyncio.Future[Received | None]] = {}
         #: Message ID of a request we perform -> event set when the peer sends C-CANCEL.
         self.cancellations: dict[int, anyio.Event] = {}
         self._task_group: anyio.abc.TaskGroup | _Tasks | None = None
@@ -483,6 +486,10 @@ class Channel:
         for send in self._waiters.values():
             send.close()
         self._waiters.clear()
+        for fut in self._once.values():
+            if not fut.done():
+                fut.set_result(None)
+        self._once.clear()
 
     async def _discard_incoming(self) -> None:
         """The association ended mid-message: partial output is removed (ROBUSTNESS 47)."""
@@ -858,6 +865,11 @@ class Channel:
             return True
         if isinstance(msg, DimseResponse):
             responding_to = msg.message_id_being_responded_to
+            once = self._once.pop(responding_to, None)
+            if once is not None:
+                if not once.done():
+                    once.set_result(received)
+                return True
             send = self._waiters.get(responding_to)
             if send is None:
                 # ROBUSTNESS 26: a response to an unknown Message ID is logged and ignored.
@@ -975,6 +987,38 @@ class Channel:
             send.close()
             receive.close()
 
+    async def request_one(
+        self, context_id: int, message: DimseRequest, timeout: float | None, what: str
+    ) -> Received:
+        """Send a request that has exactly one response (C-ECHO) and return the response;
+        a timeout aborts the association and names ``what``. On asyncio the response is
+        handed over through a future (no response stream)."""
+        message_id = message.message_id
+        if not self._native:
+            async with self.expect_responses(message_id) as responses:
+                await self.send_message(context_id, message)
+                return await self.next_response(responses, timeout, what)
+        fut: asyncio.Future[Received | None] = asyncio.get_running_loop().create_future()
+        self._once[message_id] = fut
+        self._busy_changed(+1)
+        try:
+            await self.send_message(context_id, message)
+            try:
+                async with fail_after(True, timeout):
+                    received = await fut
+            except TimeoutError:
+                await self.abort()
+                raise DicomTimeoutError(what, timeout or 0) from None
+        finally:
+            self._busy_changed(-1)
+            if self._once.get(message_id) is fut:
+                del self._once[message_id]
+        if received is None:
+            raise self.error or AssociationAborted(
+                f"{self.peer}: association ended while waiting for {what}"
+            )
+        return received
+
     async def next_response(
         self, responses: MemoryObjectReceiveStream[Received], timeout: float | None, what: str
     ) -> Received:
@@ -1091,6 +1135,8 @@ class Channel:
 
     def next_message_id(self) -> int:
         """A Message ID unique in this process while outstanding (PS3.7 9.3.1.1)."""
+        if self._once:
+            return DEFAULT_MESSAGE_ID_ALLOCATOR.allocate(self._waiters.keys() | self._once.keys())
         return DEFAULT_MESSAGE_ID_ALLOCATOR.allocate(self._waiters)
 
     async def wait_closed(self) -> None:

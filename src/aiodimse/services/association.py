@@ -140,9 +140,8 @@ class Association:
         channel = self._channel
         message_id = channel.next_message_id()
         rq = CEchoRQ(message_id=message_id, affected_sop_class_uid=VERIFICATION_SOP_CLASS)
-        async with self._slot(), channel.expect_responses(message_id) as responses:
-            await channel.send_message(cid, rq)
-            received = await channel.next_response(responses, timeout, "the C-ECHO response")
+        async with self._slot():
+            received = await channel.request_one(cid, rq, timeout, "the C-ECHO response")
         rsp = received.message
         if not isinstance(rsp, CEchoRSP):
             raise AssociationError(f"expected C-ECHO-RSP, got {type(rsp).__name__}")
