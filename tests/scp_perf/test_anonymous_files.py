@@ -133,12 +133,11 @@ async def test_discarding_leaves_nothing_and_closes_the_file(tmp_path: Path) -> 
     await sink.write(memoryview(b"y" * 200_000))  # past one hand-over: the writer thread
     await sink.close()
     await sink.finish(lambda s, _b: None)  # complete on disk, never committed
-    assert sink._fp is not None and sink._anonymous
-    fd = sink._fp.fileno()
+    fp = sink._fp
+    assert fp is not None and sink._anonymous
     await sink.discard()
     assert sink.state is SinkState.DISCARDED and sink._fp is None
-    with pytest.raises(OSError):
-        os.fstat(fd)
+    assert fp.closed  # the nameless file is gone with its descriptor
     assert _names(tmp_path) == []
     pool.close()
 
@@ -200,6 +199,29 @@ def test_ready_files_are_handed_over_without_creating_one(tmp_path: Path) -> Non
     fds += [pool.take() for _ in range(3)]
     assert pool.ready_taken >= 3 and all(fd is not None for fd in fds)
     for fd in fds:
+        assert fd is not None
+        os.close(fd)
+    pool.close()
+
+
+@linux_only
+def test_a_forked_child_does_not_use_the_parents_ready_files(tmp_path: Path) -> None:
+    pool = AnonymousFiles(tmp_path, size=2, idle_timeout=5)
+    first = pool.take()
+    with pool._cond:  # wait (no sleep) until the thread made its two
+        while len(pool._ready) < 2 and pool._thread is not None:
+            pool._cond.wait(0.05)
+    # The parent's files, kept alive by duplicates (the parent still uses them).
+    parents = [os.dup(fd) for fd in pool._ready]
+    inodes = {os.fstat(fd).st_ino for fd in parents}
+    assert inodes
+    pool._pid = -1  # what a fork looks like from the child: another process id
+    mine = pool.take()
+    assert mine is not None and os.fstat(mine).st_ino not in inodes
+    assert pool._pid == os.getpid()
+    with pool._cond:
+        assert not {os.fstat(fd).st_ino for fd in pool._ready} & inodes
+    for fd in (first, mine, *parents):
         assert fd is not None
         os.close(fd)
     pool.close()

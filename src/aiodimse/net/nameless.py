@@ -69,6 +69,7 @@ class AnonymousFiles:
         self._probe_lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._proc: tuple[int, int] | None = None  # (pid, fd of /proc/self/fd)
+        self._pid = os.getpid()
         self._last_take = 0.0
         self._closed = False
         #: Files handed over ready / created in the caller's thread (tests, benchmarks).
@@ -80,6 +81,8 @@ class AnonymousFiles:
         if not self.supported or self._closed:
             return None
         with self._cond:
+            if self._pid != os.getpid():  # a forked child: the parent's files are not ours
+                self._forget_parent()
             fd = self._ready.pop() if self._ready else None
             self._last_take = time.monotonic()
             if self._thread is None:
@@ -114,6 +117,13 @@ class AnonymousFiles:
             _close(fd)
         if proc is not None:
             _close(proc[1])
+
+    def _forget_parent(self) -> None:
+        """In a forked child (lock held): the ready descriptors share their files with the
+        parent's, which may use them: close our copies; the thread did not survive."""
+        for fd in self._ready:
+            _close(fd)
+        self._ready, self._thread, self._pid = [], None, os.getpid()
 
     def _fd_directory(self) -> int:
         """This process's ``/proc/self/fd``, opened once (again after a fork)."""
