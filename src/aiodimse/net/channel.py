@@ -988,21 +988,37 @@ class Channel:
             receive.close()
 
     async def request_one(
-        self, context_id: int, message: DimseRequest, timeout: float | None, what: str
+        self,
+        context_id: int,
+        message: DimseRequest,
+        timeout: float | None,
+        what: str,
+        *,
+        dataset: bytes
+        | memoryview
+        | Iterable[bytes | memoryview]
+        | AsyncIterable[bytes | memoryview]
+        | None = None,
+        on_sent: Callable[[], None] | None = None,
     ) -> Received:
-        """Send a request that has exactly one response (C-ECHO) and return the response;
+        """Send a request that has exactly one response (C-ECHO, C-STORE) with its
+        ``dataset`` (as :meth:`send_message`), call ``on_sent``, and return the response;
         a timeout aborts the association and names ``what``. On asyncio the response is
         handed over through a future (no response stream)."""
         message_id = message.message_id
         if not self._native:
             async with self.expect_responses(message_id) as responses:
-                await self.send_message(context_id, message)
+                await self.send_message(context_id, message, dataset)
+                if on_sent is not None:
+                    on_sent()
                 return await self.next_response(responses, timeout, what)
         fut: asyncio.Future[Received | None] = asyncio.get_running_loop().create_future()
         self._once[message_id] = fut
         self._busy_changed(+1)
         try:
-            await self.send_message(context_id, message)
+            await self.send_message(context_id, message, dataset)
+            if on_sent is not None:
+                on_sent()
             try:
                 async with fail_after(True, timeout):
                     received = await fut

@@ -652,20 +652,22 @@ async def _store_one(
                 planned=item.dataset_length if isinstance(item, DicomFileInfo) else 0,
                 armed=now,
             )
-            async with channel.expect_responses(message_id) as responses:
-                try:
-                    await channel.send_message(
-                        choice.context_id, rq, paced.whole() if source is payload else paced
-                    )
-                    paced.settle()
-                    received = await channel.next_response(responses, None, "the C-STORE response")
-                except BaseException:
-                    # PS3.8 E.1: a message cut short can be neither finished nor withdrawn;
-                    # and a request left unanswered would still count against the
-                    # negotiated operations window (PS3.7 D.3.3.3). Either way: abort.
-                    with anyio.CancelScope(shield=True):
-                        await channel.abort()
-                    raise
+            try:
+                received = await channel.request_one(
+                    choice.context_id,
+                    rq,
+                    None,  # the no-progress timer above bounds the wait
+                    "the C-STORE response",
+                    dataset=paced.whole() if source is payload else paced,
+                    on_sent=paced.settle,
+                )
+            except BaseException:
+                # PS3.8 E.1: a message cut short can be neither finished nor withdrawn;
+                # and a request left unanswered would still count against the
+                # negotiated operations window (PS3.7 D.3.3.3). Either way: abort.
+                with anyio.CancelScope(shield=True):
+                    await channel.abort()
+                raise
     if scope.cancelled_caught:
         await channel.abort()
         raise DicomTimeoutError("progress of the C-STORE (no byte sent or answer)", timeout or 0)
