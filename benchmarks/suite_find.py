@@ -59,6 +59,14 @@ def load(port: int, n: int, *, associations: int = 4) -> float:
         ae = aiodimse.AE("LOADER")
         async with ae.associate(HOST, port, called_ae="ORTHANC", contexts=contexts) as assoc:
             results = await assoc.store_many(part)
+            # Orthanc now and then answers 0xA700 (out of resources) under 4 concurrent
+            # loaders: a retryable status; such instances are sent once more.
+            again = [item for item, r in zip(part, results, strict=True) if r.retryable]
+            if again:
+                retried = {
+                    id(i): r for i, r in zip(again, await assoc.store_many(again), strict=True)
+                }
+                results = [retried.get(id(i), r) for i, r in zip(part, results, strict=True)]
         failed.extend(r.describe() for r in results if not r.ok)
 
     async def main() -> None:
