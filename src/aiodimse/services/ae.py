@@ -247,18 +247,11 @@ class AE:
             # The reader needs no head start: the A-ASSOCIATE-AC waits in the socket.
             tg.start_soon(channel.run)
             try:
-                await channel.associate(rq)
-                yield Association(channel, self)
+                async with _established(self, channel, rq) as assoc:
+                    yield assoc
             except BaseException as exc:
                 error = exc
-                with anyio.CancelScope(shield=True):
-                    await channel.abort()
-            else:
-                with anyio.CancelScope(shield=True):
-                    await channel.release()
             finally:
-                with anyio.move_on_after(self.timeouts.abort, shield=True):
-                    await channel.wait_closed()
                 tg.cancel_scope.cancel()
         if error is not None:
             raise error
@@ -464,32 +457,40 @@ def _check_ae_title(title: str) -> None:
 
 
 @asynccontextmanager
+async def _established(ae: AE, channel: Channel, rq: AAssociateRQ) -> AsyncIterator[Association]:
+    """The association over ``channel`` (its reader runs): released when the block ends
+    normally, aborted when it raises or is cancelled (shielded, bounded by
+    ``timeouts.abort``); then the end of the association is awaited, as long."""
+    try:
+        await channel.associate(rq)
+        yield Association(channel, ae)
+    except BaseException:
+        with anyio.CancelScope(shield=True):
+            await channel.abort()
+        raise
+    else:
+        with anyio.CancelScope(shield=True):
+            await channel.release()
+    finally:
+        if not channel.is_closed:
+            with anyio.move_on_after(ae.timeouts.abort, shield=True):
+                await channel.wait_closed()
+
+
+@asynccontextmanager
 async def _native_association(
     ae: AE, channel: Channel, rq: AAssociateRQ
 ) -> AsyncIterator[Association]:
     """:meth:`AE.associate` on asyncio: the channel's reader is a plain task of ours (what
     the task group does elsewhere, without its cost per association)."""
     reader = asyncio.get_running_loop().create_task(channel.run())
-    error: BaseException | None = None
     try:
-        await channel.associate(rq)
-        yield Association(channel, ae)
-    except BaseException as exc:
-        error = exc
-        with anyio.CancelScope(shield=True):
-            await channel.abort()
-    else:
-        with anyio.CancelScope(shield=True):
-            await channel.release()
+        async with _established(ae, channel, rq) as assoc:
+            yield assoc
     finally:
         with anyio.CancelScope(shield=True):
-            if not channel.is_closed:
-                with anyio.move_on_after(ae.timeouts.abort):
-                    await channel.wait_closed()
             if not reader.done():
                 reader.cancel()
             await asyncio.wait({reader})
-    if error is not None:
-        raise error
     if not reader.cancelled() and reader.exception() is not None:
         raise cast(BaseException, reader.exception())
