@@ -16,8 +16,8 @@ import pytest
 from pydicom.uid import ExplicitVRLittleEndian
 
 import aiodimse
-from aiodimse.net import filesink
-from aiodimse.net.filesink import FileSink, SinkState, SyncBatch, SyncBatcher
+from aiodimse.net import filesink, syncbatch
+from aiodimse.net.filesink import FileSink, SinkState, SyncBatch, SyncBatcher, ThreadBatcher
 from aiodimse.services.storage_scp import StorageOptions, enable_storage
 from tests.storage.scu_helper import contexts_for, store_bytes
 from tests.storage.test_storage_scp import CT, ct_bytes
@@ -50,8 +50,9 @@ async def test_close_of_a_deferred_sink_writes_nothing_until_finish(tmp_path: Pa
     assert sink.state is SinkState.COMMITTED and not sink.path.exists()
 
 
+@pytest.mark.parametrize("kind", ["anyio-threads", "own-thread"])
 async def test_concurrent_finishes_share_trips_and_each_is_durable_first(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str
 ) -> None:
     events: list[tuple[str, object]] = []
     real_fsync, real_dir = os.fsync, filesink.fsync_directory
@@ -67,8 +68,11 @@ async def test_concurrent_finishes_share_trips_and_each_is_durable_first(
 
     monkeypatch.setattr(os, "fsync", fsync)
     monkeypatch.setattr(filesink, "fsync_directory", fsync_directory)
+    monkeypatch.setattr(syncbatch, "fsync_directory", fsync_directory)
     limiter = anyio.CapacityLimiter(4)
-    batcher = SyncBatcher(limiter)
+    batcher: SyncBatcher | ThreadBatcher = SyncBatcher(limiter)
+    if kind == "own-thread":
+        batcher = ThreadBatcher(SyncBatcher(limiter))
     count = 12
     sinks = [_deferred(tmp_path / f"{i}.part", limiter) for i in range(count)]
     for i, sink in enumerate(sinks):

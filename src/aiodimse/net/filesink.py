@@ -59,12 +59,13 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, BinaryIO, Final, Generic, TypeVar
+from typing import BinaryIO, Final, TypeVar
 
 import anyio
 import anyio.to_thread
 
 from .nameless import AnonymousFiles
+from .syncbatch import Batcher, SyncBatch, SyncBatcher, ThreadBatcher, fsync_directory
 
 log = logging.getLogger("aiodimse.filesink")
 
@@ -75,6 +76,7 @@ __all__ = [
     "SinkState",
     "SyncBatch",
     "SyncBatcher",
+    "ThreadBatcher",
     "fsync_directory",
 ]
 
@@ -129,23 +131,6 @@ class _Stop:
 
 
 _STOP: Final = _Stop()
-
-
-def fsync_directory(directory: Path) -> None:
-    """fsync a directory so a rename in it survives a crash (POSIX); a no-op on Windows."""
-    if os.name == "nt":  # directories cannot be opened for fsync on Windows
-        return
-    flags = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0)
-    try:
-        fd = os.open(directory, flags)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:  # some file systems refuse fsync on directories
-        pass
-    finally:
-        os.close(fd)
 
 
 class FileSink:
@@ -299,7 +284,7 @@ class FileSink:
         self,
         then: Callable[[FileSink, SyncBatch], T],
         *,
-        batcher: SyncBatcher | None = None,
+        batcher: Batcher | None = None,
     ) -> T:
         """A deferred sink after :meth:`close`: write and fsync the file (when durable), then
         run ``then(self, batch)``, all in one worker-thread trip shared with the other sinks
@@ -577,115 +562,6 @@ class FileSink:
         if not self._anonymous:
             with contextlib.suppress(FileNotFoundError):
                 self.path.unlink()
-
-
-class SyncBatch:
-    """What the steps of one :class:`SyncBatcher` trip share: directories to fsync once."""
-
-    __slots__ = ("directories",)
-
-    def __init__(self) -> None:
-        self.directories: dict[Path, None] = {}
-
-    def sync_directory(self, directory: Path) -> None:
-        """fsync ``directory`` at the end of the trip, after every step (once)."""
-        self.directories[directory] = None
-
-
-class _Job(Generic[T]):
-    __slots__ = ("error", "finished", "lead", "result", "sink", "then", "wake")
-
-    def __init__(self, sink: FileSink, then: Callable[[FileSink, SyncBatch], T]) -> None:
-        self.sink = sink
-        self.then = then
-        # Created only when the job has to wait (a lone job leads its own trip at once).
-        self.wake: anyio.Event | None = None
-        self.lead = False
-        self.finished = False
-        self.result: T | None = None
-        self.error: BaseException | None = None
-
-
-class SyncBatcher:
-    """Groups the finishing of deferred :class:`FileSink`\\ s into shared worker-thread trips.
-
-    The first caller runs a trip for every job queued at that moment (up to ``max_batch``):
-    all files are written, then fsynced one after the other, then each job's step runs, then
-    each directory the steps named is fsynced once. Jobs queued meanwhile wait; when a trip
-    ends, the oldest waiting job's caller runs the next one. Nothing runs without a caller,
-    so there is no background task to own. The disk work is shielded from cancellation (it
-    is bounded, and a half-finished job must not be left behind).
-    """
-
-    def __init__(self, limiter: anyio.CapacityLimiter, *, max_batch: int = 64) -> None:
-        if max_batch < 1:
-            raise ValueError("max_batch must be positive")
-        self._limiter = limiter
-        self._max_batch = max_batch
-        self._queue: list[_Job[Any]] = []
-        self._busy = False
-        #: Trips run and jobs finished (for tests and benchmarks).
-        self.trips = 0
-        self.jobs = 0
-
-    async def run(self, sink: FileSink, then: Callable[[FileSink, SyncBatch], T]) -> T:
-        job: _Job[T] = _Job(sink, then)
-        self._queue.append(job)
-        if not self._busy:
-            self._busy = True
-            job.lead = True
-        with anyio.CancelScope(shield=True):
-            while not job.finished:
-                if job.lead:
-                    await self._trip()
-                else:
-                    job.wake = wake = anyio.Event()
-                    await wake.wait()
-        if job.error is not None:
-            raise job.error
-        return job.result  # type: ignore[return-value]  # set by the trip when no error
-
-    async def _trip(self) -> None:
-        batch, self._queue = self._queue[: self._max_batch], self._queue[self._max_batch :]
-        try:
-            await anyio.to_thread.run_sync(_run_batch, batch, limiter=self._limiter)
-        except BaseException as exc:  # pragma: no cover - _run_batch catches per job
-            for j in batch:
-                if not j.finished:
-                    j.error, j.finished = exc, True
-        self.trips += 1
-        self.jobs += len(batch)
-        for j in batch:
-            j.lead = False
-            if j.wake is not None:
-                j.wake.set()
-        if self._queue:
-            nxt = self._queue[0]
-            nxt.lead = True
-            if nxt.wake is not None:
-                nxt.wake.set()
-        else:
-            self._busy = False
-
-
-def _run_batch(batch: list[_Job[Any]]) -> None:
-    """One worker-thread trip (see :class:`SyncBatcher`)."""
-    shared = SyncBatch()
-    for phase in (FileSink._prepare, FileSink._sync):
-        for j in batch:
-            try:
-                phase(j.sink)
-            except BaseException as exc:  # pragma: no cover - the phases record OSErrors
-                j.error = exc
-    for j in batch:
-        if j.error is None:
-            try:
-                j.result = j.then(j.sink, shared)
-            except BaseException as exc:
-                j.error = exc
-        j.finished = True
-    for directory in shared.directories:
-        fsync_directory(directory)
 
 
 def _make_parents(directory: Path) -> list[Path]:

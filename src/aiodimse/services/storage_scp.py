@@ -80,8 +80,9 @@ from ..constants import (
 from ..dimse.messages import CStoreRQ, CStoreRSP, DimseMessage
 from ..dimse.status import Service, StatusCategory, status_info
 from ..net.channel import Channel, Received
-from ..net.filesink import AnonymousFiles, FileSink, SinkState, SyncBatch, SyncBatcher
+from ..net.filesink import AnonymousFiles, FileSink, SinkState
 from ..net.sinks import DatasetSink
+from ..net.syncbatch import SyncBatch, SyncBatcher, ThreadBatcher
 from . import dataset_head as dh
 from .contexts import Context
 from .filepolicy import (
@@ -287,7 +288,7 @@ class StorageSCP:
         self.root = Path(self.options.output_directory)
         self.stats = StorageStats()
         self._limiter: anyio.CapacityLimiter | None = None
-        self._batcher: SyncBatcher | None = None
+        self._batcher: ThreadBatcher | None = None
         self._base: Path | None = None  # the root, resolved once (install)
         # Nameless files made ahead of need (Linux O_TMPFILE), for instances that go
         # straight to their final name (no handler, no conversion: see ``_store``).
@@ -325,10 +326,11 @@ class StorageSCP:
             self._limiter = anyio.CapacityLimiter(self.options.io_threads)
         return self._limiter
 
-    def batcher(self) -> SyncBatcher:
-        """Groups the write-fsync-rename trips of instances finishing at the same time."""
+    def batcher(self) -> ThreadBatcher:
+        """Groups the write-fsync-rename trips of instances finishing at the same time (a
+        dedicated thread on asyncio, anyio worker threads elsewhere)."""
         if self._batcher is None:
-            self._batcher = SyncBatcher(self.limiter())
+            self._batcher = ThreadBatcher(SyncBatcher(self.limiter()))
         return self._batcher
 
     # -- the sink factory ----------------------------------------------------------------------

@@ -1,0 +1,313 @@
+"""Grouped finishing of deferred file sinks: write, fsync, keep, directory fsync, one trip.
+
+Theory of operation
+-------------------
+A deferred :class:`~aiodimse.net.filesink.FileSink` (``defer_finish=True``) still has its last
+bytes to write and, when durable, its ``fsync`` to do when the message is complete; the
+service then wants a step of its own run in the same thread (the check against the command,
+the rename or link to the final name). A *batcher* runs these for many sinks at once: every
+job queued when a trip starts is written, then fsynced one after the other (the file system
+merges their journal commits), then each job's step runs, then each directory a step named
+is fsynced **once**. Every caller gets its result only after its own trip ended, so an
+answer sent after :meth:`run` returns still means written, fsynced, named and the
+directory fsynced.
+
+Two batchers share that trip (:func:`run_trip`):
+
+* :class:`SyncBatcher` runs each trip in an ``anyio`` worker thread; it works on every
+  backend anyio supports.
+* :class:`ThreadBatcher` owns one dedicated thread fed by a plain queue; results go back to
+  the event loop with one ``loop.call_soon_threadsafe`` per trip. On asyncio a trip costs
+  about a third of an anyio worker-thread round trip (measured 36 against 96 microseconds of
+  CPU on the benchmark machine), which matters at a thousand small instances per second.
+  Off asyncio (trio) it hands the job to a :class:`SyncBatcher`. The thread stops after
+  ``idle_timeout`` seconds without work and starts again with the next job.
+
+Both shield the wait from cancellation: the disk work is bounded, and a half-finished job
+must not be left behind (the caller would discard a sink the thread is still writing).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import logging
+import os
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final, Generic, Protocol, TypeVar
+
+import anyio
+import anyio.to_thread
+
+if TYPE_CHECKING:
+    from .filesink import FileSink
+
+log = logging.getLogger("aiodimse.filesink")
+
+__all__ = ["Batcher", "SyncBatch", "SyncBatcher", "ThreadBatcher", "fsync_directory", "run_trip"]
+
+T = TypeVar("T")
+
+#: Jobs one trip takes at most (the rest wait for the next trip).
+DEFAULT_MAX_BATCH: Final = 64
+
+
+class SyncBatch:
+    """What the steps of one trip share: directories to fsync once, after every step."""
+
+    __slots__ = ("directories",)
+
+    def __init__(self) -> None:
+        self.directories: dict[Path, None] = {}
+
+    def sync_directory(self, directory: Path) -> None:
+        """fsync ``directory`` at the end of the trip, after every step (once)."""
+        self.directories[directory] = None
+
+
+class _Job(Generic[T]):
+    __slots__ = ("error", "finished", "future", "lead", "result", "sink", "then", "wake")
+
+    def __init__(self, sink: FileSink, then: Callable[[FileSink, SyncBatch], T]) -> None:
+        self.sink = sink
+        self.then = then
+        # SyncBatcher: created only when the job has to wait (a lone job leads its trip).
+        self.wake: anyio.Event | None = None
+        # ThreadBatcher: the caller's future, settled on its loop.
+        self.future: asyncio.Future[None] | None = None
+        self.lead = False
+        self.finished = False
+        self.result: T | None = None
+        self.error: BaseException | None = None
+
+
+class Batcher(Protocol):
+    """Runs ``then(sink, batch)`` after writing and syncing ``sink``, in a shared trip."""
+
+    async def run(self, sink: FileSink, then: Callable[[FileSink, SyncBatch], T]) -> T: ...
+
+
+def fsync_directory(directory: Path) -> None:
+    """fsync a directory so a rename in it survives a crash (POSIX); a no-op on Windows."""
+    if os.name == "nt":  # directories cannot be opened for fsync on Windows
+        return
+    flags = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0)
+    try:
+        fd = os.open(directory, flags)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # some file systems refuse fsync on directories
+        pass
+    finally:
+        os.close(fd)
+
+
+def run_trip(batch: list[_Job[Any]]) -> None:
+    """One trip in a worker thread (see the module docstring); never raises."""
+    shared = SyncBatch()
+    for j in batch:
+        try:
+            j.sink._prepare()
+        except BaseException as exc:  # pragma: no cover - the phases record OSErrors
+            j.error = exc
+    for j in batch:
+        try:
+            j.sink._sync()
+        except BaseException as exc:  # pragma: no cover - the phases record OSErrors
+            j.error = exc
+    for j in batch:
+        if j.error is None:
+            try:
+                j.result = j.then(j.sink, shared)
+            except BaseException as exc:
+                j.error = exc
+        j.finished = True
+    for directory in shared.directories:
+        fsync_directory(directory)
+
+
+def _outcome(job: _Job[T]) -> T:
+    if job.error is not None:
+        raise job.error
+    return job.result  # type: ignore[return-value]  # set by the trip when no error
+
+
+class SyncBatcher:
+    """Groups the finishing of deferred sinks into shared ``anyio`` worker-thread trips.
+
+    The first caller runs a trip for every job queued at that moment (up to ``max_batch``);
+    jobs queued meanwhile wait; when a trip ends, the oldest waiting job's caller runs the
+    next one. Nothing runs without a caller, so there is no background task to own.
+    """
+
+    def __init__(self, limiter: anyio.CapacityLimiter, *, max_batch: int = DEFAULT_MAX_BATCH):
+        if max_batch < 1:
+            raise ValueError("max_batch must be positive")
+        self._limiter = limiter
+        self._max_batch = max_batch
+        self._queue: list[_Job[Any]] = []
+        self._busy = False
+        #: Trips run and jobs finished (for tests and benchmarks).
+        self.trips = 0
+        self.jobs = 0
+
+    async def run(self, sink: FileSink, then: Callable[[FileSink, SyncBatch], T]) -> T:
+        job: _Job[T] = _Job(sink, then)
+        self._queue.append(job)
+        if not self._busy:
+            self._busy = True
+            job.lead = True
+        with anyio.CancelScope(shield=True):
+            while not job.finished:
+                if job.lead:
+                    await self._trip()
+                else:
+                    job.wake = wake = anyio.Event()
+                    await wake.wait()
+        return _outcome(job)
+
+    async def _trip(self) -> None:
+        batch, self._queue = self._queue[: self._max_batch], self._queue[self._max_batch :]
+        try:
+            await anyio.to_thread.run_sync(run_trip, batch, limiter=self._limiter)
+        except BaseException as exc:  # pragma: no cover - run_trip catches per job
+            for j in batch:
+                if not j.finished:
+                    j.error, j.finished = exc, True
+        self.trips += 1
+        self.jobs += len(batch)
+        for j in batch:
+            j.lead = False
+            if j.wake is not None:
+                j.wake.set()
+        if self._queue:
+            nxt = self._queue[0]
+            nxt.lead = True
+            if nxt.wake is not None:
+                nxt.wake.set()
+        else:
+            self._busy = False
+
+
+class ThreadBatcher:
+    """Groups the finishing of deferred sinks into trips of one dedicated thread (asyncio).
+
+    :meth:`run` queues the job and wakes the thread only when it sleeps; a thread busy with
+    a trip finds the jobs queued meanwhile when it ends it, so they share the next trip
+    (``max_batch`` at most). Each trip's results go back to each caller's loop in one
+    ``call_soon_threadsafe``. Off asyncio the job goes to ``fallback`` (a
+    :class:`SyncBatcher`). Thread-safe; :meth:`close` stops the thread (idempotent).
+    """
+
+    def __init__(
+        self,
+        fallback: SyncBatcher,
+        *,
+        max_batch: int = DEFAULT_MAX_BATCH,
+        idle_timeout: float = 5.0,
+    ) -> None:
+        if max_batch < 1:
+            raise ValueError("max_batch must be positive")
+        self._fallback = fallback
+        self._max_batch = max_batch
+        self._idle_timeout = idle_timeout
+        self._queue: collections.deque[tuple[_Job[Any], asyncio.AbstractEventLoop]] = (
+            collections.deque()
+        )
+        self._cond = threading.Condition(threading.Lock())
+        self._thread: threading.Thread | None = None
+        self._sleeping = False
+        self._closed = False
+        self._trips = 0
+        self._jobs = 0
+
+    @property
+    def trips(self) -> int:
+        """Trips run (the fallback's included), for tests and benchmarks."""
+        return self._trips + self._fallback.trips
+
+    @property
+    def jobs(self) -> int:
+        """Jobs finished (the fallback's included)."""
+        return self._jobs + self._fallback.jobs
+
+    @property
+    def fallback(self) -> SyncBatcher:
+        """The batcher used off asyncio."""
+        return self._fallback
+
+    async def run(self, sink: FileSink, then: Callable[[FileSink, SyncBatch], T]) -> T:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # not asyncio (trio): anyio worker threads
+            return await self._fallback.run(sink, then)
+        if self._closed:
+            return await self._fallback.run(sink, then)
+        job: _Job[T] = _Job(sink, then)
+        job.future = future = loop.create_future()
+        with self._cond:
+            self._queue.append((job, loop))
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._work, name="aiodimse-sync-batcher", daemon=True
+                )
+                self._thread.start()
+            elif self._sleeping:
+                self._sleeping = False
+                self._cond.notify()
+        if not future.done():
+            with anyio.CancelScope(shield=True):
+                await future
+        return _outcome(job)
+
+    def close(self) -> None:
+        """Stop the thread once the queued jobs are done (they still finish)."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify()
+
+    def _work(self) -> None:
+        """The thread: trips until idle for ``idle_timeout`` seconds, or closed."""
+        queue = self._queue
+        while True:
+            with self._cond:
+                while not queue:
+                    if self._closed:
+                        self._thread = None
+                        return
+                    self._sleeping = True
+                    woken = self._cond.wait(self._idle_timeout)
+                    self._sleeping = False
+                    if not woken and not queue:  # idle: stop (the next job starts one)
+                        self._thread = None
+                        return
+                n = min(len(queue), self._max_batch)
+                taken = [queue.popleft() for _ in range(n)]
+            jobs = [j for j, _loop in taken]
+            try:
+                run_trip(jobs)
+            except BaseException as exc:  # pragma: no cover - run_trip catches per job
+                for j in jobs:
+                    if not j.finished:
+                        j.error, j.finished = exc, True
+            self._trips += 1
+            self._jobs += len(jobs)
+            by_loop: dict[asyncio.AbstractEventLoop, list[_Job[Any]]] = {}
+            for j, loop in taken:
+                by_loop.setdefault(loop, []).append(j)
+            for loop, settled in by_loop.items():
+                with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+                    loop.call_soon_threadsafe(_settle, settled)
+
+
+def _settle(jobs: list[_Job[Any]]) -> None:
+    """On the loop: wake the callers of one trip."""
+    for j in jobs:
+        future = j.future
+        if future is not None and not future.done():
+            future.set_result(None)
