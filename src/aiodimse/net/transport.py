@@ -10,7 +10,8 @@ provides them with a selector thread) and then
   while reads keep filling the buffer) so a thousand idle associations stay small;
 * **sends gathered**: ``sendmsg`` writes a PDU header and its payload views in one system
   call (one write per PDU, no join); where ``sendmsg`` does not exist (Windows) the parts
-  are joined.
+  are joined. A part that is a :class:`~aiodimse.dimse.file_region.FileRegion` (a stored
+  dataset sent as it is) is written with ``os.sendfile`` (:mod:`aiodimse.net.sendfile`).
 
 On asyncio (and uvloop) the socket stays registered with the event loop for as long as
 the association reads: a loop callback reads straight into the decoder's buffer
@@ -40,6 +41,8 @@ import anyio.abc
 import anyio.lowlevel
 
 from ..association.connection import Association as CoreAssociation
+from ..dimse.file_region import FileRegion
+from .sendfile import SENDFILE_SUPPORTED, has_regions, write_with_regions
 
 #: Read sizes: start small, double while reads fill the buffer (bulk transfer), up to MAX.
 MIN_READ = 64 * 1024
@@ -112,7 +115,7 @@ class SocketTransport:
         #: The channel's fast path (see :meth:`set_fast_path`).
         self._fast: Callable[[], bool] | None = None
         #: Bytes :meth:`write_nowait` could not write yet; :meth:`send` writes them first.
-        self._backlog: list[memoryview] = []
+        self._backlog: list[memoryview | FileRegion] = []
         self._writers = 0  # tasks waiting for room to write
 
     @property
@@ -127,15 +130,23 @@ class SocketTransport:
     def has_backlog(self) -> bool:
         return bool(self._backlog)
 
+    @property
+    def sends_file_regions(self) -> bool:
+        """Whether :meth:`send` takes :class:`FileRegion` parts (``os.sendfile``)."""
+        return SENDFILE_SUPPORTED
+
     def write_nowait(self, parts: Sequence[bytes | memoryview]) -> bool:
         """Write ``parts`` now, without waiting; what the socket does not take is kept, in
         order, and written first by the next :meth:`send`. True when all went out."""
-        views = [memoryview(p) for p in parts if len(p)]
-        if self._backlog:
-            self._backlog.extend(views)
+        if self._backlog or has_regions(parts):
+            # Regions are written by send() only (it may wait): keep them, in order.
+            self._backlog.extend(
+                p if isinstance(p, FileRegion) else memoryview(p) for p in parts if len(p)
+            )
             return False
+        views = [memoryview(p) for p in parts if len(p)]
         if views:
-            self._backlog = self._consume(views, self._write_some(views))
+            self._backlog.extend(self._consume(views, self._write_some(views)))
         return not self._backlog
 
     def _write_some(self, views: list[memoryview]) -> int:
@@ -297,8 +308,13 @@ class SocketTransport:
         sock = self._sock
         if not parts and not self._backlog:
             return
+        if SENDFILE_SUPPORTED and (has_regions(parts) or has_regions(self._backlog)):
+            await self._send_regions(parts)
+            return
         if self._backlog:  # left by write_nowait: it goes first
-            views = self._backlog + [memoryview(p) for p in parts if len(p)]
+            # Only views here: regions went to _send_regions above.
+            views = [p for p in self._backlog if isinstance(p, memoryview)]
+            views += [memoryview(p) for p in parts if len(p)]
             self._backlog = []
             if not _HAS_SENDMSG:
                 views = [memoryview(b"".join(views))]
@@ -332,6 +348,24 @@ class SocketTransport:
         if self._unyielded >= YIELD_EVERY or self._writes >= YIELD_WRITES:
             self._unyielded = self._writes = 0
             await anyio.lowlevel.checkpoint()
+
+    async def _send_regions(self, parts: Sequence[bytes | memoryview | FileRegion]) -> None:
+        """:meth:`send` for parts holding file regions (:mod:`aiodimse.net.sendfile`)."""
+        todo: list[bytes | memoryview | FileRegion] = [*self._backlog, *parts]
+        self._backlog = []
+        await write_with_regions(self._sock, todo, self._wait_writable)
+        self._unyielded += sum(len(p) for p in parts)
+        self._writes += 1
+        if self._unyielded >= YIELD_EVERY or self._writes >= YIELD_WRITES:
+            self._unyielded = self._writes = 0
+            await anyio.lowlevel.checkpoint()
+
+    async def _wait_writable(self) -> None:
+        self._writers += 1
+        try:
+            await anyio.wait_writable(self._sock)
+        finally:
+            self._writers -= 1
 
     @property
     def closes_at_once(self) -> bool:
