@@ -26,6 +26,11 @@ the PDU (costing a 6-byte header, no copy); runs of smaller chunks are joined in
 reference until their PDU is produced: the caller must not mutate a chunk after yielding it
 (a reader that reuses one buffer must yield ``bytes(buffer)``).
 
+A chunk may also be a :class:`~aiodimse.dimse.file_region.FileRegion` (bytes of an open
+file, never read here): it is sliced like a view and stands alone as PDV payloads, never
+joined, so the socket transport can write it with ``os.sendfile``. Regions must have an
+even length (PS3.8 E.1: so that every fragment cut from them is even).
+
 By default the command and the dataset go in separate PDUs: PS3.8 E.1 allows them to share
 one (all PDVs of a P-DATA-TF must belong to the same message, which they do), but some
 peers mis-handle a PDU that holds both, so sharing is opt-in with
@@ -42,13 +47,14 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
-from typing import Final, TypeAlias
+from typing import Final, TypeAlias, cast
 
 from ..config import Limits
 from ..constants import PDV_HEADER_LENGTH
 from ..errors import LocalProtocolError
 from ..pdu import PDV, PDataTF, pdata_tf_parts
 from .command_codec import encode_command
+from .file_region import FileRegion
 from .messages import DimseMessage
 
 __all__ = [
@@ -178,16 +184,23 @@ class _Packer:
         self._join = join_threshold
         self._lead: list[PDV] = lead or []
         self._lead_size = sum(PDV_HEADER_LENGTH + len(p.data) for p in self._lead)
-        self._queue: deque[memoryview] = deque()
+        self._queue: deque[memoryview | FileRegion] = deque()
         self._queued = 0
 
     def _room(self) -> int:
         return self._max - self._lead_size
 
-    def push(self, chunk: Buffer) -> Iterator[PDataTF]:
-        view = memoryview(chunk)
-        if view.itemsize != 1 or view.ndim != 1:
-            view = view.cast("B")
+    def push(self, chunk: Buffer | FileRegion) -> Iterator[PDataTF]:
+        view: memoryview | FileRegion
+        if isinstance(chunk, FileRegion):
+            view = chunk
+            if len(view) % 2:
+                # PS3.8 E.1: fragments cut from it could not all be even.
+                raise LocalProtocolError(f"a file region must have an even length: {chunk}")
+        else:
+            view = memoryview(chunk)
+            if view.itemsize != 1 or view.ndim != 1:
+                view = view.cast("B")
         size = len(view)
         if not size:
             return
@@ -210,9 +223,14 @@ class _Packer:
         while self._queue:
             yield self._build(final=True)
 
-    def _pdv(self, data: bytes | memoryview, *, last: bool) -> PDV:
+    def _pdv(self, data: bytes | memoryview | FileRegion, *, last: bool) -> PDV:
+        # A FileRegion payload is passed through as it is: the PDU encoder only takes its
+        # length, the socket transport writes it (aiodimse.net.sendfile).
         return PDV(
-            context_id=self._context_id, is_command=self._is_command, is_last=last, data=data
+            context_id=self._context_id,
+            is_command=self._is_command,
+            is_last=last,
+            data=cast("bytes | memoryview", data),
         )
 
     def _take_lead(self) -> PDataTF:
@@ -231,7 +249,7 @@ class _Packer:
             avail = (room - PDV_HEADER_LENGTH) & ~1  # PS3.8 E.1: even fragments
             head = queue[0]
             size = len(head)
-            data: memoryview
+            data: memoryview | FileRegion
             if size >= avail:
                 # The PDU ends inside (or right after) this chunk: slice, no copy.
                 if size == avail:
@@ -242,6 +260,7 @@ class _Packer:
                     data = head[:avail]
             elif (
                 (size >= join and size >= 2)
+                or type(head) is FileRegion  # even (push checked), never joined
                 or (final and len(queue) == 1)
                 or (size % 2 == 0 and len(queue) > 1 and len(queue[1]) >= join)
             ):
@@ -270,6 +289,13 @@ class _Packer:
         while queue and total < avail:
             head = queue[0]
             size = len(head)
+            if isinstance(head, FileRegion):
+                # Never joined (its bytes are not in memory); it stands alone next.
+                if total % 2:
+                    raise LocalProtocolError(
+                        "an odd run of small chunks before a file region cannot be made even"
+                    )
+                break
             if size >= join and total:
                 if total % 2:
                     # Keep the fragment even: borrow one byte of the big chunk.

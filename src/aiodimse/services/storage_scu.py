@@ -41,12 +41,12 @@ from __future__ import annotations
 import logging
 import math
 import zlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import AsyncIterable, Callable, Iterator, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Final, TypeAlias
+from typing import TYPE_CHECKING, Final, TypeAlias, cast
 
 import anyio
 from anyio.lowlevel import RunVar
@@ -60,6 +60,7 @@ from ..constants import (
     IMPLICIT_VR_LITTLE_ENDIAN,
     PDV_HEADER_LENGTH,
 )
+from ..dimse.file_region import FileRegion
 from ..dimse.fragmenter import resolve_max_pdu_length
 from ..dimse.messages import CStoreRQ, CStoreRSP, Priority
 from ..dimse.status import Service, StatusCategory, status_info
@@ -79,6 +80,7 @@ from ..net.filesource import (
 )
 from .storage_contexts import ContextChoice, Conversion, choose_context, uid_name
 from .storage_convert import ConvertedSource
+from .store_regions import RegionReader, regions_possible
 from .ts_strategies import Capabilities, Strategy
 
 if TYPE_CHECKING:
@@ -350,7 +352,7 @@ class _Paced:
 
     def __init__(
         self,
-        source: DatasetReader | ConvertedSource | bytes,
+        source: DatasetReader | RegionReader | ConvertedSource | bytes,
         *,
         slice_size: int,
         scope: anyio.CancelScope,
@@ -361,7 +363,9 @@ class _Paced:
     ) -> None:
         """``planned``: what ``meter.total`` counts for it; ``armed``: ``scope``'s last arming."""
         self._source = source
-        self._view = memoryview(source) if isinstance(source, bytes) else memoryview(b"")
+        self._view: memoryview | FileRegion = (
+            memoryview(source) if isinstance(source, bytes) else memoryview(b"")
+        )
         self._size = slice_size
         self._scope = scope
         self._timeout = timeout
@@ -409,21 +413,24 @@ class _Paced:
         return self._slices()
 
     def _slices(self) -> Iterator[memoryview]:
-        for start in range(0, len(self._view), self._size):
+        assert isinstance(self._source, bytes)
+        view = memoryview(self._source)
+        for start in range(0, len(view), self._size):
             self.settle()
-            piece = self._view[start : start + self._size]
+            piece = view[start : start + self._size]
             self._pending = len(piece)
             yield piece
 
     def __aiter__(self) -> _Paced:
         return self
 
-    async def __anext__(self) -> memoryview:
+    async def __anext__(self) -> memoryview | FileRegion:
         self.settle()
         if not self._view:
             if isinstance(self._source, bytes):
                 raise StopAsyncIteration
-            self._view = memoryview(await self._source.__anext__())
+            chunk = await self._source.__anext__()
+            self._view = chunk if isinstance(chunk, FileRegion) else memoryview(chunk)
             self._reestimate()
             self.rearm()
         # End on a slice boundary of the whole dataset (chunks need not be multiples).
@@ -516,6 +523,11 @@ def read_chunk_size(slice_size: int) -> int:
     """Bytes per file read: about :data:`~aiodimse.net.filesource.DEFAULT_CHUNK_SIZE`, a
     whole number of slices, so that chunks too end where PDUs do."""
     return slice_size * max(1, round(DEFAULT_CHUNK_SIZE / slice_size))
+
+
+def _transport_of(channel: Channel) -> object:
+    """The channel's transport (asked whether it writes file regions)."""
+    return getattr(channel, "_transport", None)
 
 
 def _store_timeout(ae: AE, timeout: float | None) -> float | None:
@@ -618,7 +630,7 @@ async def _store_one(
         if prefetched.fp is None:
             payload = prefetched.head  # the whole dataset, read ahead: no reader needed
     async with AsyncExitStack() as stack:
-        source: DatasetReader | ConvertedSource | bytes
+        source: DatasetReader | RegionReader | ConvertedSource | bytes
         if converted is not None:
             stack.push_async_callback(converted.aclose)
             # The first piece before the request: a missing codec, a file that cannot be
@@ -633,9 +645,12 @@ async def _store_one(
         elif payload is None:
             assert isinstance(item, DicomFileInfo)
             # Opens the file: a vanished or changed file fails here, before anything is sent.
-            reader = DatasetReader(
-                item, chunk_size=read_chunk_size(slice_size), prefetched=prefetched
-            )
+            chunk_size = read_chunk_size(slice_size)
+            reader: DatasetReader | RegionReader
+            if regions_possible(_transport_of(channel), item, chunk_size):
+                reader = RegionReader(item, chunk_size=chunk_size, prefetched=prefetched)
+            else:
+                reader = DatasetReader(item, chunk_size=chunk_size, prefetched=prefetched)
             source = await stack.enter_async_context(reader)
         else:
             source = payload
@@ -658,7 +673,10 @@ async def _store_one(
                     rq,
                     None,  # the no-progress timer above bounds the wait
                     "the C-STORE response",
-                    dataset=paced.whole() if source is payload else paced,
+                    # The fragmenter and the socket transport take FileRegion chunks too.
+                    dataset=paced.whole()
+                    if source is payload
+                    else cast("AsyncIterable[memoryview]", paced),
                     on_sent=paced.settle,
                 )
             except BaseException:
