@@ -65,7 +65,14 @@ import anyio
 import anyio.to_thread
 
 from .nameless import AnonymousFiles
-from .syncbatch import Batcher, SyncBatch, SyncBatcher, ThreadBatcher, fsync_directory
+from .syncbatch import (
+    Batcher,
+    SyncBatch,
+    SyncBatcher,
+    ThreadBatcher,
+    fsync_directory,
+    run_one,
+)
 
 log = logging.getLogger("aiodimse.filesink")
 
@@ -297,6 +304,21 @@ class FileSink:
         if batcher is None:
             batcher = SyncBatcher(self._limiter)
         return await batcher.run(self, then)
+
+    @property
+    def whole(self) -> bool:
+        """True when the dataset is held whole (never handed to a writer thread): what
+        :meth:`finish_here` needs."""
+        return self._thread is None
+
+    def finish_here(self, then: Callable[[FileSink, SyncBatch], T]) -> T:
+        """:meth:`finish` in the calling thread, for a deferred sink held :attr:`whole`: the
+        caller judged the disk work cheap (a small file written to the page cache, no
+        ``fsync``). Called once, instead of :meth:`finish`."""
+        if self.state is not SinkState.CLOSED or self._finished or self._thread is not None:
+            raise RuntimeError(f"cannot finish a sink in state {self.state.value} here")
+        self._finished = True
+        return run_one(self, then)
 
     async def discard(self) -> None:
         """Drop the dataset: stop the writer and remove the temporary file (idempotent)."""

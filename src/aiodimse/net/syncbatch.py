@@ -47,7 +47,15 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("aiodimse.filesink")
 
-__all__ = ["Batcher", "SyncBatch", "SyncBatcher", "ThreadBatcher", "fsync_directory", "run_trip"]
+__all__ = [
+    "Batcher",
+    "SyncBatch",
+    "SyncBatcher",
+    "ThreadBatcher",
+    "fsync_directory",
+    "run_one",
+    "run_trip",
+]
 
 T = TypeVar("T")
 
@@ -129,6 +137,13 @@ def run_trip(batch: list[_Job[Any]]) -> None:
         j.finished = True
     for directory in shared.directories:
         fsync_directory(directory)
+
+
+def run_one(sink: FileSink, then: Callable[[FileSink, SyncBatch], T]) -> T:
+    """A trip of one job in the calling thread: its result, or its exception raised."""
+    job: _Job[T] = _Job(sink, then)
+    run_trip([job])
+    return _outcome(job)
 
 
 def _outcome(job: _Job[T]) -> T:

@@ -233,10 +233,14 @@ class StorageOptions:
     queue_depth: int = 4
     #: Worker threads for disk work at once (opening, fsync, renames, blocked hand-overs).
     io_threads: int = 8
+    #: Without ``durable``, an instance of at most this many bytes is written, named and
+    #: answered by the event loop itself: writing a small file to the page cache costs less
+    #: than the hop to a thread and back. 0: always in a thread.
+    loop_write_max: int = 256 * 1024
 
     def __post_init__(self) -> None:
-        if self.min_free_space < 0 or self.in_memory_max < 0:
-            raise ValueError("min_free_space and in_memory_max must be >= 0")
+        if self.min_free_space < 0 or self.in_memory_max < 0 or self.loop_write_max < 0:
+            raise ValueError("min_free_space, in_memory_max and loop_write_max must be >= 0")
         if self.write_size < 64 * 1024 or self.queue_depth < 1 or self.io_threads < 1:
             raise ValueError("write_size >= 64 KiB, queue_depth >= 1, io_threads >= 1")
 
@@ -422,10 +426,12 @@ class StorageSCP:
             # One worker-thread trip (grouped with other instances finishing now): write,
             # fsync, check against the command, rename, fsync the directory; then answer.
             if sink.defer_finish:
-                return await sink.finish(
-                    lambda s, batch: self._check_and_keep(peer, msg, ts, s, batch),
-                    batcher=self.batcher(),
-                )
+                keep = functools.partial(self._check_and_keep, peer, msg, ts)
+                opts = self.options
+                if not opts.durable and sink.whole and sink.size <= opts.loop_write_max:
+                    # A small file to the page cache: cheaper here than the hop to a thread.
+                    return sink.finish_here(keep)
+                return await sink.finish(keep, batcher=self.batcher())
             return await anyio.to_thread.run_sync(
                 self._check_and_keep, peer, msg, ts, sink, None, limiter=self.limiter()
             )
