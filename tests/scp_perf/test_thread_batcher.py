@@ -121,11 +121,10 @@ async def test_the_thread_stops_when_idle_and_starts_again(tmp_path: Path) -> No
             return s.commit_sync(t, batch=b)
 
         await sink.finish(keep, batcher=batcher)
-        thread = batcher._thread  # None when it already stopped
-        if thread is not None:
+        for thread in batcher.threads:  # none when it already stopped
             await anyio.to_thread.run_sync(thread.join, 5)
             assert not thread.is_alive()
-        assert batcher._thread is None
+        assert batcher.threads == []
     assert batcher.trips == 2 and (tmp_path / "1.dcm").exists()
 
 

@@ -210,33 +210,38 @@ class SyncBatcher:
 
 
 class ThreadBatcher:
-    """Groups the finishing of deferred sinks into trips of one dedicated thread (asyncio).
+    """Groups the finishing of deferred sinks into trips of dedicated threads (asyncio).
 
-    :meth:`run` queues the job and wakes the thread only when it sleeps; a thread busy with
-    a trip finds the jobs queued meanwhile when it ends it, so they share the next trip
-    (``max_batch`` at most). Each trip's results go back to each caller's loop in one
-    ``call_soon_threadsafe``. Off asyncio the job goes to ``fallback`` (a
-    :class:`SyncBatcher`). Thread-safe; :meth:`close` stops the thread (idempotent).
+    :meth:`run` queues the job and wakes a sleeping thread, or starts one when none sleeps
+    and fewer than ``workers`` run; a thread takes every job queued at that moment
+    (``max_batch`` at most) for its trip, so jobs queued while the threads are busy share
+    the next trip. Several threads overlap one trip's writes with another's ``fsync``
+    waits, and the file system merges their journal commits. Each trip's results go back
+    to each caller's loop in one ``call_soon_threadsafe``. Off asyncio the job goes to
+    ``fallback`` (a :class:`SyncBatcher`). Thread-safe; :meth:`close` stops the threads
+    once the queue is empty (idempotent).
     """
 
     def __init__(
         self,
         fallback: SyncBatcher,
         *,
+        workers: int = 1,
         max_batch: int = DEFAULT_MAX_BATCH,
         idle_timeout: float = 5.0,
     ) -> None:
-        if max_batch < 1:
-            raise ValueError("max_batch must be positive")
+        if max_batch < 1 or workers < 1:
+            raise ValueError("max_batch and workers must be positive")
         self._fallback = fallback
+        self._workers = workers
         self._max_batch = max_batch
         self._idle_timeout = idle_timeout
         self._queue: collections.deque[tuple[_Job[Any], asyncio.AbstractEventLoop]] = (
             collections.deque()
         )
         self._cond = threading.Condition(threading.Lock())
-        self._thread: threading.Thread | None = None
-        self._sleeping = False
+        self._threads: set[threading.Thread] = set()
+        self._sleeping = 0
         self._closed = False
         self._trips = 0
         self._jobs = 0
@@ -256,6 +261,12 @@ class ThreadBatcher:
         """The batcher used off asyncio."""
         return self._fallback
 
+    @property
+    def threads(self) -> list[threading.Thread]:
+        """The threads running now (they stop after ``idle_timeout`` without work)."""
+        with self._cond:
+            return list(self._threads)
+
     async def run(self, sink: FileSink, then: Callable[[FileSink, SyncBatch], T]) -> T:
         try:
             loop = asyncio.get_running_loop()
@@ -267,39 +278,39 @@ class ThreadBatcher:
         job.future = future = loop.create_future()
         with self._cond:
             self._queue.append((job, loop))
-            if self._thread is None:
-                self._thread = threading.Thread(
+            if self._sleeping:
+                self._cond.notify()
+            elif len(self._threads) < self._workers:
+                thread = threading.Thread(
                     target=self._work, name="aiodimse-sync-batcher", daemon=True
                 )
-                self._thread.start()
-            elif self._sleeping:
-                self._sleeping = False
-                self._cond.notify()
+                self._threads.add(thread)
+                thread.start()
         if not future.done():
             with anyio.CancelScope(shield=True):
                 await future
         return _outcome(job)
 
     def close(self) -> None:
-        """Stop the thread once the queued jobs are done (they still finish)."""
+        """Stop the threads once the queued jobs are done (they still finish)."""
         with self._cond:
             self._closed = True
-            self._cond.notify()
+            self._cond.notify_all()
 
     def _work(self) -> None:
-        """The thread: trips until idle for ``idle_timeout`` seconds, or closed."""
-        queue = self._queue
+        """A thread: trips until idle for ``idle_timeout`` seconds, or closed."""
+        queue, cond, me = self._queue, self._cond, threading.current_thread()
         while True:
-            with self._cond:
+            with cond:
                 while not queue:
                     if self._closed:
-                        self._thread = None
+                        self._threads.discard(me)
                         return
-                    self._sleeping = True
-                    woken = self._cond.wait(self._idle_timeout)
-                    self._sleeping = False
+                    self._sleeping += 1
+                    woken = cond.wait(self._idle_timeout)
+                    self._sleeping -= 1
                     if not woken and not queue:  # idle: stop (the next job starts one)
-                        self._thread = None
+                        self._threads.discard(me)
                         return
                 n = min(len(queue), self._max_batch)
                 taken = [queue.popleft() for _ in range(n)]
@@ -310,8 +321,9 @@ class ThreadBatcher:
                 for j in jobs:
                     if not j.finished:
                         j.error, j.finished = exc, True
-            self._trips += 1
-            self._jobs += len(jobs)
+            with cond:
+                self._trips += 1
+                self._jobs += len(jobs)
             by_loop: dict[asyncio.AbstractEventLoop, list[_Job[Any]]] = {}
             for j, loop in taken:
                 by_loop.setdefault(loop, []).append(j)

@@ -166,6 +166,8 @@ def _storage_sop_classes() -> tuple[str, ...]:
 STORAGE_SOP_CLASSES: Final[tuple[str, ...]] = _storage_sop_classes()
 
 _HOLD: Final = 256 * 1024  # bytes held back to find group 0002 and the UIDs
+#: Threads finishing instances at once: one trip's writes overlap another's fsync waits.
+_BATCH_WORKERS: Final = 3
 
 
 class DuplicatePolicy(enum.Enum):
@@ -334,7 +336,8 @@ class StorageSCP:
         """Groups the write-fsync-rename trips of instances finishing at the same time (a
         dedicated thread on asyncio, anyio worker threads elsewhere)."""
         if self._batcher is None:
-            self._batcher = ThreadBatcher(SyncBatcher(self.limiter()))
+            workers = min(self.options.io_threads, _BATCH_WORKERS)
+            self._batcher = ThreadBatcher(SyncBatcher(self.limiter()), workers=workers)
         return self._batcher
 
     # -- the sink factory ----------------------------------------------------------------------
