@@ -439,13 +439,19 @@ def _prefetch_one(info: DicomFileInfo, head_size: int) -> Prefetched:
 
 
 def prefetch_datasets(
-    infos: Sequence[DicomFileInfo], *, head_size: int = DEFAULT_CHUNK_SIZE
+    infos: Sequence[DicomFileInfo],
+    *,
+    head_size: int = DEFAULT_CHUNK_SIZE,
+    heads: Sequence[int] | None = None,
 ) -> list[Prefetched]:
     """For each file, in order: open it (checking it is unchanged since it was examined) and
-    read up to ``head_size`` bytes of its dataset, closing it when that is the whole dataset
-    (blocking; meant to run many files in **one** worker-thread trip). A file that cannot be
-    read gives a :class:`Prefetched` carrying the error, never raises."""
-    return [_prefetch_one(info, head_size) for info in infos]
+    read up to ``head_size`` bytes of its dataset (``heads[i]`` for file ``i`` when given;
+    0: only open it), closing it when that is the whole dataset (blocking; meant to run
+    many files in **one** worker-thread trip). A file that cannot be read gives a
+    :class:`Prefetched` carrying the error, never raises."""
+    if heads is None:
+        return [_prefetch_one(info, head_size) for info in infos]
+    return [_prefetch_one(info, n) for info, n in zip(infos, heads, strict=True)]
 
 
 class DatasetReader:

@@ -48,11 +48,13 @@ from .storage_scu import (
     _Resolved,
     _store_one,
     _store_timeout,
+    _transport_of,
     choose_instance_context,
     read_chunk_size,
     resolve_items,
     slice_size_for,
 )
+from .store_regions import regions_possible
 
 if TYPE_CHECKING:
     from .ae import AE
@@ -280,10 +282,19 @@ class _ReadAhead:
     stop-and-wait association reads the next files while it waits for an answer.
     """
 
-    def __init__(self, plan: list[tuple[int, DicomFileInfo]], *, head_size: int) -> None:
-        """``head_size``: bytes read of a file that does not fit (the reader's chunk)."""
+    def __init__(
+        self,
+        plan: list[tuple[int, DicomFileInfo]],
+        *,
+        head_size: int,
+        open_only: frozenset[int] = frozenset(),
+    ) -> None:
+        """``head_size``: bytes read of a file that does not fit (the reader's chunk);
+        ``open_only``: the indexes of files only opened, none of their bytes read (they go
+        as file regions, :mod:`~aiodimse.services.store_regions`)."""
         self._plan = plan
         self._head = head_size
+        self._open_only = open_only
         self._wanted = {index for index, _ in plan}
         self._ready: dict[int, Prefetched] = {}
         self._unused: list[Prefetched] = []  # read, then given up: to close
@@ -327,6 +338,7 @@ class _ReadAhead:
                         await self._space.wait()
                     self._space = None
                 group: list[tuple[int, DicomFileInfo]] = []
+                heads: list[int] = []
                 size = 0
                 opens = self._open
                 while pos < len(plan) and len(group) < READ_AHEAD_TRIP_FILES:
@@ -334,8 +346,8 @@ class _ReadAhead:
                     if index not in self._wanted:  # given up before it was read
                         pos += 1
                         continue
-                    n = min(info.dataset_length, self._head)
-                    stays_open = info.dataset_length > self._head
+                    n = 0 if index in self._open_only else min(info.dataset_length, self._head)
+                    stays_open = info.dataset_length > n
                     if group and (
                         size + n > READ_AHEAD_TRIP
                         or self._held + size + n > READ_AHEAD_BYTES
@@ -343,6 +355,7 @@ class _ReadAhead:
                     ):
                         break
                     group.append((index, info))
+                    heads.append(n)
                     size += n
                     opens += stays_open
                     pos += 1
@@ -351,7 +364,7 @@ class _ReadAhead:
                 # Shielded: a trip's open files are never lost to a cancellation.
                 with anyio.CancelScope(shield=True):
                     got = await anyio.to_thread.run_sync(
-                        partial(prefetch_datasets, head_size=self._head),
+                        partial(prefetch_datasets, heads=heads),
                         [info for _, info in group],
                         limiter=limiter,
                     )
@@ -474,7 +487,9 @@ class _Batch:
         if plan and negotiated is not None:
             # The same chunks as the instance's own reader: they end where PDUs do.
             head = read_chunk_size(slice_size_for(self.channel, negotiated.peer_max_pdu))
-            self.read_ahead = _ReadAhead(plan, head_size=head)
+            transport = _transport_of(self.channel)
+            regions = frozenset(i for i, r in plan if regions_possible(transport, r, head))
+            self.read_ahead = _ReadAhead(plan, head_size=head, open_only=regions)
 
     async def run(self) -> list[StoreResult]:
         await self._plan()

@@ -57,9 +57,9 @@ class RegionReader:
     """The dataset of a probed file as an async iterable of :class:`FileRegion` chunks of
     ``chunk_size`` bytes (the last one shorter), after the ``prefetched`` head (bytes) if
     one is given (this reader then owns its file). Use as ``async with``; the file is
-    opened on entry (raising :class:`DicomFileError`/``FileChanged`` as
-    :class:`~aiodimse.net.filesource.DatasetReader` does) and closed on exit, off the loop.
-    The regions are valid until then."""
+    opened on entry, off the loop (raising :class:`DicomFileError`/``FileChanged`` as
+    :class:`~aiodimse.net.filesource.DatasetReader` does), and closed on exit. The regions
+    are valid until then."""
 
     def __init__(
         self,
@@ -124,11 +124,12 @@ class RegionReader:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Close the file (off the loop, shielded from cancellation)."""
+        """Close the file. On the loop, unlike opening: a descriptor opened read-only has
+        nothing to write back, so closing it does not wait for the disk, and a worker-thread
+        trip per instance measured ~3 % of the sender's time."""
         fp, self._fp = self._fp, None
         if fp is not None:
-            with anyio.CancelScope(shield=True):
-                await anyio.to_thread.run_sync(fp.close, limiter=self._limit())
+            fp.close()
 
     def _advise(self, offset: int) -> None:
         """Ask the kernel to read the chunk at ``offset`` ahead (no waiting), so that
