@@ -195,3 +195,52 @@ async def test_scp_finishes_small_non_durable_instances_on_the_loop(
 def test_loop_write_max_must_not_be_negative() -> None:
     with pytest.raises(ValueError):
         StorageOptions(loop_write_max=-1)
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+@pytest.mark.parametrize("durable", [False, True])
+async def test_a_free_flat_name_is_linked_without_the_check_and_a_taken_one_is_checked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, durable: bool
+) -> None:
+    """The FLAT name is linked at once when free; a duplicate is still replaced and a
+    symbolic link planted at the name and leading outside the root is still refused."""
+    from aiodimse.services import filepolicy, storage_scp
+
+    checked: list[tuple[str, ...]] = []
+    real_resolve = filepolicy.resolve_inside
+
+    def resolve_inside(root: Path, parts: tuple[str, ...], *, base: Path | None = None) -> Path:
+        checked.append(parts)
+        return real_resolve(root, parts, base=base)
+
+    monkeypatch.setattr(storage_scp, "resolve_inside", resolve_inside)
+    root, outside = tmp_path / "root", tmp_path / "outside"
+    outside.mkdir()
+    scp = aiodimse.AE("STORE_SCP")
+    storage = enable_storage(scp, StorageOptions(output_directory=root, durable=durable))
+    if not storage._anonymous.supported:  # pragma: no cover - no O_TMPFILE here
+        pytest.skip("no nameless files on this platform")
+    (free, free_spec), (planted, planted_spec) = ct_bytes(seed=1), ct_bytes(seed=2)
+    try:
+        (root / f"{planted_spec.sop_instance_uid}.dcm").symlink_to(outside / "x.dcm")
+    except OSError:  # pragma: no cover - no symlink privilege
+        pytest.skip("cannot create symlinks here")
+    statuses: list[int] = []
+    async with scp.serve("127.0.0.1", 0) as server:
+        ctx = contexts_for([CT], ExplicitVRLittleEndian)
+        async with aiodimse.AE("SCU").associate("127.0.0.1", server.port, contexts=ctx) as a:
+            for data, spec in [(free, free_spec), (free, free_spec), (planted, planted_spec)]:
+                uid = spec.sop_instance_uid
+                rsp = await store_bytes(a, data, sop_class_uid=CT, sop_instance_uid=uid)
+                statuses.append(rsp.status)
+    storage._anonymous.close()
+    assert statuses[:2] == [0, 0]  # stored, then replaced (the duplicate policy)
+    assert statuses[2] != 0  # the planted link is refused
+    assert (root / f"{free_spec.sop_instance_uid}.dcm").read_bytes().endswith(free)
+    assert not (outside / "x.dcm").exists() and list(outside.iterdir()) == []
+    # The first store needed no check; the duplicate and the planted name were checked.
+    assert checked == [
+        (f"{free_spec.sop_instance_uid}.dcm",),
+        (f"{planted_spec.sop_instance_uid}.dcm",),
+    ]
+    assert not [p for p in root.iterdir() if p.name.endswith(".part")]

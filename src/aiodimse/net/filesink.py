@@ -361,16 +361,26 @@ class FileSink:
         replace: bool = True,
         check: Callable[[], Path] | None = None,
         batch: SyncBatch | None = None,
+        first: Path | None = None,
     ) -> bool:
         """:meth:`commit` in the calling (worker) thread, e.g. from :meth:`finish`'s ``then``.
-        With ``batch`` the directory fsync is left to the batch (once per directory)."""
+        With ``batch`` the directory fsync is left to the batch (once per directory).
+
+        ``first``: for a nameless file, a destination that is safe *when nothing exists
+        there* (a plain name directly in the resolved root): the file is linked there at
+        once, without ``check`` (a link never follows or replaces an existing name). Only
+        when that name exists (a duplicate, a planted symbolic link) or cannot be made does
+        ``check`` decide, as without ``first``."""
         if self.state is not SinkState.CLOSED or not self.on_disk:
             raise RuntimeError(f"cannot commit a sink in state {self.state.value}")
-        target = check() if check is not None else destination
+        quick = first is not None and self._anonymous and self._link_new(first)
+        target = first if quick and first is not None else None
+        if target is None:
+            target = check() if check is not None else destination
         try:
             try:
                 created: list[Path] = []
-                placed = self._place(target, replace)
+                placed = True if quick else self._place(target, replace)
             except FileNotFoundError:
                 created = _make_parents(target.parent)  # the first file of a directory
                 if not created:
@@ -398,6 +408,22 @@ class FileSink:
             os.replace(self.path, target)  # atomic on POSIX and Windows (same volume)
             return True
         return _place_if_absent(self.path, target)
+
+    def _link_new(self, target: Path) -> bool:
+        """Name an anonymous file ``target`` if that name is free (closed once placed);
+        False, with nothing changed, when the name exists or its directory is missing."""
+        fp, files = self._fp, self._anonymous_files
+        assert fp is not None and files is not None
+        try:
+            files.link(fp.fileno(), target)
+        except (FileExistsError, FileNotFoundError):
+            return False
+        except OSError:
+            self._unlink()
+            raise
+        self._fp = None
+        fp.close()
+        return True
 
     def _link(self, target: Path, replace: bool) -> bool:
         """An anonymous file (fsynced when durable) gets its name; closed once placed."""

@@ -523,12 +523,17 @@ class StorageSCP:
             return checked  # a failure status
         destination, parts = checked.path, checked.parts
         if sink.on_disk:
+            base = self._base
+            # FLAT: one name the policy made plain, directly in the resolved root: linked
+            # there at once when free; resolve_inside decides only when the name exists.
+            first = base / parts[0] if len(parts) == 1 and base is not None else None
             try:
                 placed = sink.commit_sync(
                     destination,
                     replace=self.options.duplicates is DuplicatePolicy.REPLACE,
-                    check=lambda: resolve_inside(self.root, parts, base=self._base),
+                    check=lambda: resolve_inside(self.root, parts, base=base),
                     batch=batch,
+                    first=first,
                 )
             except (OSError, ValueError) as exc:
                 log.error("%s: %s not stored: %s", peer, msg.affected_sop_instance_uid, exc)
