@@ -276,10 +276,12 @@ _Status = tuple[int, str | None, tuple[int, ...] | None]
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class _Destination:
-    """Where a checked instance goes: its path and the parts under the storage root."""
+    """Where a checked instance goes: the parts of its path under the storage root."""
 
-    path: Path
     parts: tuple[str, ...]
+
+    def path(self, root: Path) -> Path:
+        return root.joinpath(*self.parts)
 
 
 @dataclass(slots=True)
@@ -455,7 +457,7 @@ class StorageSCP:
             )
         if not isinstance(checked, _Destination):
             return checked  # a failure status
-        destination, parts = checked.path, checked.parts
+        destination, parts = checked.path(self.root), checked.parts
         uid = msg.affected_sop_instance_uid
         status, comment = 0x0000, None
         if self.options.handler is not None:
@@ -492,12 +494,10 @@ class StorageSCP:
         if sink.error is not None:
             log.error("%s: %s not stored: %s", peer, uid, sink.error)
             return STATUS_OUT_OF_RESOURCES, _comment(f"not stored: {sink.error}"), None
-        wanted = [dh.SOP_CLASS_UID, dh.SOP_INSTANCE_UID]
-        if self.options.layout is Layout.TREE:
-            wanted += [dh.PATIENT_ID, dh.STUDY_INSTANCE_UID, dh.SERIES_INSTANCE_UID]
+        tree = self.options.layout is Layout.TREE
         try:
             raw = sink.head  # a copy: taken once
-            head = _read_head(raw, ts, sink.size <= len(raw), wanted)
+            head = _read_head(raw, ts, sink.size <= len(raw), _WANTED_TREE if tree else _WANTED)
         except dh.DatasetHeadError as exc:
             log.warning("%s: %s: %s", peer, uid, exc)
             return STATUS_CANNOT_UNDERSTAND, _comment(str(exc)), None
@@ -509,14 +509,16 @@ class StorageSCP:
             log.warning("%s: %s: %d bytes of group 0002 removed", peer, uid, sink.skipped)
         elif head.group2_length:
             log.warning("%s: %s: group 0002 inside a deflated dataset kept", peer, uid)
+        if not tree:
+            return _Destination(parts=relative_parts(sop_instance_uid=uid))
         parts = relative_parts(
             sop_instance_uid=uid,
-            layout=self.options.layout,
+            layout=Layout.TREE,
             patient_id=head.text(dh.PATIENT_ID),
             study_instance_uid=head.text(dh.STUDY_INSTANCE_UID),
             series_instance_uid=head.text(dh.SERIES_INSTANCE_UID),
         )
-        return _Destination(path=self.root.joinpath(*parts), parts=parts)
+        return _Destination(parts=parts)
 
     def _check_and_keep(
         self, peer: str, msg: CStoreRQ, ts: str, sink: FileSink, batch: SyncBatch | None
@@ -526,12 +528,13 @@ class StorageSCP:
         checked = self._check(peer, msg, ts, sink)
         if not isinstance(checked, _Destination):
             return checked  # a failure status
-        destination, parts = checked.path, checked.parts
+        parts = checked.parts
         if sink.on_disk:
             base = self._base
             # FLAT: one name the policy made plain, directly in the resolved root: linked
             # there at once when free; resolve_inside decides only when the name exists.
             first = base / parts[0] if len(parts) == 1 and base is not None else None
+            destination = first if first is not None else checked.path(self.root)
             try:
                 placed = sink.commit_sync(
                     destination,
@@ -625,6 +628,11 @@ def remove_temporary_files(root: Path) -> int:
 
 # -- helpers -------------------------------------------------------------------------------------
 
+
+#: The elements read from a dataset's head: the UIDs checked against the command, and for
+#: the tree layout the directory names.
+_WANTED: Final = frozenset({dh.SOP_CLASS_UID, dh.SOP_INSTANCE_UID})
+_WANTED_TREE: Final = _WANTED | {dh.PATIENT_ID, dh.STUDY_INSTANCE_UID, dh.SERIES_INSTANCE_UID}
 
 #: A sink in these states has nothing left to remove.
 _SETTLED: Final = frozenset({SinkState.COMMITTED, SinkState.DISCARDED})

@@ -123,7 +123,7 @@ def group2_skipper(ts: str) -> Callable[[bytes], int]:
     return skip
 
 
-def read_head(head: bytes, ts: str, at_end: bool, wanted: list[int]) -> dh.DatasetHead:
+def read_head(head: bytes, ts: str, at_end: bool, wanted: frozenset[int]) -> dh.DatasetHead:
     implicit, little, deflated = _encoding(ts)
     if deflated:
         head = dh.inflate_prefix(head, 4 * HOLD)
