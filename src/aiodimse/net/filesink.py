@@ -39,10 +39,13 @@ Deferred finishing (``defer_finish=True``, what the storage SCP uses). :meth:`cl
 hands the last bytes over and returns at once, so the association's reader goes on reading
 the next message while this one becomes durable; the service later calls :meth:`finish`, which
 writes, fsyncs and runs the service's own check-and-rename step in **one** worker-thread trip.
-A :class:`SyncBatcher` groups the trips of every sink finishing at the same time (pipelined
-C-STOREs, many associations): one trip writes all their files, then fsyncs them one after
-the other (the file system merges their journal commits), runs their steps, and fsyncs each
-directory once; every caller still gets its answer only after its own data is durable.
+A batcher (:mod:`.syncbatch`: :class:`ThreadBatcher` on asyncio, :class:`SyncBatcher`
+elsewhere) groups the trips of every sink finishing at the same time (pipelined C-STOREs,
+many associations): one trip writes all their files, then fsyncs them one after the other,
+runs their steps, and fsyncs each directory once; every caller still gets its answer only
+after its own data is durable. A small sink that need not be fsynced can instead be
+finished in the calling thread (:meth:`finish_here`): a page-cache write of a few hundred
+KiB costs less than the hop to a thread and back.
 """
 
 from __future__ import annotations
