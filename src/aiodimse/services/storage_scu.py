@@ -10,6 +10,10 @@ picks the accepted presentation context. When it has the file's own transfer syn
 dataset bytes go from disk to the socket unchanged: :class:`~aiodimse.net.filesource.DatasetReader`
 reads 1 MiB at a time in a worker thread, the fragmenter cuts P-DATA-TF PDUs of the peer's
 maximum length, and nothing holds more than a chunk or two (bit-preserving, bounded memory).
+Over a plain TCP socket on Linux a dataset larger than one chunk is not read at all: a
+:class:`~aiodimse.services.store_regions.RegionReader` hands out regions of the open file
+and the transport writes them with ``os.sendfile`` (no copy, no worker-thread trip per
+chunk). Pacing (progress, the no-progress deadline) is :mod:`~aiodimse.services.store_pacing`.
 
 Otherwise the dataset is converted while it is sent
 (:class:`~aiodimse.services.storage_convert.ConvertedSource`): an uncompressed source is
@@ -41,7 +45,7 @@ from __future__ import annotations
 import logging
 import math
 import zlib
-from collections.abc import AsyncIterable, Callable, Iterator, Sequence
+from collections.abc import AsyncIterable, Callable, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from functools import partial
@@ -58,16 +62,12 @@ from ..constants import (
     EXPLICIT_VR_BIG_ENDIAN,
     EXPLICIT_VR_LITTLE_ENDIAN,
     IMPLICIT_VR_LITTLE_ENDIAN,
-    PDV_HEADER_LENGTH,
 )
-from ..dimse.file_region import FileRegion
-from ..dimse.fragmenter import resolve_max_pdu_length
 from ..dimse.messages import CStoreRQ, CStoreRSP, Priority
 from ..dimse.status import Service, StatusCategory, status_info
 from ..errors import AssociationError, DicomError, DicomTimeoutError, LocalProtocolError
 from ..net.channel import Channel
 from ..net.filesource import (
-    DEFAULT_CHUNK_SIZE,
     DatasetReader,
     DicomFileError,
     DicomFileInfo,
@@ -80,6 +80,14 @@ from ..net.filesource import (
 )
 from .storage_contexts import ContextChoice, Conversion, choose_context, uid_name
 from .storage_convert import ConvertedSource
+from .store_pacing import (
+    PROGRESS_INTERVAL,
+    Progress,
+    _Meter,
+    _Paced,
+    read_chunk_size,
+    slice_size_for,
+)
 from .store_regions import RegionReader, regions_possible
 from .ts_strategies import Capabilities, Strategy
 
@@ -102,21 +110,12 @@ __all__ = [
 
 log = logging.getLogger("aiodimse.storescu")
 
-#: Seconds between two progress calls while data moves (the last call is never skipped).
-PROGRESS_INTERVAL: Final = 0.1
-#: Seconds a no-progress deadline may be left unmoved (it then fires at most that early).
-REARM_SLACK: Final = 0.05
-#: Smallest slice of the dataset between two progress/deadline checks: about one file read,
-#: so a chunk read from disk goes through the pacing once, not once per PDU.
-MIN_SLICE: Final = 1024 * 1024
 #: Worker threads encoding datasets at once per event loop (CPU bound: about the cores of a
 #: small server; file reads have their own limiter).
 ENCODE_THREADS: Final = 2
 
 _DEFLATED: Final = frozenset({DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN, "1.2.840.10008.1.2.8.1"})
 
-#: ``progress(bytes_sent, total)``.
-Progress: TypeAlias = Callable[[int, int], None]
 
 _encode_limiter: RunVar[anyio.CapacityLimiter] = RunVar("aiodimse_encode_limiter")
 
@@ -305,143 +304,6 @@ def encode_dataset(
 # ------------------------------------------------------------------------------ sending
 
 
-class _Meter:
-    """Counts bytes sent and calls ``progress`` at most every PROGRESS_INTERVAL seconds."""
-
-    __slots__ = ("_callback", "_last", "sent", "total")
-
-    def __init__(self, callback: Progress | None, total: int) -> None:
-        self._callback = callback
-        self.sent = 0
-        self.total = total
-        self._last = -1e300
-
-    def add(self, n: int) -> None:
-        self.sent += n
-        if self._callback is not None:
-            now = anyio.current_time()
-            if now - self._last >= PROGRESS_INTERVAL:
-                self._last = now
-                self._callback(self.sent, self.total)
-
-    def report(self) -> None:
-        """Call ``progress`` now (the end of an instance)."""
-        if self._callback is not None:
-            self._last = anyio.current_time()
-            self._callback(self.sent, self.total)
-
-
-class _Paced:
-    """The dataset in slices; each request for the next slice means the previous one went
-    out (the fragmenter pulls lazily), so it counts progress and re-arms the deadline."""
-
-    __slots__ = (
-        "_armed",
-        "_estimate",
-        "_handed",
-        "_pending",
-        "_scope",
-        "_size",
-        "_slack",
-        "_source",
-        "_timeout",
-        "_view",
-        "meter",
-        "sent",
-    )
-
-    def __init__(
-        self,
-        source: DatasetReader | RegionReader | ConvertedSource | bytes,
-        *,
-        slice_size: int,
-        scope: anyio.CancelScope,
-        timeout: float | None,
-        meter: _Meter,
-        planned: int = 0,
-        armed: float = -1e300,
-    ) -> None:
-        """``planned``: what ``meter.total`` counts for it; ``armed``: ``scope``'s last arming."""
-        self._source = source
-        self._view: memoryview | FileRegion = (
-            memoryview(source) if isinstance(source, bytes) else memoryview(b"")
-        )
-        self._size = slice_size
-        self._scope = scope
-        self._timeout = timeout
-        # Moving a deadline reschedules a timer: a re-arm within 1 % of the timeout (at most
-        # REARM_SLACK) of the last one is skipped, so the deadline fires at most that early.
-        self._slack = min(REARM_SLACK, timeout / 100) if timeout is not None else 0.0
-        self._armed = armed
-        self._handed = 0
-        self._pending = 0
-        self.meter = meter
-        self.sent = 0
-        self._estimate = planned
-
-    def rearm(self) -> None:
-        if self._timeout is not None:
-            now = anyio.current_time()
-            if now - self._armed >= self._slack:
-                self._armed = now
-                self._scope.deadline = now + self._timeout
-
-    def _reestimate(self) -> None:
-        # A converted length is known only at the end: keep the meter's total estimated.
-        if isinstance(self._source, ConvertedSource):
-            estimate = self._source.estimate
-            self.meter.total += estimate - self._estimate
-            self._estimate = estimate
-
-    def settle(self) -> None:
-        """The last slice went out too (progress: count it, re-arm the deadline)."""
-        self._reestimate()
-        if self._pending:
-            self.sent += self._pending
-            self.meter.add(self._pending)
-            self._pending = 0
-            self.rearm()
-
-    def whole(self) -> bytes | Iterator[memoryview]:
-        """A ``bytes`` source as a plain (not async) dataset, no event-loop trip per slice:
-        itself when it is one slice, else its slices, each counted when the next is asked
-        for (:meth:`settle` counts the last)."""
-        assert isinstance(self._source, bytes)
-        if len(self._source) <= self._size:
-            self._pending = len(self._source)
-            return self._source
-        return self._slices()
-
-    def _slices(self) -> Iterator[memoryview]:
-        assert isinstance(self._source, bytes)
-        view = memoryview(self._source)
-        for start in range(0, len(view), self._size):
-            self.settle()
-            piece = view[start : start + self._size]
-            self._pending = len(piece)
-            yield piece
-
-    def __aiter__(self) -> _Paced:
-        return self
-
-    async def __anext__(self) -> memoryview | FileRegion:
-        self.settle()
-        if not self._view:
-            if isinstance(self._source, bytes):
-                raise StopAsyncIteration
-            chunk = await self._source.__anext__()
-            self._view = chunk if isinstance(chunk, FileRegion) else memoryview(chunk)
-            self._reestimate()
-            self.rearm()
-        # End on a slice boundary of the whole dataset (chunks need not be multiples).
-        n = self._size - self._handed % self._size
-        piece = self._view[:n]
-        self._view = self._view[n:]
-        self._pending = len(piece)
-        self._handed += len(piece)
-        return piece
-
-
 async def _resolve(item: StoreItem) -> _Resolved:
     if isinstance(item, DicomFileInfo | DatasetInstance):
         return item
@@ -508,21 +370,6 @@ async def _encode_off_loop(func: Callable[..., bytes], *args: object) -> bytes:
         raise
     except Exception as exc:  # pydicom raises many kinds for values it cannot encode
         raise LocalProtocolError(f"cannot encode the dataset: {exc}") from exc
-
-
-def slice_size_for(channel: Channel, peer_max_pdu: int) -> int:
-    """Bytes per slice: whole PDV payloads of the peer's maximum PDU (PS3.8 9.3.5.1: a PDV
-    has a 6-byte header; E.1: fragments are even), at least :data:`MIN_SLICE`, so that
-    slices end where PDUs do and each PDU carries one PDV."""
-    limit = resolve_max_pdu_length(peer_max_pdu, channel.limits)
-    payload = max(2, (limit - PDV_HEADER_LENGTH) & ~1)
-    return payload * max(1, -(-MIN_SLICE // payload))
-
-
-def read_chunk_size(slice_size: int) -> int:
-    """Bytes per file read: about :data:`~aiodimse.net.filesource.DEFAULT_CHUNK_SIZE`, a
-    whole number of slices, so that chunks too end where PDUs do."""
-    return slice_size * max(1, round(DEFAULT_CHUNK_SIZE / slice_size))
 
 
 def _transport_of(channel: Channel) -> object:

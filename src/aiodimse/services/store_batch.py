@@ -39,21 +39,17 @@ from ..net.filesource import (
 )
 from .storage_contexts import ContextChoice, NoPresentationContext
 from .storage_scu import (
-    REARM_SLACK,
-    Progress,
     StoreItem,
     StoreResult,
     _discard,
-    _Meter,
     _Resolved,
     _store_one,
     _store_timeout,
     _transport_of,
     choose_instance_context,
-    read_chunk_size,
     resolve_items,
-    slice_size_for,
 )
+from .store_pacing import REARM_SLACK, Progress, _Meter, read_chunk_size, slice_size_for
 from .store_regions import regions_possible
 
 if TYPE_CHECKING:
@@ -225,7 +221,7 @@ class _Watchdog:
         self.limit = limit
         self.armed = anyio.current_time()
         self.deadline = self.armed + limit
-        # As storage_scu._Paced: a re-arm this soon after the last one is skipped (moving
+        # As store_pacing._Paced: a re-arm this soon after the last one is skipped (moving
         # the deadline reschedules a timer), so it fires at most that early.
         self.slack = min(REARM_SLACK, limit / 100)
         self.scope: anyio.CancelScope | None = None
