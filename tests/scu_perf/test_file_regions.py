@@ -297,3 +297,22 @@ async def test_store_many_sends_regions_byte_identical(
     assert writes and all(n >= 3 for n in writes)
     expect = sorted(hashlib.sha256(_dataset(info)).hexdigest() for info in files)
     assert sorted(got.sha256 for got in scp.arrived) == expect
+
+
+async def test_without_sendfile_the_reader_path_sends_the_same_bytes(
+    big_file: DicomFileInfo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Windows/macOS (no ``os.sendfile`` with ``MSG_MORE``): no regions, chunks read instead."""
+    monkeypatch.setattr("aiodimse.net.transport.SENDFILE_SUPPORTED", False)
+    used: list[object] = []
+    monkeypatch.setattr(storage_scu, "RegionReader", lambda *a, **k: used.append(a))
+    ts = (ExplicitVRLittleEndian,)
+    scp = RecordingSCP(contexts=contexts_for([big_file.sop_class_uid], ts))
+    async with scp.ae.serve("127.0.0.1", 0) as server:
+        async with aiodimse.AE("SCU").associate(
+            "127.0.0.1", server.port, contexts=propose_contexts([big_file])
+        ) as assoc:
+            results = await assoc.store_many([big_file, big_file])
+    assert all(r.ok for r in results) and not used
+    digest = hashlib.sha256(_dataset(big_file)).hexdigest()
+    assert [a.sha256 for a in scp.arrived] == [digest, digest]
