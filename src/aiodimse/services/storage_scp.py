@@ -172,7 +172,7 @@ def _storage_sop_classes() -> tuple[str, ...]:
 STORAGE_SOP_CLASSES: Final[tuple[str, ...]] = _storage_sop_classes()
 
 #: Threads finishing instances at once: one trip's writes overlap another's fsync waits.
-_BATCH_WORKERS: Final = 3
+_BATCH_WORKERS: Final = 2
 
 
 class DuplicatePolicy(enum.Enum):
