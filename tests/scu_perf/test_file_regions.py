@@ -316,3 +316,17 @@ async def test_without_sendfile_the_reader_path_sends_the_same_bytes(
     assert all(r.ok for r in results) and not used
     digest = hashlib.sha256(_dataset(big_file)).hexdigest()
     assert [a.sha256 for a in scp.arrived] == [digest, digest]
+
+
+@needs_sendfile
+async def test_a_region_whose_file_was_closed_is_never_written(tmp_path: Path) -> None:
+    path = tmp_path / "f.bin"
+    path.write_bytes(b"x" * 100)
+    fp = path.open("rb")
+    region = FileRegion(fp.fileno(), 0, 100, fp)[10:20]
+    assert region.owner is fp
+    fp.close()
+    a, b = socket.socketpair()
+    a.setblocking(False)
+    with a, b, pytest.raises(OSError, match="closed before it was sent"):
+        await write_with_regions(a, [b"H", region], lambda: anyio.wait_writable(a))

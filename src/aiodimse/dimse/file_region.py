@@ -7,12 +7,15 @@ transport writes it with ``os.sendfile`` (:mod:`aiodimse.net.sendfile`), so the 
 from the page cache to the socket without passing through Python.
 
 Whoever creates regions owns the descriptor and must keep it open until every PDU holding
-one of its regions has been written (for a C-STORE: until the request was sent).
+one of its regions has been written (for a C-STORE: until the request was sent). ``owner``
+(optional) is the open file object itself: the writer refuses a region whose owner was
+closed, so a region left over after its file closed can never send the bytes of another
+file that reused the descriptor number.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 __all__ = ["FileRegion"]
 
@@ -24,6 +27,7 @@ class FileRegion:
     fd: int
     offset: int
     length: int
+    owner: object = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.fd < 0 or self.offset < 0 or self.length < 0:
@@ -42,4 +46,4 @@ class FileRegion:
         start, stop, step = key.indices(self.length)
         if step != 1:
             raise ValueError("a FileRegion slice has no step")
-        return FileRegion(self.fd, self.offset + start, max(0, stop - start))
+        return FileRegion(self.fd, self.offset + start, max(0, stop - start), self.owner)

@@ -83,6 +83,8 @@ async def _write_views(
 async def _write_region(
     out_fd: int, region: FileRegion, wait_writable: Callable[[], Awaitable[None]]
 ) -> None:
+    if getattr(region.owner, "closed", False):
+        raise OSError(errno.EBADF, "the file of a region was closed before it was sent")
     offset, left = region.offset, region.length
     while left:
         try:

@@ -157,7 +157,7 @@ class RegionReader:
         if fp is None:
             raise DicomFileError(self.info.path, "reader is not open (use 'async with')")
         n = min(self.chunk_size, self._end - self._offset)
-        region = FileRegion(fp.fileno(), self._offset, n)
+        region = FileRegion(fp.fileno(), self._offset, n, fp)
         self._offset += n
         self.bytes_read += n
         self._advise(self._offset)
