@@ -272,10 +272,12 @@ class _ReadAhead:
     are planned, in input order. Many small files are opened, checked, read and closed in
     **one** worker-thread trip (:func:`~aiodimse.net.filesource.prefetch_datasets`); a large
     one gives its first chunk and stays open for the instance's
-    :class:`~aiodimse.net.filesource.DatasetReader`. At most :data:`READ_AHEAD_BYTES`,
-    :data:`READ_AHEAD_FILES` files and :data:`READ_AHEAD_OPEN` open files are held, so
-    memory stays bounded; the instance sent next starts without waiting for the disk, and a
-    stop-and-wait association reads the next files while it waits for an answer.
+    :class:`~aiodimse.net.filesource.DatasetReader` (one sent as file regions is only
+    opened: :class:`~aiodimse.services.store_regions.RegionReader` reads nothing). At most
+    :data:`READ_AHEAD_BYTES`, :data:`READ_AHEAD_FILES` files and :data:`READ_AHEAD_OPEN`
+    open files are held, so memory stays bounded; the instance sent next starts without
+    waiting for the disk, and a stop-and-wait association reads the next files while it
+    waits for an answer.
     """
 
     def __init__(
