@@ -9,6 +9,7 @@ identical, fewer worker-thread trips than chunks) with and without a read-ahead 
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import socket
@@ -330,3 +331,26 @@ async def test_a_region_whose_file_was_closed_is_never_written(tmp_path: Path) -
     a.setblocking(False)
     with a, b, pytest.raises(OSError, match="closed before it was sent"):
         await write_with_regions(a, [b"H", region], lambda: anyio.wait_writable(a))
+
+
+@needs_sendfile
+async def test_a_file_without_sendfile_support_is_copied_instead(
+    data_file: tuple[int, bytes], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fd, data = data_file
+    calls: list[int] = []
+
+    def refuse(*args: object) -> int:
+        calls.append(1)
+        raise OSError(errno.EINVAL, "Invalid argument")
+
+    monkeypatch.setattr(os, "sendfile", refuse)
+    a, b = socket.socketpair()
+    a.setblocking(False)
+    b.setblocking(False)
+    parts: list[Any] = [b"H", FileRegion(fd, 5, 290_000), b"T"]
+    with a, b:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(write_with_regions, a, parts, lambda: anyio.wait_writable(a))
+            got = await _drain(b, 290_002)
+    assert calls and got == b"H" + data[5:290_005] + b"T"

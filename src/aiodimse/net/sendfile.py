@@ -24,7 +24,9 @@ Like asyncio's own ``loop.sock_sendfile``, the ``sendfile`` call runs on the eve
 thread: it never waits for the socket (non-blocking; the transport waits for writability),
 but it may wait for the disk when the file is not in the page cache. The reader of regions
 (:mod:`aiodimse.services.store_regions`) asks the kernel to read each next chunk ahead
-(``posix_fadvise(WILLNEED)``) so that the wait is rare and short.
+(``posix_fadvise(WILLNEED)``) so that the wait is rare and short. A file system that
+refuses ``sendfile`` (``EINVAL``/``ENOSYS``/``EOPNOTSUPP``) gets its region read with
+``pread`` and written instead, 256 KiB at a time (also on the loop's thread).
 """
 
 from __future__ import annotations
@@ -42,6 +44,11 @@ __all__ = ["SENDFILE_SUPPORTED", "has_regions", "write_with_regions"]
 #: Whether this platform can write :class:`FileRegion` parts (see the module docstring).
 SENDFILE_SUPPORTED: Final = hasattr(os, "sendfile") and hasattr(socket, "MSG_MORE")
 _MSG_MORE: Final = getattr(socket, "MSG_MORE", 0)
+#: ``sendfile`` errors meaning "not for this file": the bytes are copied instead.
+_NO_SENDFILE: Final = frozenset(
+    {errno.EINVAL, errno.ENOSYS, getattr(errno, "EOPNOTSUPP", errno.EINVAL)}
+)
+_COPY_PIECE: Final = 256 * 1024
 
 Part = bytes | memoryview | FileRegion
 
@@ -81,10 +88,11 @@ async def _write_views(
 
 
 async def _write_region(
-    out_fd: int, region: FileRegion, wait_writable: Callable[[], Awaitable[None]]
+    sock: socket.socket, region: FileRegion, wait_writable: Callable[[], Awaitable[None]]
 ) -> None:
     if getattr(region.owner, "closed", False):
         raise OSError(errno.EBADF, "the file of a region was closed before it was sent")
+    out_fd = sock.fileno()
     offset, left = region.offset, region.length
     while left:
         try:
@@ -92,6 +100,12 @@ async def _write_region(
         except (BlockingIOError, InterruptedError):
             await wait_writable()
             continue
+        except OSError as exc:
+            if exc.errno not in _NO_SENDFILE:
+                raise
+            # A file system without sendfile support: read and write the rest instead.
+            await _copy_region(sock, region.fd, offset, left, wait_writable)
+            return
         if sent == 0:
             # The file is shorter than when it was examined: the PDU cannot be completed.
             raise FileEndedEarly(
@@ -99,6 +113,25 @@ async def _write_region(
             )
         offset += sent
         left -= sent
+
+
+async def _copy_region(
+    sock: socket.socket,
+    fd: int,
+    offset: int,
+    left: int,
+    wait_writable: Callable[[], Awaitable[None]],
+) -> None:
+    """The fallback of :func:`_write_region`: ``pread`` and ``sendmsg``, a piece at a time."""
+    while left:
+        piece = os.pread(fd, min(left, _COPY_PIECE), offset)
+        if not piece:
+            raise FileEndedEarly(
+                errno.EIO, f"the file became shorter while being sent ({left} bytes missing)"
+            )
+        await _write_views(sock, [memoryview(piece)], _MSG_MORE, wait_writable)
+        offset += len(piece)
+        left -= len(piece)
 
 
 async def write_with_regions(
@@ -111,14 +144,13 @@ async def write_with_regions(
     ``wait_writable()`` is awaited whenever the socket is full. Raises ``OSError`` (a
     :class:`FileEndedEarly` when a region's file is too short); what was written then
     stays written."""
-    out_fd = sock.fileno()
     run: list[memoryview] = []
     for p in parts:
         if isinstance(p, FileRegion):
             if run:
                 await _write_views(sock, run, _MSG_MORE, wait_writable)
                 run = []
-            await _write_region(out_fd, p, wait_writable)
+            await _write_region(sock, p, wait_writable)
         elif len(p):
             run.append(memoryview(p))
     if run:
