@@ -30,10 +30,10 @@ must not be left behind (the caller would discard a sink the thread is still wri
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import logging
 import os
+import queue
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -212,14 +212,14 @@ class SyncBatcher:
 class ThreadBatcher:
     """Groups the finishing of deferred sinks into trips of dedicated threads (asyncio).
 
-    :meth:`run` queues the job and wakes a sleeping thread, or starts one when none sleeps
-    and fewer than ``workers`` run; a thread takes every job queued at that moment
-    (``max_batch`` at most) for its trip, so jobs queued while the threads are busy share
-    the next trip. Several threads overlap one trip's writes with another's ``fsync``
-    waits, and the file system merges their journal commits. Each trip's results go back
-    to each caller's loop in one ``call_soon_threadsafe``. Off asyncio the job goes to
-    ``fallback`` (a :class:`SyncBatcher`). Thread-safe; :meth:`close` stops the threads
-    once the queue is empty (idempotent).
+    :meth:`run` puts the job on a :class:`queue.SimpleQueue` (one wake-up of a waiting
+    thread, no lock held while it wakes) and starts a thread when none waits and fewer than
+    ``workers`` run; a thread takes every job queued at that moment (``max_batch`` at most)
+    for its trip, so jobs queued while the threads are busy share the next trip. A second
+    thread overlaps one trip's writes with another's ``fsync`` waits. Each trip's results
+    go back to each caller's loop in one ``call_soon_threadsafe``. Off asyncio the job goes
+    to ``fallback`` (a :class:`SyncBatcher`). Thread-safe; :meth:`close` stops the threads
+    once the jobs queued before it are done (idempotent).
     """
 
     def __init__(
@@ -236,12 +236,12 @@ class ThreadBatcher:
         self._workers = workers
         self._max_batch = max_batch
         self._idle_timeout = idle_timeout
-        self._queue: collections.deque[tuple[_Job[Any], asyncio.AbstractEventLoop]] = (
-            collections.deque()
+        self._queue: queue.SimpleQueue[tuple[_Job[Any], asyncio.AbstractEventLoop] | None] = (
+            queue.SimpleQueue()
         )
-        self._cond = threading.Condition(threading.Lock())
+        self._lock = threading.Lock()  # the bookkeeping below
         self._threads: set[threading.Thread] = set()
-        self._sleeping = 0
+        self._waiting = 0  # threads waiting for a job (or about to)
         self._closed = False
         self._trips = 0
         self._jobs = 0
@@ -264,7 +264,7 @@ class ThreadBatcher:
     @property
     def threads(self) -> list[threading.Thread]:
         """The threads running now (they stop after ``idle_timeout`` without work)."""
-        with self._cond:
+        with self._lock:
             return list(self._threads)
 
     async def run(self, sink: FileSink, then: Callable[[FileSink, SyncBatch], T]) -> T:
@@ -276,15 +276,14 @@ class ThreadBatcher:
             return await self._fallback.run(sink, then)
         job: _Job[T] = _Job(sink, then)
         job.future = future = loop.create_future()
-        with self._cond:
-            self._queue.append((job, loop))
-            if self._sleeping:
-                self._cond.notify()
-            elif len(self._threads) < self._workers:
+        self._queue.put((job, loop))
+        with self._lock:
+            if not self._waiting and len(self._threads) < self._workers:
                 thread = threading.Thread(
                     target=self._work, name="aiodimse-sync-batcher", daemon=True
                 )
                 self._threads.add(thread)
+                self._waiting += 1  # it will wait first: later jobs need no other thread
                 thread.start()
         if not future.done():
             with anyio.CancelScope(shield=True):
@@ -292,28 +291,44 @@ class ThreadBatcher:
         return _outcome(job)
 
     def close(self) -> None:
-        """Stop the threads once the queued jobs are done (they still finish)."""
-        with self._cond:
+        """Stop the threads once the jobs queued before are done (they still finish)."""
+        with self._lock:
             self._closed = True
-            self._cond.notify_all()
+            for _ in self._threads:
+                self._queue.put(None)
 
     def _work(self) -> None:
         """A thread: trips until idle for ``idle_timeout`` seconds, or closed."""
-        queue, cond, me = self._queue, self._cond, threading.current_thread()
+        jobs_queue, lock, me = self._queue, self._lock, threading.current_thread()
+        waiting = True  # counted in ``_waiting`` by whoever started this thread
         while True:
-            with cond:
-                while not queue:
-                    if self._closed:
-                        self._threads.discard(me)
-                        return
-                    self._sleeping += 1
-                    woken = cond.wait(self._idle_timeout)
-                    self._sleeping -= 1
-                    if not woken and not queue:  # idle: stop (the next job starts one)
-                        self._threads.discard(me)
-                        return
-                n = min(len(queue), self._max_batch)
-                taken = [queue.popleft() for _ in range(n)]
+            if not waiting:
+                with lock:
+                    self._waiting += 1
+            try:
+                item = jobs_queue.get(timeout=self._idle_timeout)
+            except queue.Empty:
+                item = None
+            with lock:
+                self._waiting -= 1
+                waiting = False
+                # Stop when idle or closed, unless a job came meanwhile (nobody else may
+                # have been started for it: this thread counted as waiting).
+                if item is None and (self._closed or jobs_queue.empty()):
+                    self._threads.discard(me)
+                    return
+            if item is None:
+                continue
+            taken = [item]
+            while len(taken) < self._max_batch:
+                try:
+                    more = jobs_queue.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:  # closing: finish this trip, then stop
+                    jobs_queue.put(None)
+                    break
+                taken.append(more)
             jobs = [j for j, _loop in taken]
             try:
                 run_trip(jobs)
@@ -321,7 +336,7 @@ class ThreadBatcher:
                 for j in jobs:
                     if not j.finished:
                         j.error, j.finished = exc, True
-            with cond:
+            with lock:
                 self._trips += 1
                 self._jobs += len(jobs)
             by_loop: dict[asyncio.AbstractEventLoop, list[_Job[Any]]] = {}
