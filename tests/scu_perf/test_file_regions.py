@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import itertools
 import os
 import socket
 from collections.abc import Iterator
@@ -354,3 +355,20 @@ async def test_a_file_without_sendfile_support_is_copied_instead(
             tg.start_soon(write_with_regions, a, parts, lambda: anyio.wait_writable(a))
             got = await _drain(b, 290_002)
     assert calls and got == b"H" + data[5:290_005] + b"T"
+
+
+@pytest.mark.skipif(not hasattr(os, "posix_fadvise"), reason="no posix_fadvise")
+async def test_read_ahead_advice_is_one_call_per_window(
+    big_file: DicomFileInfo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[tuple[int, int]] = []
+    monkeypatch.setattr(os, "posix_fadvise", lambda fd, off, n, how: calls.append((off, n)))
+    monkeypatch.setattr(store_regions, "ADVISE_WINDOW", 1 << 20)
+    async with RegionReader(big_file, chunk_size=1 << 19) as reader:
+        pieces = [p async for p in reader]
+    assert len(pieces) == -(-big_file.dataset_length // (1 << 19))
+    # Contiguous windows covering the dataset, one call per MiB, not one per chunk.
+    assert calls[0][0] == big_file.dataset_offset
+    assert all(a + n == b for (a, n), (b, _) in itertools.pairwise(calls))
+    assert calls[-1][0] + calls[-1][1] == big_file.file_size
+    assert len(calls) == -(-big_file.dataset_length // (1 << 20))

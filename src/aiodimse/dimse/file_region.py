@@ -46,4 +46,10 @@ class FileRegion:
         start, stop, step = key.indices(self.length)
         if step != 1:
             raise ValueError("a FileRegion slice has no step")
-        return FileRegion(self.fd, self.offset + start, max(0, stop - start), self.owner)
+        # Valid by construction: skip __init__'s checks (one slice per PDU, a hot path).
+        part = object.__new__(FileRegion)
+        object.__setattr__(part, "fd", self.fd)
+        object.__setattr__(part, "offset", self.offset + start)
+        object.__setattr__(part, "length", max(0, stop - start))
+        object.__setattr__(part, "owner", self.owner)
+        return part

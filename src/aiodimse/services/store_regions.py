@@ -41,6 +41,8 @@ from ..net.filesource import (
 __all__ = ["RegionReader", "regions_possible"]
 
 _FADVISE: Final = hasattr(os, "posix_fadvise") and hasattr(os, "POSIX_FADV_WILLNEED")
+#: Bytes the kernel is asked to read ahead at once (a 4 MiB instance: one request).
+ADVISE_WINDOW: Final = 8 << 20
 
 
 def regions_possible(transport: object, info: DicomFileInfo, chunk_size: int) -> bool:
@@ -81,6 +83,7 @@ class RegionReader:
         self._head: bytes | DicomFileError | None = None
         self._offset = info.dataset_offset  # the next byte to hand out as a region
         self._end = info.file_size
+        self._advised = 0  # the kernel was asked to read ahead up to here
         #: Bytes handed out so far.
         self.bytes_read = 0
 
@@ -112,7 +115,7 @@ class RegionReader:
         if self._fp is not None and (self._offset - self.info.dataset_offset) % 2:
             await self.aclose()
             raise ValueError("the prefetched head must have an even length")
-        self._advise(self._offset)
+        self._advise()
         return self
 
     async def __aexit__(
@@ -131,15 +134,24 @@ class RegionReader:
         if fp is not None:
             fp.close()
 
-    def _advise(self, offset: int) -> None:
-        """Ask the kernel to read the chunk at ``offset`` ahead (no waiting), so that
-        ``sendfile`` on the loop rarely waits for the disk."""
-        if _FADVISE and self._fp is not None and offset < self._end:
-            n = min(self.chunk_size, self._end - offset)
-            try:
-                os.posix_fadvise(self._fp.fileno(), offset, n, os.POSIX_FADV_WILLNEED)
-            except OSError:  # pragma: no cover - advice only
-                pass
+    def _advise(self) -> None:
+        """Once the next chunk reaches past what was advised: ask the kernel to read the
+        next :data:`ADVISE_WINDOW` ahead (no waiting), so that ``sendfile`` on the loop
+        rarely waits for the disk."""
+        offset = self._offset
+        if not _FADVISE or self._fp is None or offset >= self._end:
+            return
+        if offset + self.chunk_size <= self._advised:
+            return
+        start = max(offset, self._advised)
+        if start >= self._end:  # all advised (and a length of 0 would mean "to the end")
+            return
+        n = min(max(ADVISE_WINDOW, self.chunk_size), self._end - start)
+        self._advised = start + n
+        try:
+            os.posix_fadvise(self._fp.fileno(), start, n, os.POSIX_FADV_WILLNEED)
+        except OSError:  # pragma: no cover - advice only
+            pass
 
     def __aiter__(self) -> RegionReader:
         return self
@@ -160,5 +172,5 @@ class RegionReader:
         region = FileRegion(fp.fileno(), self._offset, n, fp)
         self._offset += n
         self.bytes_read += n
-        self._advise(self._offset)
+        self._advise()
         return region
