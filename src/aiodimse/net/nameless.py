@@ -27,6 +27,8 @@ __all__ = ["AnonymousFiles"]
 
 _O_CLOEXEC: Final = getattr(os, "O_CLOEXEC", 0)
 _O_TMPFILE: Final = getattr(os, "O_TMPFILE", 0)  # Linux >= 3.11; 0 elsewhere
+#: Files the background thread makes between two hand-overs (one lock round each).
+_HAND_OVER: Final = 4
 #: errno values meaning "this file system or kernel has no O_TMPFILE".
 _UNSUPPORTED: Final = frozenset({errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL})
 
@@ -189,14 +191,26 @@ class AnonymousFiles:
                     ready, self._ready = self._ready, []  # idle: give the files back
                     self._thread = None
                     break
-            fd = self._create()
+                need = min(self.size - len(self._ready), _HAND_OVER)
+            # Made outside the lock, then handed over a few at a time: a take() meanwhile
+            # never waits for the lock while this thread waits for the interpreter.
+            made: list[int] = []
+            failed = False
+            while len(made) < need:
+                fd = self._create()
+                if fd is None:
+                    failed = True
+                    break
+                made.append(fd)
             with self._cond:
-                if fd is not None and not self._closed:
-                    self._ready.append(fd)
-                    continue
+                if not self._closed:
+                    self._ready.extend(made)
+                    made = []
+                    if not failed:
+                        continue
                 # Closed, or creating fails (e.g. EACCES): stop; the next take tries again.
                 self._thread = None
-                ready = [] if fd is None else [fd]
+                ready = made
                 break
         for fd in ready:
             _close(fd)
