@@ -179,12 +179,12 @@ def test_the_pool_fills_ahead_stops_when_idle_and_frees_its_files(tmp_path: Path
     thread = pool._thread
     assert thread is not None
     thread.join(5)  # fills to 4, then ends 50 ms after the last take
-    assert not thread.is_alive() and pool._thread is None and pool._ready == []
+    assert not thread.is_alive() and pool._thread is None and not pool._ready
     os.close(first)
     again = pool.take()  # starts again on demand
     assert again is not None
     pool.close()
-    assert pool.take() is None and pool._ready == []
+    assert pool.take() is None and not pool._ready
     os.close(again)
     assert _names(tmp_path) == []
 
@@ -225,3 +225,32 @@ def test_a_forked_child_does_not_use_the_parents_ready_files(tmp_path: Path) -> 
         assert fd is not None
         os.close(fd)
     pool.close()
+
+
+@linux_only
+def test_takes_from_several_threads_get_distinct_open_files(tmp_path: Path) -> None:
+    """take() pops without the lock while the background thread refills: every descriptor
+    goes to one caller only, and close() frees the rest without touching taken ones."""
+    import threading
+
+    pool = AnonymousFiles(tmp_path, size=8)
+    taken: list[list[int]] = [[] for _ in range(4)]
+
+    def worker(mine: list[int]) -> None:
+        for _ in range(100):
+            fd = pool.take()
+            assert fd is not None
+            mine.append(fd)
+
+    threads = [threading.Thread(target=worker, args=(t,)) for t in taken]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    fds = [fd for mine in taken for fd in mine]
+    assert len(fds) == 400 and len(set(fds)) == 400
+    pool.close()
+    for fd in fds:  # still open: written, then closed by their owner
+        assert os.write(fd, b"x") == 1
+        os.close(fd)
+    assert not pool._ready

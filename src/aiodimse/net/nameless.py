@@ -12,6 +12,7 @@ the file.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import errno
 import logging
@@ -36,6 +37,17 @@ _UNSUPPORTED: Final = frozenset({errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL})
 def _close(fd: int) -> None:
     with contextlib.suppress(OSError):
         os.close(fd)
+
+
+def _close_all(fds: collections.deque[int] | list[int]) -> None:
+    """Close every descriptor, popping each first: a take() popping from the same deque at
+    the same moment gets a descriptor that is not closed here."""
+    while True:
+        try:
+            fd = fds.pop()
+        except IndexError:
+            return
+        _close(fd)
 
 
 class AnonymousFiles:
@@ -66,7 +78,10 @@ class AnonymousFiles:
         self.idle_timeout = idle_timeout
         self.supported = bool(_O_TMPFILE) and os.path.isdir("/proc/self/fd")
         self._probed = False
-        self._ready: list[int] = []
+        # Appended by the thread, popped by take() without the lock (deque operations are
+        # atomic); ``_cond`` guards starting, waking and stopping the thread.
+        self._ready: collections.deque[int] = collections.deque()
+        self._filling = False  # the thread is making files (a wake-up would be wasted)
         self._cond = threading.Condition(threading.Lock())
         self._probe_lock = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -82,18 +97,24 @@ class AnonymousFiles:
         """A write-only descriptor of a new, empty, nameless file; None when unsupported."""
         if not self.supported or self._closed:
             return None
-        with self._cond:
-            if self._pid != os.getpid():  # a forked child: the parent's files are not ours
-                self._forget_parent()
-            fd = self._ready.pop() if self._ready else None
-            self._last_take = time.monotonic()
-            if self._thread is None:
-                self._thread = threading.Thread(
-                    target=self._fill, name="aiodimse-anonymous-files", daemon=True
-                )
-                self._thread.start()
-            elif len(self._ready) <= self.size // 2:
-                self._cond.notify()
+        if self._pid != os.getpid():  # a forked child: the parent's files are not ours
+            with self._cond:
+                if self._pid != os.getpid():
+                    self._forget_parent()
+        try:
+            fd: int | None = self._ready.pop()
+        except IndexError:
+            fd = None
+        self._last_take = time.monotonic()
+        if self._thread is None or (not self._filling and len(self._ready) <= self.size // 2):
+            with self._cond:
+                if self._thread is None:
+                    self._thread = threading.Thread(
+                        target=self._fill, name="aiodimse-anonymous-files", daemon=True
+                    )
+                    self._thread.start()
+                elif not self._filling:
+                    self._cond.notify()
         if fd is not None:
             self.ready_taken += 1
             return fd
@@ -112,20 +133,18 @@ class AnonymousFiles:
         """Stop the thread and free the files not taken (idempotent)."""
         with self._cond:
             self._closed = True
-            ready, self._ready = self._ready, []
+            ready, self._ready = self._ready, collections.deque()
             self._cond.notify()
             proc, self._proc = self._proc, None
-        for fd in ready:
-            _close(fd)
+        _close_all(ready)
         if proc is not None:
             _close(proc[1])
 
     def _forget_parent(self) -> None:
         """In a forked child (lock held): the ready descriptors share their files with the
         parent's, which may use them: close our copies; the thread did not survive."""
-        for fd in self._ready:
-            _close(fd)
-        self._ready, self._thread, self._pid = [], None, os.getpid()
+        _close_all(self._ready)
+        self._thread, self._filling, self._pid = None, False, os.getpid()
 
     def _fd_directory(self) -> int:
         """This process's ``/proc/self/fd``, opened once (again after a fork)."""
@@ -179,17 +198,20 @@ class AnonymousFiles:
 
     def _fill(self) -> None:
         """The background thread: keeps ``size`` files ready; ends when idle or closed."""
-        ready: list[int] = []
+        ready: collections.deque[int] | list[int] = []
         while True:
             with self._cond:
                 while not self._closed and len(self._ready) >= self.size:
                     left = self._last_take + self.idle_timeout - time.monotonic()
                     if left <= 0:
                         break
+                    self._filling = False
                     self._cond.wait(left)
+                self._filling = True
                 if self._closed or not self.supported or len(self._ready) >= self.size:
-                    ready, self._ready = self._ready, []  # idle: give the files back
-                    self._thread = None
+                    # Idle: give the files back.
+                    ready, self._ready = self._ready, collections.deque()
+                    self._thread, self._filling = None, False
                     break
                 need = min(self.size - len(self._ready), _HAND_OVER)
             # Made outside the lock, then handed over a few at a time: a take() meanwhile
@@ -209,8 +231,7 @@ class AnonymousFiles:
                     if not failed:
                         continue
                 # Closed, or creating fails (e.g. EACCES): stop; the next take tries again.
-                self._thread = None
+                self._thread, self._filling = None, False
                 ready = made
                 break
-        for fd in ready:
-            _close(fd)
+        _close_all(ready)
