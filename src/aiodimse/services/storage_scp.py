@@ -18,8 +18,12 @@ registers two things for ``CStoreRQ``: a *sink factory* and a *request handler*.
    dataset they cannot be dropped without re-encoding: they are kept and logged.
 3. When the message is complete, the handler reads the SOP Class/Instance UID (and, for the
    tree layout, Patient ID and Study/Series UIDs) from the start of the dataset
-   (:mod:`.dataset_head`, off the loop). A mismatch with the command (after stripping
-   padding) is 0xA900 and the file is removed (ROBUSTNESS 34).
+   (:mod:`.dataset_head`). A mismatch with the command (after stripping padding) is
+   0xA900 and the file is removed (ROBUSTNESS 34). This, the write, the fsync and (without
+   a handler or conversion) the naming run in one trip of the SCP's finishing threads,
+   shared by the instances finishing together (:mod:`aiodimse.net.syncbatch`); a small
+   instance that is not fsynced (``durable=False``, at most ``loop_write_max`` bytes) is
+   finished by the event loop itself, which costs less than the hop to a thread.
 4. The user's handler, if any, is awaited with a :class:`StoredInstance` (the complete,
    fsynced temporary file and where it will go). It returns the status. An exception is
    0xC211 with an Error Comment (ROBUSTNESS 37); a failure status removes the file.
