@@ -114,6 +114,7 @@ class AnonymousFiles:
                     )
                     self._thread.start()
                 elif not self._filling:
+                    self._filling = True  # once: later takes leave it be until it sleeps
                     self._cond.notify()
         if fd is not None:
             self.ready_taken += 1
