@@ -4,6 +4,7 @@ ones (:class:`ThreadBatcher`), the event loop itself for small non-durable ones.
 from __future__ import annotations
 
 import os
+import struct
 import threading
 from pathlib import Path
 
@@ -244,3 +245,54 @@ async def test_a_free_flat_name_is_linked_without_the_check_and_a_taken_one_is_c
         (f"{planted_spec.sop_instance_uid}.dcm",),
     ]
     assert not [p for p in root.iterdir() if p.name.endswith(".part")]
+
+
+def _element(group: int, elem: int, vr: bytes, value: bytes) -> bytes:
+    """One explicit VR little endian element with a 16-bit length (PS3.5 7.1.2)."""
+    if len(value) % 2:
+        value += b"\x00" if vr == b"UI" else b" "
+    return struct.pack("<HH2sH", group, elem, vr, len(value)) + value
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_uids_past_the_first_look_are_still_read(tmp_path: Path) -> None:
+    """The SCP reads the first 4 KiB of a dataset for its UIDs, and the whole held head when
+    they are not there: a dataset whose UIDs follow a 10 KB element is checked and stored,
+    and one whose instance UID there differs from the command's is refused (0xA900)."""
+    image_type = b"\\".join([b"ORIGINAL_PRIMARY"] * 600)  # CS, ~10 KB
+    good_uid, other_uid = "1.2.826.0.1.3680043.8.498.1", "1.2.826.0.1.3680043.8.498.2"
+
+    def dataset(uid: str) -> bytes:
+        return (
+            _element(0x0008, 0x0008, b"CS", image_type)
+            + _element(0x0008, 0x0016, b"UI", CT.encode())
+            + _element(0x0008, 0x0018, b"UI", uid.encode())
+            + _element(0x0010, 0x0010, b"PN", b"Far^Away")
+        )
+
+    root = tmp_path / "root"
+    scp = aiodimse.AE("STORE_SCP")
+    storage = enable_storage(scp, StorageOptions(output_directory=root, durable=False))
+    async with scp.serve("127.0.0.1", 0) as server:
+        ctx = contexts_for([CT], ExplicitVRLittleEndian)
+        async with aiodimse.AE("SCU").associate("127.0.0.1", server.port, contexts=ctx) as a:
+            ok = await store_bytes(
+                a, dataset(good_uid), sop_class_uid=CT, sop_instance_uid=good_uid
+            )
+            bad = await store_bytes(
+                a, dataset(other_uid), sop_class_uid=CT, sop_instance_uid="1.2.826.0.1.3"
+            )
+    storage._anonymous.close()
+    assert ok.status == 0 and bad.status == 0xA900
+    assert (root / f"{good_uid}.dcm").read_bytes().endswith(dataset(good_uid))
+    assert [p.name for p in root.iterdir()] == [f"{good_uid}.dcm"]
+
+
+async def test_head_start_copies_only_what_is_asked(tmp_path: Path) -> None:
+    sink = _deferred(tmp_path / "h.part", anyio.CapacityLimiter(1), durable=False)
+    data = bytes(range(256)) * 40
+    await sink.write(memoryview(data))
+    await sink.close()
+    assert sink.head_start(100) == data[:100]
+    assert sink.head_start(1 << 30) == sink.head == data[: 64 * 1024]
+    await sink.discard()

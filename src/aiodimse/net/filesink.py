@@ -228,15 +228,21 @@ class FileSink:
 
         Valid until :meth:`commit` or :meth:`discard` (empty afterwards for a dataset that
         was written whole). Builds a new ``bytes`` per call."""
+        return self.head_start(self._keep_head)
+
+    def head_start(self, limit: int) -> bytes:
+        """The first ``limit`` bytes of :attr:`head` (no more is copied)."""
+        limit = min(limit, self._keep_head)
         if self._head is not None:
-            return self._head
-        kept = self._kept if self._kept is not None else self._buf
-        if self.data is not None:
-            return (self._lead + self.data)[: self._keep_head]
-        room = self._keep_head - len(self._lead)
+            return self._head[:limit]
+        lead = self._lead
+        room = limit - len(lead)
         if room <= 0:
-            return self._lead[: self._keep_head]
-        return self._lead + bytes(memoryview(kept)[:room])
+            return lead[:limit]
+        if self.data is not None:
+            return lead + self.data[:room]
+        kept = self._kept if self._kept is not None else self._buf
+        return lead + bytes(memoryview(kept)[:room])
 
     @property
     def on_disk(self) -> bool:

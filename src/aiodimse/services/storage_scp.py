@@ -499,9 +499,15 @@ class StorageSCP:
             log.error("%s: %s not stored: %s", peer, uid, sink.error)
             return STATUS_OUT_OF_RESOURCES, _comment(f"not stored: {sink.error}"), None
         tree = self.options.layout is Layout.TREE
+        wanted = _WANTED_TREE if tree else _WANTED
         try:
-            raw = sink.head  # a copy: taken once
-            head = _read_head(raw, ts, sink.size <= len(raw), _WANTED_TREE if tree else _WANTED)
+            # The UIDs come early: a short look first, the whole head only when it is not
+            # enough (same result: the walk stops once past the last wanted tag).
+            raw = sink.head_start(_FIRST_LOOK)
+            head = _read_head(raw, ts, sink.size <= len(raw), wanted)
+            if not head.complete and len(raw) < sink.size:
+                raw = sink.head  # a copy: taken once
+                head = _read_head(raw, ts, sink.size <= len(raw), wanted)
         except dh.DatasetHeadError as exc:
             log.warning("%s: %s: %s", peer, uid, exc)
             return STATUS_CANNOT_UNDERSTAND, _comment(str(exc)), None
@@ -637,6 +643,9 @@ def remove_temporary_files(root: Path) -> int:
 #: the tree layout the directory names.
 _WANTED: Final = frozenset({dh.SOP_CLASS_UID, dh.SOP_INSTANCE_UID})
 _WANTED_TREE: Final = _WANTED | {dh.PATIENT_ID, dh.STUDY_INSTANCE_UID, dh.SERIES_INSTANCE_UID}
+
+#: Bytes of a dataset's head read first (then all of it, up to ``_HOLD``, if needed).
+_FIRST_LOOK: Final = 4096
 
 #: A sink in these states has nothing left to remove.
 _SETTLED: Final = frozenset({SinkState.COMMITTED, SinkState.DISCARDED})
