@@ -296,3 +296,28 @@ async def test_head_start_copies_only_what_is_asked(tmp_path: Path) -> None:
     assert sink.head_start(100) == data[:100]
     assert sink.head_start(1 << 30) == sink.head == data[: 64 * 1024]
     await sink.discard()
+
+
+async def test_a_path_made_later_is_made_only_when_a_name_is_needed(tmp_path: Path) -> None:
+    made: list[Path] = []
+
+    def make() -> Path:
+        made.append(tmp_path / f"t{len(made)}.part")
+        return made[-1]
+
+    limiter = anyio.CapacityLimiter(1)
+    with pytest.raises(ValueError):
+        FileSink(make, limiter=limiter)  # no directory: refused
+    # A named temporary file: the name is made when the file is opened, then renamed.
+    sink = FileSink(make, directory=tmp_path, limiter=limiter, defer_finish=True)
+    assert made == [] and sink.directory == tmp_path
+    await sink.write(memoryview(b"abc"))
+    await sink.close()
+    assert sink.finish_here(lambda s, b: s.commit_sync(tmp_path / "a.dcm", batch=b))
+    assert made == [tmp_path / "t0.part"] and sink.path == made[0]
+    assert (tmp_path / "a.dcm").read_bytes() == b"abc" and not made[0].exists()
+    # Discarded before anything was written: no name was ever needed.
+    other = FileSink(make, directory=tmp_path, limiter=limiter)
+    await other.write(memoryview(b"x"))
+    await other.discard()
+    assert len(made) == 1

@@ -154,8 +154,9 @@ class FileSink:
 
     def __init__(
         self,
-        path: Path,
+        path: Path | Callable[[], Path],
         *,
+        directory: Path | None = None,
         prefix: bytes = b"",
         limiter: anyio.CapacityLimiter,
         durable: bool = True,
@@ -171,7 +172,17 @@ class FileSink:
     ) -> None:
         if write_size < 1 or queue_depth < 1:
             raise ValueError("write_size and queue_depth must be positive")
-        self.path = path
+        # ``path`` may be a function making the temporary name on first use (a nameless
+        # file never needs one); ``directory`` is then the directory it will be in.
+        self._path: Path | None = None
+        self._make_path: Callable[[], Path] | None = None
+        if isinstance(path, Path):
+            self._path = path
+            self.directory = directory if directory is not None else path.parent
+        elif directory is None:
+            raise ValueError("a FileSink whose path is made later needs its directory")
+        else:
+            self._make_path, self.directory = path, directory
         self.prefix = prefix
         self.durable = durable
         self.write_size = write_size
@@ -221,6 +232,15 @@ class FileSink:
                 fp.close()
 
     # -- what the service looks at -------------------------------------------------------------
+
+    @property
+    def path(self) -> Path:
+        """The temporary file's path in :attr:`directory` (made on first use)."""
+        path = self._path
+        if path is None:
+            assert self._make_path is not None
+            path = self._path = self._make_path()
+        return path
 
     @property
     def head(self) -> bytes:
@@ -512,7 +532,7 @@ class FileSink:
         directory's free space at most ``_SPACE_READING_TTL`` seconds old."""
         if self.min_free_space <= 0:
             return
-        directory = self.path.parent
+        directory = self.directory
         now = time.monotonic()
         reading = _space_readings.get(directory)
         if reading is None or now - reading[0] > _SPACE_READING_TTL:
@@ -551,7 +571,7 @@ class FileSink:
                     since_check += len(item)
                     if since_check >= _SPACE_CHECK_INTERVAL:
                         since_check = 0
-                        _space_readings.pop(self.path.parent, None)  # a fresh reading
+                        _space_readings.pop(self.directory, None)  # a fresh reading
                         self._check_space()
                 except OSError as exc:
                     self._record(exc)
@@ -616,9 +636,9 @@ class FileSink:
         if fp is not None:
             with contextlib.suppress(OSError):
                 fp.close()
-        if not self._anonymous:
+        if not self._anonymous and self._path is not None:  # an unmade name names nothing
             with contextlib.suppress(FileNotFoundError):
-                self.path.unlink()
+                self._path.unlink()
 
 
 def _make_parents(directory: Path) -> list[Path]:

@@ -374,7 +374,8 @@ class StorageSCP:
             source_ae_title=_peer_ae_title(channel),
         )
         return FileSink(
-            self.root / temporary_name(),
+            self._temporary_path,  # made only if needed (a nameless file has no name)
+            directory=self.root,
             prefix=prefix,
             limiter=self.limiter(),
             durable=opts.durable,
@@ -389,6 +390,9 @@ class StorageSCP:
             defer_finish=True,
             anonymous=self._anonymous if direct else None,
         )
+
+    def _temporary_path(self) -> Path:
+        return self.root / temporary_name()
 
     # -- the request handler -------------------------------------------------------------------
 
