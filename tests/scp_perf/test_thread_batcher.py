@@ -321,3 +321,24 @@ async def test_a_path_made_later_is_made_only_when_a_name_is_needed(tmp_path: Pa
     await other.write(memoryview(b"x"))
     await other.discard()
     assert len(made) == 1
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_a_forked_child_starts_its_own_threads(tmp_path: Path) -> None:
+    """After a fork no thread of the parent runs: the child must not count them."""
+    limiter = anyio.CapacityLimiter(1)
+    batcher = ThreadBatcher(SyncBatcher(limiter), workers=1, idle_timeout=30)
+    sink = await _closed(tmp_path / "a.part", limiter, b"a")
+    await sink.finish(lambda s, b: s.commit_sync(tmp_path / "a.dcm", batch=b), batcher=batcher)
+    # What a fork looks like from the child: another process id, the parent's (running)
+    # thread still listed although it does not exist here.
+    batcher._pid = -1
+    batcher._waiting = 0
+    ghost = threading.Thread(target=lambda: None)
+    batcher._threads = {ghost}
+    sink = await _closed(tmp_path / "b.part", limiter, b"b")
+    with anyio.fail_after(10):
+        await sink.finish(lambda s, b: s.commit_sync(tmp_path / "b.dcm", batch=b), batcher=batcher)
+    assert (tmp_path / "b.dcm").read_bytes() == b"b"
+    assert ghost not in batcher.threads and batcher._pid == os.getpid()
+    batcher.close()

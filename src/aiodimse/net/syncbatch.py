@@ -245,6 +245,14 @@ class ThreadBatcher:
         self._closed = False
         self._trips = 0
         self._jobs = 0
+        self._pid = os.getpid()
+
+    def _forget_parent(self) -> None:
+        """In a forked child: no thread survived the fork, and the jobs queued were the
+        parent's (their loops are not running here)."""
+        self._queue = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._threads, self._waiting, self._pid = set(), 0, os.getpid()
 
     @property
     def trips(self) -> int:
@@ -276,6 +284,8 @@ class ThreadBatcher:
             return await self._fallback.run(sink, then)
         job: _Job[T] = _Job(sink, then)
         job.future = future = loop.create_future()
+        if self._pid != os.getpid():  # a forked child: the parent's threads are not here
+            self._forget_parent()
         self._queue.put((job, loop))
         with self._lock:
             if not self._waiting and len(self._threads) < self._workers:
