@@ -592,8 +592,6 @@ class Channel:
             local.name = "asyncio"
         try:
             core.process_received(now)
-            if self._quickack_sock is not None:
-                rearm_quickack(self._quickack_sock)
             while (ev := core.next_event()) is not None:
                 if not self._dispatch_now(ev, now):
                     self._stash.append(partial(self._dispatch, ev, now))
@@ -608,12 +606,27 @@ class Channel:
         finally:
             if local is not None:
                 local.name = previous
+        if self._quickack_sock is not None and self._peer_may_wait():
+            rearm_quickack(self._quickack_sock)
         self._rearm_idle(now)
         self._rearm_pdu(now)
         timer = self._timer
         if timer is not None:
             timer.deadline = self._deadline()
         return True
+
+    def _peer_may_wait(self) -> bool:
+        """Whether the peer may be waiting for our ACK: a sender with Nagle on holds its
+        next small write until its last one is acknowledged, and Linux delays our ACK by up
+        to 40 ms. That matters while part of a PDU or message is here or more responses are
+        due; otherwise it is our turn to write, and what we write carries the ACK (so the
+        fast path spares a ``setsockopt`` and a bare ACK segment per message)."""
+        if self._core.buffered_bytes or self._incoming is not None or self._waiters:
+            return True
+        answered = 0
+        for fut in self._once.values():
+            answered += fut.done()
+        return self._busy > answered
 
     def _send_pdu(self, pdu: PDU, now: float) -> None:
         """Hand a PDU to the core (it queues the bytes; :meth:`_flush` writes them)."""
