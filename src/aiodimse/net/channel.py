@@ -328,6 +328,12 @@ class Channel:
         return self._native
 
     @property
+    def transport(self) -> Transport:
+        """The bytes underneath (e.g. asked by the storage SCU whether it can send file
+        regions with ``sendfile``)."""
+        return self._transport
+
+    @property
     def is_closed(self) -> bool:
         return self._closed.is_set()
 
@@ -389,6 +395,14 @@ class Channel:
             d = self._idle_deadline
         return d
 
+    def _retime(self, timer: anyio.CancelScope) -> None:
+        """Move the reader's timer to :meth:`_deadline`, only when it changed: setting a
+        cancel scope's deadline cancels and reschedules a loop timer even for the same
+        value, and the deadline is recomputed after every read."""
+        d = self._deadline()
+        if d != timer.deadline:
+            timer.deadline = d
+
     def _rearm_idle(self, now: float) -> None:
         if self.timeouts.network is not None and self.negotiated is not None:
             self._idle_deadline = now + self.timeouts.network
@@ -407,7 +421,7 @@ class Channel:
         if self._busy == 0:
             self._rearm_idle(self._now())
         if self._timer is not None:
-            self._timer.deadline = self._deadline()
+            self._retime(self._timer)
 
     async def _read_loop(self) -> None:
         transport = self._transport
@@ -435,7 +449,7 @@ class Channel:
                         return
                     self._rearm_idle(now)
                     self._rearm_pdu(now)
-                    timer.deadline = self._deadline()
+                    self._retime(timer)
             self._timer = None
             if timer.cancelled_caught:
                 now = self._now()
@@ -612,7 +626,7 @@ class Channel:
         self._rearm_pdu(now)
         timer = self._timer
         if timer is not None:
-            timer.deadline = self._deadline()
+            self._retime(timer)
         return True
 
     def _peer_may_wait(self) -> bool:

@@ -374,7 +374,7 @@ async def _encode_off_loop(func: Callable[..., bytes], *args: object) -> bytes:
 
 def _transport_of(channel: Channel) -> object:
     """The channel's transport (asked whether it writes file regions)."""
-    return getattr(channel, "_transport", None)
+    return channel.transport
 
 
 def _store_timeout(ae: AE, timeout: float | None) -> float | None:
