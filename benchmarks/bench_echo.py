@@ -584,6 +584,7 @@ def main(argv: list[str] | None = None) -> int:
         probe_client=args.probe_client,
     )
     harness.install_signal_handlers()
+    print(f"CPU pinning: {harness.pin_clients()}", flush=True)
     limit = harness.raise_open_files_limit(4 * settings.concurrency + 1024)
     machine = harness.machine_info()
     machine["open_files_limit"] = limit

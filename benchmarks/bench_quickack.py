@@ -60,14 +60,23 @@ def dcmtk_rate(port: int, n: int, nodelay: bool) -> float:
     if nodelay:
         env["TCP_NODELAY"] = "1"
     t = time.perf_counter()
-    subprocess.run(["echoscu", "--repeat", str(n), "-aec", "BENCH", "127.0.0.1", str(port)],
-                   check=True, env=env, timeout=600)
+    subprocess.run(
+        ["echoscu", "--repeat", str(n), "-aec", "BENCH", "127.0.0.1", str(port)],
+        check=True,
+        env=env,
+        timeout=600,
+    )
     return n / (time.perf_counter() - t)
 
 
 def pynetdicom_rate(port: int, n: int) -> float:
-    out = subprocess.run([sys.executable, "-c", PYNETDICOM_CLIENT, str(port), str(n)],
-                         check=True, capture_output=True, text=True, timeout=600)
+    out = subprocess.run(
+        [sys.executable, "-c", PYNETDICOM_CLIENT, str(port), str(n)],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     return float(out.stdout.strip().splitlines()[-1])
 
 
@@ -80,8 +89,18 @@ def main() -> int:
     rows: list[tuple[str, str, float, float, float]] = []
     for quickack in (False, True):
         port = free_port()
-        cmd = [sys.executable, "-m", "aiodimse", "storescp", str(port), "-aet", "BENCH",
-               "--bind", "127.0.0.1", "-q"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "aiodimse",
+            "storescp",
+            str(port),
+            "-aet",
+            "BENCH",
+            "--bind",
+            "127.0.0.1",
+            "-q",
+        ]
         if not quickack:
             cmd.append("--no-tcp-quickack")
         server = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -91,14 +110,23 @@ def main() -> int:
                 ("pynetdicom", partial(pynetdicom_rate, port, args.echoes)),
             ]
             if have_dcmtk:
-                clients.insert(0, ("dcmtk echoscu (Nagle on)",
-                                   partial(dcmtk_rate, port, args.echoes, False)))
-                clients.insert(1, ("dcmtk echoscu TCP_NODELAY=1",
-                                   partial(dcmtk_rate, port, args.echoes, True)))
+                clients.insert(
+                    0, ("dcmtk echoscu (Nagle on)", partial(dcmtk_rate, port, args.echoes, False))
+                )
+                clients.insert(
+                    1, ("dcmtk echoscu TCP_NODELAY=1", partial(dcmtk_rate, port, args.echoes, True))
+                )
             for name, fn in clients:
                 rates = [fn() for _ in range(args.repeat)]
-                rows.append((name, "on" if quickack else "off", statistics.median(rates),
-                             min(rates), max(rates)))
+                rows.append(
+                    (
+                        name,
+                        "on" if quickack else "off",
+                        statistics.median(rates),
+                        min(rates),
+                        max(rates),
+                    )
+                )
         finally:
             server.terminate()
             server.wait(timeout=10)

@@ -581,6 +581,7 @@ def main(argv: list[str] | None = None) -> int:
     args.repeat = args.repeat or (1 if args.quick else 3)
     args.huge_size = args.huge_size or ((100 << 20) if args.quick else (1 << 30))
     harness.install_signal_handlers()
+    print(f"CPU pinning: {harness.pin_clients()}", flush=True)
     rows: list[Row] = []
     tmp = Path(tempfile.mkdtemp(prefix="bench-store-"))
     try:

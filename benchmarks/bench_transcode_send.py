@@ -45,6 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size-mb", type=int, default=1024, help="instance size (1024)")
     parser.add_argument("--repeat", type=int, default=3, help="repetitions per sender (3)")
     args = parser.parse_args(argv)
+    print(f"CPU pinning: {harness.pin_clients()}", flush=True)
     rows: list[Row] = []
     with harness.temp_dir("bench-transcode-send-") as tmp:
         path, length, _ = bench_store.write_huge(tmp / "src", args.size_mb * MB)

@@ -59,6 +59,48 @@ IMPLEMENTATIONS = ("aiodimse", "pynetdicom", "dcmtk", "dcmtk-nodelay", "orthanc"
 #: Environment that makes dcmtk switch Nagle's algorithm off (dcmtk leaves it on by default).
 NODELAY_ENV = {"TCP_NODELAY": "1"}
 
+#: CPU pinning (Linux, at least 2 CPUs; ``AIODIMSE_BENCH_PIN=0`` turns it off): clients run
+#: on the first half of the CPUs this process may use, servers on the second half. On a
+#: 2-core machine the scheduler otherwise puts client and server on one core in some
+#: repetitions and not in others, which halves or doubles a row between repetitions.
+#: Every implementation is pinned the same way, except Orthanc (a thread pool: it keeps
+#: every CPU). Set by :func:`pin_clients`; ``None`` when not pinning.
+_ALL_CPUS: frozenset[int] | None = (
+    frozenset(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
+)
+_PINS: tuple[frozenset[int], frozenset[int]] | None = None
+
+
+def pin_clients() -> str:
+    """Pin this process (and the clients it starts) to the client CPUs; servers started
+    by :class:`ManagedProcess` from now on go to the server CPUs. Returns a description."""
+    global _PINS
+    if os.environ.get("AIODIMSE_BENCH_PIN", "1") == "0":
+        return "off (AIODIMSE_BENCH_PIN=0)"
+    if _ALL_CPUS is None or not hasattr(os, "sched_setaffinity") or len(_ALL_CPUS) < 2:
+        return "off (needs sched_setaffinity and 2 CPUs)"
+    cpus = sorted(_ALL_CPUS)
+    half = len(cpus) // 2
+    _PINS = frozenset(cpus[:half]), frozenset(cpus[half:])
+    os.sched_setaffinity(0, _PINS[0])
+    return f"clients on CPU {sorted(_PINS[0])}, servers on CPU {sorted(_PINS[1])}, Orthanc on all"
+
+
+def pinning() -> str:
+    """The pinning in force, for the results."""
+    if _PINS is None:
+        return "off"
+    return f"clients on CPU {sorted(_PINS[0])}, servers on CPU {sorted(_PINS[1])}, Orthanc on all"
+
+
+def _pin_server(pid: int, *, every_cpu: bool) -> None:
+    if _PINS is None or _ALL_CPUS is None:
+        return
+    try:
+        os.sched_setaffinity(pid, _ALL_CPUS if every_cpu else _PINS[1])
+    except OSError:  # the process already exited: its row reports that
+        pass
+
 
 class Unavailable(Exception):
     """An implementation or peer needed by a row cannot be used; the row becomes an error."""
@@ -158,6 +200,7 @@ def machine_info() -> dict[str, Any]:
         "python_implementation": platform.python_implementation(),
         "versions": implementation_versions(),
         "aiodimse_git": git_revision(),
+        "cpu_pinning": pinning(),
     }
 
 
@@ -269,8 +312,10 @@ class ManagedProcess:
         env: Mapping[str, str] | None = None,
         cwd: Path | None = None,
         stop_by_stdin: bool = False,
+        every_cpu: bool = False,
     ) -> None:
         self.argv = list(argv)
+        self.every_cpu = every_cpu  # not pinned to the server CPUs (see pin_clients)
         self.stop_by_stdin = stop_by_stdin
         self.name = name
         self.env = {**os.environ, **(env or {})}
@@ -302,6 +347,7 @@ class ManagedProcess:
             self._stderr_file.close()
             shutil.rmtree(self._stderr_dir, ignore_errors=True)
             raise Unavailable(f"cannot start {self.name}: {exc}") from exc
+        _pin_server(self.proc.pid, every_cpu=self.every_cpu)
         for target in (self._read_stdout, self._poll_rss):
             thread = threading.Thread(target=target, name=f"{self.name}-{target.__name__}")
             thread.daemon = True
@@ -691,7 +737,8 @@ def orthanc_server(
         config = {**orthanc_config(tmp, dicom_port=port), **(extra_config or {})}
         config_path = tmp / "orthanc.json"
         config_path.write_text(json.dumps(config, indent=2), encoding="utf-8")
-        with _managed(ManagedProcess([exe, str(config_path)], name="orthanc", cwd=tmp)) as proc:
+        orthanc = ManagedProcess([exe, str(config_path)], name="orthanc", cwd=tmp, every_cpu=True)
+        with _managed(orthanc) as proc:
             wait_for_port(port, timeout=startup_timeout, proc=proc.proc)
             proc.mark_idle()
             yield proc, port

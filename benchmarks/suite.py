@@ -215,7 +215,8 @@ def report(
         f"{machine.get('cpu_count')} CPUs, {machine.get('platform')}, Python "
         f"{machine.get('python')}; aiodimse {machine.get('aiodimse_git')}, pynetdicom "
         f"{v.get('pynetdicom')}, {v.get('dcmtk')}, {v.get('orthanc')}. Load from other jobs "
-        "makes absolute numbers noisy: compare rows of one section (same run).",
+        "makes absolute numbers noisy: compare rows of one section (same run). CPU "
+        f"pinning: {machine.get('cpu_pinning')}.",
         f"Medians of {plan.repeat} repetitions (scale: {plan.scale_repeat}; huge: "
         f"{plan.huge_repeat}), min–max in brackets; ÷ aiodimse = row ÷ the section's "
         "aiodimse row.",
@@ -246,6 +247,7 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         p.error(f"unknown case(s) {sorted(unknown)}")
     harness.install_signal_handlers()
+    print(f"CPU pinning: {harness.pin_clients()}", flush=True)
     harness.raise_open_files_limit(8192)
     machine = harness.machine_info()
     start = time.perf_counter()
