@@ -15,6 +15,7 @@ finish for ``shutdown_timeout`` seconds, then aborts the rest.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import socket
 from collections.abc import AsyncIterator, Sequence
@@ -54,6 +55,9 @@ class Server:
         self._all_closed = anyio.Event()
         self._all_closed.set()
         self._tg: anyio.abc.TaskGroup | None = None
+        #: On asyncio: connections accepted by a loop callback, each run by a plain task
+        #: (see :meth:`_accept_natively`).
+        self._native_tasks: set[asyncio.Task[None]] = set()
 
     def policy(self) -> AcceptorPolicy:
         ae = self.ae
@@ -92,9 +96,11 @@ class Server:
         self._policy = self.policy()
         error: BaseException | None = None
         async with anyio.create_task_group() as connections:
+            native = self._accept_natively(sockets)
             async with anyio.create_task_group() as acceptor:
-                for sock in sockets:
-                    acceptor.start_soon(self._accept_loop, sock, connections)
+                if not native:
+                    for sock in sockets:
+                        acceptor.start_soon(self._accept_loop, sock, connections)
                 try:
                     yield self
                 except BaseException as exc:  # re-raised below, unwrapped
@@ -103,7 +109,10 @@ class Server:
                     acceptor.cancel_scope.cancel()
             with anyio.CancelScope(shield=True):
                 for sock in sockets:
-                    anyio.notify_closing(sock)
+                    if native:
+                        asyncio.get_running_loop().remove_reader(sock.fileno())
+                    else:
+                        anyio.notify_closing(sock)
                     sock.close()
                 # Graceful shutdown: running associations get shutdown_timeout to finish.
                 with anyio.move_on_after(self.shutdown_timeout):
@@ -113,9 +122,67 @@ class Server:
                 async with anyio.create_task_group() as aborts:
                     for ch in list(self._channels):
                         aborts.start_soon(ch.abort)
+                # The plain tasks of the native accept path: what an abort left running
+                # is cancelled and awaited, as the task group does for the others.
+                tasks = set(self._native_tasks)
+                for task in tasks:
+                    task.cancel()
+                if tasks:
+                    await asyncio.wait(tasks)
             connections.cancel_scope.cancel()
         if error is not None:
             raise error
+
+    def _accept_natively(self, sockets: Sequence[socket.socket]) -> bool:
+        """On asyncio, accept from a loop callback (the listener stays registered) and run
+        each connection in a plain task: no wait/unregister per accept and no task group
+        spawn per connection (a short association costs about a millisecond in all, so
+        these showed). False elsewhere (trio; Windows' proactor loop has no add_reader)."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return False
+        if asyncio.current_task(loop) is None:  # pragma: no cover - another library's loop
+            return False
+        try:
+            for sock in sockets:
+                loop.add_reader(sock.fileno(), self._on_acceptable, loop, sock)
+        except NotImplementedError:
+            for sock in sockets:
+                try:
+                    loop.remove_reader(sock.fileno())
+                except NotImplementedError:
+                    pass
+            return False
+        return True
+
+    def _on_acceptable(self, loop: asyncio.AbstractEventLoop, listener: socket.socket) -> None:
+        """Loop callback: accept everything queued, one plain task per connection."""
+        while True:
+            try:
+                sock, addr = listener.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:  # e.g. EMFILE: pause accepting, keep serving the others
+                log.error("accept failed: %s", exc)
+                loop.remove_reader(listener.fileno())
+                loop.call_later(0.1, self._resume_accepting, loop, listener, listener.fileno())
+                return
+            task = loop.create_task(self._handle(sock, addr))
+            self._native_tasks.add(task)
+            task.add_done_callback(self._native_done)
+
+    def _resume_accepting(
+        self, loop: asyncio.AbstractEventLoop, listener: socket.socket, fd: int
+    ) -> None:
+        if listener.fileno() == fd:  # not closed meanwhile (shutdown)
+            loop.add_reader(fd, self._on_acceptable, loop, listener)
+
+    def _native_done(self, task: asyncio.Task[None]) -> None:
+        self._native_tasks.discard(task)
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            # The task group would have ended the server; here one connection ends.
+            log.error("connection handler failed: %r", exc, exc_info=exc)
 
     async def _accept_loop(self, listener: socket.socket, connections: anyio.abc.TaskGroup) -> None:
         while True:
