@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import sys
 
 import anyio
 import pytest
@@ -170,6 +171,10 @@ async def test_tcp_nodelay_is_set_on_both_ends() -> None:
         assert accepted is not None
         assert accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
         assert accepted.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE) != 0
+        if hasattr(socket, "TCP_KEEPIDLE") and sys.platform.startswith("linux"):
+            # Set on the listener and inherited by the accepted socket (Linux).
+            assert accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE) == 60
+            assert accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT) == 4
         await transport.aclose()
 
 
