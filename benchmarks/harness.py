@@ -59,12 +59,13 @@ IMPLEMENTATIONS = ("aiodimse", "pynetdicom", "dcmtk", "dcmtk-nodelay", "orthanc"
 #: Environment that makes dcmtk switch Nagle's algorithm off (dcmtk leaves it on by default).
 NODELAY_ENV = {"TCP_NODELAY": "1"}
 
-#: CPU pinning (Linux, at least 2 CPUs; ``AIODIMSE_BENCH_PIN=0`` turns it off): clients run
-#: on the first half of the CPUs this process may use, servers on the second half. On a
-#: 2-core machine the scheduler otherwise puts client and server on one core in some
-#: repetitions and not in others, which halves or doubles a row between repetitions.
-#: Every implementation is pinned the same way, except Orthanc (a thread pool: it keeps
-#: every CPU). Set by :func:`pin_clients`; ``None`` when not pinning.
+#: CPU pinning, opt-in (``AIODIMSE_BENCH_PIN=1``; Linux, at least 2 CPUs): clients run on
+#: the first half of the CPUs this process may use, servers on the second half, Orthanc (a
+#: thread pool) on all. It steadies rows that the scheduler otherwise makes bimodal on 2
+#: cores (both ends on one core in some repetitions), but it is not neutral: a server that
+#: does its disk work in threads (aiodimse's SCP) gets one core for loop and threads while
+#: single-threaded storescp gets a core to itself. So the default is off: what users run.
+#: Set by :func:`pin_clients`; ``None`` when not pinning.
 _ALL_CPUS: frozenset[int] | None = (
     frozenset(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
 )
@@ -75,8 +76,8 @@ def pin_clients() -> str:
     """Pin this process (and the clients it starts) to the client CPUs; servers started
     by :class:`ManagedProcess` from now on go to the server CPUs. Returns a description."""
     global _PINS
-    if os.environ.get("AIODIMSE_BENCH_PIN", "1") == "0":
-        return "off (AIODIMSE_BENCH_PIN=0)"
+    if os.environ.get("AIODIMSE_BENCH_PIN", "0") != "1":
+        return "off (AIODIMSE_BENCH_PIN=1 turns it on)"
     if _ALL_CPUS is None or not hasattr(os, "sched_setaffinity") or len(_ALL_CPUS) < 2:
         return "off (needs sched_setaffinity and 2 CPUs)"
     cpus = sorted(_ALL_CPUS)
