@@ -21,9 +21,9 @@ registers two things for ``CStoreRQ``: a *sink factory* and a *request handler*.
    (:mod:`.dataset_head`). A mismatch with the command (after stripping padding) is
    0xA900 and the file is removed (ROBUSTNESS 34). This, the write, the fsync and (without
    a handler or conversion) the naming run in one trip of the SCP's finishing threads,
-   shared by the instances finishing together (:mod:`aiodimse.net.syncbatch`); a small
-   instance that is not fsynced (``durable=False``, at most ``loop_write_max`` bytes) is
-   finished by the event loop itself, which costs less than the hop to a thread.
+   shared by the instances finishing together (:mod:`aiodimse.net.syncbatch`); with the
+   opt-in ``loop_write_max``, a small instance that is not fsynced is finished by the event
+   loop itself, which costs less than the hop to a thread.
 4. The user's handler, if any, is awaited with a :class:`StoredInstance` (the complete,
    fsynced temporary file and where it will go). It returns the status. An exception is
    0xC211 with an Error Comment (ROBUSTNESS 37); a failure status removes the file.
@@ -244,10 +244,13 @@ class StorageOptions:
     queue_depth: int = 4
     #: Worker threads for disk work at once (opening, fsync, renames, blocked hand-overs).
     io_threads: int = 8
-    #: Without ``durable``, an instance of at most this many bytes is written, named and
-    #: answered by the event loop itself: writing a small file to the page cache costs less
-    #: than the hop to a thread and back. 0: always in a thread.
-    loop_write_max: int = 256 * 1024
+    #: Opt-in (0, the default: every write in a thread). Without ``durable``, an instance of
+    #: at most this many bytes is written, named and answered by the event loop itself,
+    #: which costs less than the hop to a thread and back (100-150 us per instance) while
+    #: the page cache takes writes at once. Off by default because a write can block: when
+    #: dirty pages pile up the kernel throttles writers, and on the loop that stalls every
+    #: association it serves, not only this one.
+    loop_write_max: int = 0
 
     def __post_init__(self) -> None:
         if self.min_free_space < 0 or self.in_memory_max < 0 or self.loop_write_max < 0:
