@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import errno
+import ipaddress
 import logging
+import os
 import socket
 import sys
 
 import anyio
 
 from ..errors import DicomTimeoutError, NetworkError
-from .transport import SocketTransport, connect_socket
+from .transport import _IN_PROGRESS, SocketTransport, connect_socket
 
 log = logging.getLogger("aiodimse.net")
 
@@ -18,8 +21,10 @@ log = logging.getLogger("aiodimse.net")
 async def open_tcp(host: str, port: int, *, timeout: float | None) -> SocketTransport:
     """Connect to ``host:port`` within ``timeout`` seconds; raise :class:`NetworkError`."""
     try:
-        with anyio.fail_after(timeout):
-            sock = await connect_socket(host, port)
+        sock = await _connect_native(host, port, timeout)
+        if sock is None:
+            with anyio.fail_after(timeout):
+                sock = await connect_socket(host, port)
     except TimeoutError:
         raise DicomTimeoutError(f"TCP connection to {host}:{port}", timeout or 0) from None
     except OSError as exc:
@@ -29,6 +34,52 @@ async def open_tcp(host: str, port: int, *, timeout: float | None) -> SocketTran
         raise NetworkError(f"cannot connect to {host}:{port}: {_oserror_words(root)}") from exc
     configure_socket(sock)
     return SocketTransport(sock)
+
+
+async def _connect_native(host: str, port: int, timeout: float | None) -> socket.socket | None:
+    """On asyncio (Python 3.11+) and an address literal: connect with the loop's own writer
+    callback and ``asyncio.timeout``, lighter than anyio's ``wait_writable`` and
+    ``fail_after`` for a short association. ``None``: not applicable (trio, a host name,
+    a loop without ``add_writer`` such as Windows' proactor); the caller uses anyio."""
+    if sys.version_info < (3, 11):
+        return None
+    try:
+        loop = asyncio.get_running_loop()
+        ip = ipaddress.ip_address(host)
+    except (RuntimeError, ValueError):
+        return None
+    if asyncio.current_task(loop) is None:  # pragma: no cover - another library's loop
+        return None
+    family = socket.AF_INET6 if ip.version == 6 else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    try:
+        sock.setblocking(False)
+        err = sock.connect_ex((host, port))
+        if err in _IN_PROGRESS:
+            fd = sock.fileno()
+            writable: asyncio.Future[None] = loop.create_future()
+            try:
+                loop.add_writer(fd, _set_none, writable)
+            except NotImplementedError:
+                sock.close()
+                return None
+            try:
+                async with asyncio.timeout(timeout):
+                    await writable
+            finally:
+                loop.remove_writer(fd)
+            err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        if err:
+            raise OSError(err, os.strerror(err))
+        return sock
+    except BaseException:
+        sock.close()
+        raise
+
+
+def _set_none(fut: asyncio.Future[None]) -> None:
+    if not fut.done():
+        fut.set_result(None)
 
 
 def configure_socket(sock: socket.socket | None) -> None:
