@@ -11,6 +11,7 @@ import pytest
 
 import aiodimse.net.connect as connect
 from aiodimse.errors import DicomTimeoutError, NetworkError
+from aiodimse.net.transport import connect_socket
 
 pytestmark = pytest.mark.anyio
 
@@ -59,11 +60,10 @@ async def test_literals_take_the_native_path_host_names_the_anyio_one(
     server = socket.create_server(("127.0.0.1", 0))
     port = server.getsockname()[1]
     used: list[str] = []
-    real = connect.connect_socket
 
     async def spy(host: str, port: int) -> socket.socket:
         used.append(host)
-        return await real(host, port)
+        return await connect_socket(host, port)
 
     monkeypatch.setattr(connect, "connect_socket", spy)
     try:
