@@ -16,7 +16,8 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, cast
+from types import TracebackType
+from typing import TYPE_CHECKING
 
 import anyio
 import anyio.abc
@@ -199,8 +200,7 @@ class AE:
             return None
         return (self.max_operations_performed, self.max_operations_invoked)
 
-    @asynccontextmanager
-    async def associate(
+    def associate(
         self,
         host: str,
         port: int,
@@ -209,7 +209,7 @@ class AE:
         contexts: Sequence[Context | str] | None = None,
         stream: anyio.abc.ByteStream | None = None,
         max_operations_invoked: int | None = None,
-    ) -> AsyncIterator[Association]:
+    ) -> AbstractAsyncContextManager[Association]:
         """Open an association to ``host:port`` (or over ``stream``, a connection you own).
 
         ``max_operations_invoked`` overrides the AE's for this association (the window of
@@ -218,7 +218,16 @@ class AE:
         Releases it when the block ends normally; aborts it when the block raises or is
         cancelled (from a shielded scope bounded by ``timeouts.abort``).
         """
-        rq = self._association_request(called_ae, contexts, max_operations_invoked)
+        return _Associating(self, host, port, called_ae, contexts, stream, max_operations_invoked)
+
+    async def _open_channel(
+        self,
+        host: str,
+        port: int,
+        called_ae: str,
+        stream: anyio.abc.ByteStream | None,
+    ) -> Channel:
+        """The connection and the channel over it (the association not yet requested)."""
         peer = f"{called_ae}@{host}:{port}"
         transport: Transport
         if stream is None:
@@ -237,24 +246,7 @@ class AE:
             tcp_quickack=self.tcp_quickack,
         )
         self.configure_channel(channel)
-        if channel.is_native:
-            async with _native_association(self, channel, rq) as assoc:
-                yield assoc
-            return
-        # The body's exception is re-raised as itself, not wrapped in an ExceptionGroup.
-        error: BaseException | None = None
-        async with anyio.create_task_group() as tg:
-            # The reader needs no head start: the A-ASSOCIATE-AC waits in the socket.
-            tg.start_soon(channel.run)
-            try:
-                async with _established(self, channel, rq) as assoc:
-                    yield assoc
-            except BaseException as exc:
-                error = exc
-            finally:
-                tg.cancel_scope.cancel()
-        if error is not None:
-            raise error
+        return channel
 
     def _association_request(
         self,
@@ -478,19 +470,126 @@ async def _established(ae: AE, channel: Channel, rq: AAssociateRQ) -> AsyncItera
 
 
 @asynccontextmanager
-async def _native_association(
+async def _task_group_association(
     ae: AE, channel: Channel, rq: AAssociateRQ
 ) -> AsyncIterator[Association]:
-    """:meth:`AE.associate` on asyncio: the channel's reader is a plain task of ours (what
-    the task group does elsewhere, without its cost per association)."""
-    reader = asyncio.get_running_loop().create_task(channel.run())
-    try:
-        async with _established(ae, channel, rq) as assoc:
-            yield assoc
-    finally:
-        with anyio.CancelScope(shield=True):
-            if not reader.done():
-                reader.cancel()
-            await asyncio.wait({reader})
-    if not reader.cancelled() and reader.exception() is not None:
-        raise cast(BaseException, reader.exception())
+    """:meth:`AE.associate` off asyncio (trio): the reader runs in a task group."""
+    # The body's exception is re-raised as itself, not wrapped in an ExceptionGroup.
+    error: BaseException | None = None
+    async with anyio.create_task_group() as tg:
+        # The reader needs no head start: the A-ASSOCIATE-AC waits in the socket.
+        tg.start_soon(channel.run)
+        try:
+            async with _established(ae, channel, rq) as assoc:
+                yield assoc
+        except BaseException as exc:
+            error = exc
+        finally:
+            tg.cancel_scope.cancel()
+    if error is not None:
+        raise error
+
+
+class _Associating:
+    """What :meth:`AE.associate` returns. On asyncio the channel's reader is a plain task
+    of ours and the association is set up and ended here directly (what
+    :func:`_established` does, without a task group and nested generator context managers
+    per association: a short association costs about a millisecond in all, so these
+    showed); elsewhere it enters :func:`_task_group_association`."""
+
+    __slots__ = (
+        "_ae",
+        "_called_ae",
+        "_channel",
+        "_contexts",
+        "_fallback",
+        "_host",
+        "_port",
+        "_reader",
+        "_stream",
+        "_window",
+    )
+
+    def __init__(
+        self,
+        ae: AE,
+        host: str,
+        port: int,
+        called_ae: str,
+        contexts: Sequence[Context | str] | None,
+        stream: anyio.abc.ByteStream | None,
+        window: int | None,
+    ) -> None:
+        self._ae = ae
+        self._host = host
+        self._port = port
+        self._called_ae = called_ae
+        self._contexts = contexts
+        self._stream = stream
+        self._window = window
+        self._channel: Channel | None = None
+        self._reader: asyncio.Task[None] | None = None
+        self._fallback: AbstractAsyncContextManager[Association] | None = None
+
+    async def __aenter__(self) -> Association:
+        if self._channel is not None or self._fallback is not None:
+            raise RuntimeError("an AE.associate(...) context is entered once")
+        ae = self._ae
+        rq = ae._association_request(self._called_ae, self._contexts, self._window)
+        channel = await ae._open_channel(self._host, self._port, self._called_ae, self._stream)
+        if not channel.is_native:
+            self._fallback = _task_group_association(ae, channel, rq)
+            return await self._fallback.__aenter__()
+        self._channel = channel
+        self._reader = asyncio.get_running_loop().create_task(channel.run())
+        try:
+            await channel.associate(rq)
+        except BaseException:
+            try:
+                with anyio.CancelScope(shield=True):
+                    await channel.abort()
+            finally:
+                await self._end()
+            raise
+        return Association(channel, ae)
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool | None:
+        if self._fallback is not None:
+            return await self._fallback.__aexit__(exc_type, exc, tb)
+        channel = self._channel
+        assert channel is not None
+        try:
+            with anyio.CancelScope(shield=True):
+                if exc_type is None:
+                    await channel.release()
+                else:
+                    await channel.abort()
+        finally:
+            await self._end()
+        reader = self._reader
+        if exc_type is None and reader is not None and not reader.cancelled():
+            error = reader.exception()
+            if error is not None:
+                raise error
+        return None
+
+    async def _end(self) -> None:
+        """The end of the association awaited (bounded by ``timeouts.abort``), then the
+        reader task cancelled if it still runs, and awaited."""
+        channel, reader = self._channel, self._reader
+        assert channel is not None
+        try:
+            if not channel.is_closed:
+                with anyio.move_on_after(self._ae.timeouts.abort, shield=True):
+                    await channel.wait_closed()
+        finally:
+            if reader is not None:
+                with anyio.CancelScope(shield=True):
+                    if not reader.done():
+                        reader.cancel()
+                    await asyncio.wait({reader})
