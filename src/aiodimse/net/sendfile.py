@@ -77,14 +77,18 @@ async def _write_views(
         except (BlockingIOError, InterruptedError):
             await wait_writable()
             continue
-        while sent:
-            head = views[0]
-            if sent >= len(head):
-                sent -= len(head)
-                views.pop(0)
-            else:
-                views[0] = head[sent:]
-                sent = 0
+        drop_sent(views, sent)
+
+
+def drop_sent(views: list[memoryview], sent: int) -> None:
+    """Remove the first ``sent`` bytes of ``views``, in place (after a partial write)."""
+    i = 0
+    while i < len(views) and sent >= len(views[i]):
+        sent -= len(views[i])
+        i += 1
+    del views[:i]
+    if views and sent:
+        views[0] = views[0][sent:]
 
 
 async def _write_region(

@@ -42,7 +42,7 @@ import anyio.lowlevel
 
 from ..association.connection import Association as CoreAssociation
 from ..dimse.file_region import FileRegion
-from .sendfile import SENDFILE_SUPPORTED, has_regions, write_with_regions
+from .sendfile import SENDFILE_SUPPORTED, drop_sent, has_regions, write_with_regions
 
 #: Read sizes: start small, double while reads fill the buffer (bulk transfer), up to MAX.
 MIN_READ = 64 * 1024
@@ -146,7 +146,8 @@ class SocketTransport:
             return False
         views = [memoryview(p) for p in parts if len(p)]
         if views:
-            self._backlog.extend(self._consume(views, self._write_some(views)))
+            drop_sent(views, self._write_some(views))
+            self._backlog.extend(views)
         return not self._backlog
 
     def _write_some(self, views: list[memoryview]) -> int:
@@ -159,18 +160,6 @@ class SocketTransport:
             return self._sock.sendmsg(views)
         except (BlockingIOError, InterruptedError):
             return 0
-
-    @staticmethod
-    def _consume(views: list[memoryview], sent: int) -> list[memoryview]:
-        """What is left of ``views`` after ``sent`` bytes went out."""
-        i = 0
-        while i < len(views) and sent >= len(views[i]):
-            sent -= len(views[i])
-            i += 1
-        rest = views[i:]
-        if rest and sent:
-            rest[0] = rest[0][sent:]
-        return rest
 
     async def receive(self, core: CoreAssociation, now: float) -> int:
         if self._mode != 2:
@@ -335,14 +324,7 @@ class SocketTransport:
                 finally:
                     self._writers -= 1
                 continue
-            while sent:
-                head = views[0]
-                if sent >= len(head):
-                    sent -= len(head)
-                    views.pop(0)
-                else:
-                    views[0] = head[sent:]
-                    sent = 0
+            drop_sent(views, sent)
         self._unyielded += sum(len(p) for p in parts)
         self._writes += 1
         if self._unyielded >= YIELD_EVERY or self._writes >= YIELD_WRITES:
