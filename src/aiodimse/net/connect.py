@@ -6,14 +6,13 @@ import asyncio
 import errno
 import ipaddress
 import logging
-import os
 import socket
 import sys
 
 import anyio
 
 from ..errors import DicomTimeoutError, NetworkError
-from .transport import _IN_PROGRESS, SocketTransport, connect_socket
+from .transport import SocketTransport, connect_one, connect_socket
 
 log = logging.getLogger("aiodimse.net")
 
@@ -51,30 +50,22 @@ async def _connect_native(host: str, port: int, timeout: float | None) -> socket
     if asyncio.current_task(loop) is None:  # pragma: no cover - another library's loop
         return None
     family = socket.AF_INET6 if ip.version == 6 else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
-        sock.setblocking(False)
-        err = sock.connect_ex((host, port))
-        if err in _IN_PROGRESS:
-            fd = sock.fileno()
-            writable: asyncio.Future[None] = loop.create_future()
-            try:
-                loop.add_writer(fd, _set_none, writable)
-            except NotImplementedError:
-                sock.close()
-                return None
-            try:
-                async with asyncio.timeout(timeout):
-                    await writable
-            finally:
-                loop.remove_writer(fd)
-            err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
-        if err:
-            raise OSError(err, os.strerror(err))
-        return sock
-    except BaseException:
-        sock.close()
-        raise
+        async with asyncio.timeout(timeout):
+            return await connect_one(family, (host, port), _wait_writable_native)
+    except NotImplementedError:  # no add_writer (Windows' proactor loop)
+        return None
+
+
+async def _wait_writable_native(sock: socket.socket) -> None:
+    loop = asyncio.get_running_loop()
+    fd = sock.fileno()
+    writable: asyncio.Future[None] = loop.create_future()
+    loop.add_writer(fd, _set_none, writable)
+    try:
+        await writable
+    finally:
+        loop.remove_writer(fd)
 
 
 def _set_none(fut: asyncio.Future[None]) -> None:

@@ -33,7 +33,7 @@ import errno
 import ipaddress
 import os
 import socket
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
 import anyio
@@ -398,6 +398,31 @@ class StreamTransport:
         await self._stream.aclose()
 
 
+async def connect_one(
+    family: int,
+    addr: Any,
+    wait_writable: Callable[[socket.socket], Awaitable[object]],
+    *,
+    kind: int = socket.SOCK_STREAM,
+    proto: int = socket.IPPROTO_TCP,
+) -> socket.socket:
+    """A non-blocking TCP connection to one address; ``wait_writable(sock)`` waits for the
+    connect to finish (anyio's, or the loop's own). The socket is closed on any error."""
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setblocking(False)
+        err = sock.connect_ex(addr)
+        if err in _IN_PROGRESS:
+            await wait_writable(sock)
+            err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        if err:
+            raise OSError(err, os.strerror(err))
+        return sock
+    except BaseException:
+        sock.close()
+        raise
+
+
 async def connect_socket(host: str, port: int) -> socket.socket:
     """Open a non-blocking TCP connection (each resolved address in turn)."""
     infos: list[tuple[Any, Any, Any, Any, Any]]
@@ -410,20 +435,9 @@ async def connect_socket(host: str, port: int) -> socket.socket:
         infos = list(await anyio.getaddrinfo(host, port, type=socket.SOCK_STREAM))
     last: OSError | None = None
     for family, kind, proto, _name, addr in infos:
-        sock = socket.socket(family, kind, proto)
         try:
-            sock.setblocking(False)
-            err = sock.connect_ex(addr)
-            if err in _IN_PROGRESS:
-                await anyio.wait_writable(sock)
-                err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
-            if err:
-                raise OSError(err, os.strerror(err))
-            return sock
-        except BaseException as exc:
-            sock.close()
-            if not isinstance(exc, OSError):
-                raise
+            return await connect_one(family, addr, anyio.wait_writable, kind=kind, proto=proto)
+        except OSError as exc:
             last = exc
     raise last or OSError(errno.EHOSTUNREACH, f"no address for {host}")
 
