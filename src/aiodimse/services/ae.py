@@ -457,12 +457,21 @@ async def _established(ae: AE, channel: Channel, rq: AAssociateRQ) -> AsyncItera
         await channel.associate(rq)
         yield Association(channel, ae)
     except BaseException:
-        with anyio.CancelScope(shield=True):
-            await channel.abort()
+        await _close_association(ae, channel, release=False)
         raise
     else:
+        await _close_association(ae, channel, release=True)
+
+
+async def _close_association(ae: AE, channel: Channel, *, release: bool) -> None:
+    """Release (or abort) the association, shielded; then await its end, as long as
+    ``timeouts.abort`` allows."""
+    try:
         with anyio.CancelScope(shield=True):
-            await channel.release()
+            if release:
+                await channel.release()
+            else:
+                await channel.abort()
     finally:
         if not channel.is_closed:
             with anyio.move_on_after(ae.timeouts.abort, shield=True):
@@ -546,10 +555,9 @@ class _Associating:
             await channel.associate(rq)
         except BaseException:
             try:
-                with anyio.CancelScope(shield=True):
-                    await channel.abort()
+                await _close_association(ae, channel, release=False)
             finally:
-                await self._end()
+                await self._stop_reader()
             raise
         return Association(channel, ae)
 
@@ -564,13 +572,9 @@ class _Associating:
         channel = self._channel
         assert channel is not None
         try:
-            with anyio.CancelScope(shield=True):
-                if exc_type is None:
-                    await channel.release()
-                else:
-                    await channel.abort()
+            await _close_association(self._ae, channel, release=exc_type is None)
         finally:
-            await self._end()
+            await self._stop_reader()
         reader = self._reader
         if exc_type is None and reader is not None and not reader.cancelled():
             error = reader.exception()
@@ -578,18 +582,11 @@ class _Associating:
                 raise error
         return None
 
-    async def _end(self) -> None:
-        """The end of the association awaited (bounded by ``timeouts.abort``), then the
-        reader task cancelled if it still runs, and awaited."""
-        channel, reader = self._channel, self._reader
-        assert channel is not None
-        try:
-            if not channel.is_closed:
-                with anyio.move_on_after(self._ae.timeouts.abort, shield=True):
-                    await channel.wait_closed()
-        finally:
-            if reader is not None:
-                with anyio.CancelScope(shield=True):
-                    if not reader.done():
-                        reader.cancel()
-                    await asyncio.wait({reader})
+    async def _stop_reader(self) -> None:
+        """The reader task cancelled if it still runs, and awaited."""
+        reader = self._reader
+        if reader is not None:
+            with anyio.CancelScope(shield=True):
+                if not reader.done():
+                    reader.cancel()
+                await asyncio.wait({reader})
