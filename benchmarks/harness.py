@@ -84,7 +84,7 @@ def pin_clients() -> str:
     half = len(cpus) // 2
     _PINS = frozenset(cpus[:half]), frozenset(cpus[half:])
     os.sched_setaffinity(0, _PINS[0])
-    return f"clients on CPU {sorted(_PINS[0])}, servers on CPU {sorted(_PINS[1])}, Orthanc on all"
+    return pinning()
 
 
 def pinning() -> str:
