@@ -92,6 +92,7 @@ from ..pdu import (
     PDataTF,
 )
 from .diagnostics import describe_error, quickack_socket, rearm_quickack, summarize
+from .loop import asyncio_loop
 from .sinks import DatasetSink, MemorySink
 from .transport import Transport
 
@@ -257,13 +258,10 @@ class Channel:
         self.limits = limits
         self.timeouts = timeouts
         self.peer = peer
-        try:
-            loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
-        except RuntimeError:  # trio
-            loop = None
+        loop = asyncio_loop()
         #: On asyncio the channel uses the loop's own primitives and clock (lighter than
         #: anyio's, and usable from loop callbacks: see :meth:`_fast_input`).
-        self._native = loop is not None and asyncio.current_task(loop) is not None
+        self._native = loop is not None
         self._send_lock: _Lock = asyncio.Lock() if self._native else anyio.Lock()
         self._closed: _Event = asyncio.Event() if self._native else anyio.Event()
         #: Established, rejected or ended.

@@ -12,6 +12,7 @@ import sys
 import anyio
 
 from ..errors import DicomTimeoutError, NetworkError
+from .loop import asyncio_loop
 from .transport import SocketTransport, connect_one, connect_socket
 
 log = logging.getLogger("aiodimse.net")
@@ -42,12 +43,11 @@ async def _connect_native(host: str, port: int, timeout: float | None) -> socket
     a loop without ``add_writer`` such as Windows' proactor); the caller uses anyio."""
     if sys.version_info < (3, 11):
         return None
-    try:
-        loop = asyncio.get_running_loop()
-        ip = ipaddress.ip_address(host)
-    except (RuntimeError, ValueError):
+    if asyncio_loop() is None:
         return None
-    if asyncio.current_task(loop) is None:  # pragma: no cover - another library's loop
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
         return None
     family = socket.AF_INET6 if ip.version == 6 else socket.AF_INET
     try:

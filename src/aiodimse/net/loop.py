@@ -8,6 +8,7 @@ standard loop, with one log line. Windows has no uvloop.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 from collections.abc import Awaitable, Callable
@@ -17,9 +18,21 @@ import anyio
 
 log = logging.getLogger("aiodimse.net")
 
-__all__ = ["UVLOOP_ENV", "backend_options", "run", "uvloop_available"]
+__all__ = ["UVLOOP_ENV", "asyncio_loop", "backend_options", "run", "uvloop_available"]
 
 T = TypeVar("T")
+
+
+def asyncio_loop() -> asyncio.AbstractEventLoop | None:
+    """The running asyncio (or uvloop) event loop when called from one of its tasks, where
+    the loop's own callbacks and primitives may be used; ``None`` on trio, outside a task,
+    or under another library's loop."""
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+    return loop if asyncio.current_task(loop) is not None else None
+
 
 #: The environment variable that asks for uvloop (``1``) or forbids it (``0``).
 UVLOOP_ENV = "AIODIMSE_UVLOOP"

@@ -42,6 +42,7 @@ import anyio.lowlevel
 
 from ..association.connection import Association as CoreAssociation
 from ..dimse.file_region import FileRegion
+from .loop import asyncio_loop
 from .sendfile import SENDFILE_SUPPORTED, drop_sent, has_regions, write_with_regions
 
 #: Read sizes: start small, double while reads fill the buffer (bulk transfer), up to MAX.
@@ -195,11 +196,8 @@ class SocketTransport:
 
     def _choose_mode(self) -> int:
         """1 (loop callback) inside an asyncio task, else 2 (anyio: trio)."""
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            return 2
-        if asyncio.current_task(loop) is None:  # pragma: no cover - another library's loop
+        loop = asyncio_loop()
+        if loop is None:
             return 2
         self._loop = loop
         return 1

@@ -31,6 +31,7 @@ from ..association.connection import Role
 from ..association.negotiation import AcceptorPolicy, negotiate
 from ..net.channel import Channel
 from ..net.connect import configure_socket
+from ..net.loop import asyncio_loop
 from ..net.transport import SocketTransport, listen_sockets
 from ..pdu import AAssociateAC, AAssociateRJ, AAssociateRQ
 
@@ -147,11 +148,8 @@ class Server:
         each connection in a plain task: no wait/unregister per accept and no task group
         spawn per connection (a short association costs about a millisecond in all, so
         these showed). False elsewhere (trio; Windows' proactor loop has no add_reader)."""
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            return False
-        if asyncio.current_task(loop) is None:  # pragma: no cover - another library's loop
+        loop = asyncio_loop()
+        if loop is None:
             return False
         try:
             for sock in sockets:
