@@ -199,6 +199,41 @@ def test_buffer_without_views_is_reused_and_with_views_is_not() -> None:
     assert decoder.buffers_allocated <= before + 1
 
 
+@pytest.mark.skipif(sys.implementation.name != "cpython", reason="reuse needs CPython")
+def test_short_messages_read_from_the_front_of_one_buffer() -> None:
+    """A connection exchanging short PDUs (association set-up, C-ECHO, release) keeps one
+    receive buffer: once all is consumed and no view is left, reads start at its front."""
+    wire = encode_pdu(
+        PDataTF(pdvs=(PDV(context_id=1, is_command=True, is_last=True, data=b"\x00" * 80),))
+    )
+    decoder = PDUDecoder()
+    scratch: list[PDV] = []
+    for _ in range(50):
+        view = decoder.get_buffer(64 * 1024)
+        view[: len(wire)] = wire
+        del view
+        decoder.buffer_updated(len(wire))
+        got = decoder.next_pdu()
+        assert isinstance(got, PDataTF)
+        scratch.extend(got.pdvs)
+        assert bytes(scratch[-1].data) == b"\x00" * 80
+        scratch.clear()
+        del got
+    assert decoder.buffers_allocated == 1
+    # A view still held (e.g. a PDV the application kept) forbids the reuse.
+    kept = []
+    for _ in range(3):
+        view = decoder.get_buffer(64 * 1024)
+        view[: len(wire)] = wire
+        del view
+        decoder.buffer_updated(len(wire))
+        got = decoder.next_pdu()
+        assert isinstance(got, PDataTF)
+        kept.extend(got.pdvs)
+    assert decoder.buffers_allocated == 3
+    assert all(bytes(p.data) == b"\x00" * 80 for p in kept)
+
+
 def test_get_buffer_respects_sizehint_and_commit_bounds() -> None:
     decoder = PDUDecoder()
     assert len(decoder.get_buffer(-1)) >= READ_SIZE

@@ -248,6 +248,11 @@ class PDUDecoder:
             if self._scratch is None or len(self._scratch) < want:
                 self._scratch = bytearray(want)
             return memoryview(self._scratch)
+        if self._start == self._end and self._end and self._unshared():
+            # Everything received was consumed and no view of it is left: read from the
+            # front again instead of allocating (the common case for short messages).
+            self._start = self._end = 0
+            self._view = memoryview(self._buf)
         free = len(self._buf) - self._end
         if free < want or (
             # The pending PDU will not fit here: move it now, while its tail is short.
