@@ -89,16 +89,23 @@ class Association:
     async def _slot(self) -> AsyncIterator[None]:
         """Hold one slot of the invoke window (PS3.7 D.3.3.3) while an operation runs."""
         task = self._check_reentry()
-        async with self._invoke_slots:
-            self._held[task] = self._held.get(task, 0) + 1
-            try:
-                yield
-            finally:
-                left = self._held[task] - 1
-                if left:
-                    self._held[task] = left
-                else:
-                    del self._held[task]
+        slots = self._invoke_slots
+        try:
+            # A free slot is taken without a trip through the event loop (anyio's
+            # ``acquire`` yields once even when it need not wait).
+            slots.acquire_nowait()
+        except anyio.WouldBlock:
+            await slots.acquire()
+        self._held[task] = self._held.get(task, 0) + 1
+        try:
+            yield
+        finally:
+            left = self._held[task] - 1
+            if left:
+                self._held[task] = left
+            else:
+                del self._held[task]
+            slots.release()
 
     @property
     def negotiated(self) -> Negotiated:
