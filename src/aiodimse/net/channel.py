@@ -890,10 +890,16 @@ class Channel:
             return True
         if isinstance(msg, DimseResponse):
             responding_to = msg.message_id_being_responded_to
-            once = self._once.pop(responding_to, None)
+            once = self._once.get(responding_to)
             if once is not None:
+                # Left in ``_once`` (its requestor removes it) so that :meth:`_peer_may_wait`
+                # counts it as answered.
                 if not once.done():
                     once.set_result(received)
+                else:
+                    log.warning(
+                        "%s: second response to message ID %d ignored", self.peer, responding_to
+                    )
                 return True
             send = self._waiters.get(responding_to)
             if send is None:
