@@ -182,3 +182,35 @@ def test_association_applies_the_table(state: State, role: Role, event: Event) -
     raise_it()
     assert a.state is expected, action.name
     assert (a.deadline is not None) == (a.state in (State.Sta2, State.Sta13))
+
+
+def _wire_of_request(rq: PDU) -> bytes:
+    a = Association(Role.REQUESTOR)
+    a.send(rq, 0.0)
+    assert a.data_to_send() == []  # Sta4: nothing before the transport is open
+    a.transport_connected(0.0)
+    return b"".join(bytes(p) for p in a.data_to_send())
+
+
+def test_each_request_goes_out_as_its_own_bytes() -> None:
+    """Encoded A-ASSOCIATE-RQs are reused per object (sequential associations): another
+    request, even an equal one, is never sent as the bytes of the previous one."""
+    first, other = make_rq(called="FIRST"), make_rq(called="OTHER")
+    for rq in (first, first, other, first, make_rq(called="FIRST")):
+        assert _wire_of_request(rq) == encode_pdu(rq)
+
+
+def test_release_pdus_have_their_fixed_bytes() -> None:
+    a = _established(Role.REQUESTOR)
+    a.data_to_send()
+    a.send(AReleaseRQ(), 0.0)
+    assert b"".join(bytes(p) for p in a.data_to_send()) == b"\x05\x00" + (4).to_bytes(
+        4, "big"
+    ) + bytes(4)
+    b = _established(Role.ACCEPTOR)
+    b.data_to_send()
+    b.receive_data(encode_pdu(AReleaseRQ()), 0.0)
+    b.send(AReleaseRP(), 0.0)
+    assert b"".join(bytes(p) for p in b.data_to_send()) == b"\x06\x00" + (4).to_bytes(
+        4, "big"
+    ) + bytes(4)

@@ -78,6 +78,7 @@ from ..pdu.pdus import (
     AAssociateRJ,
     AAssociateRQ,
     AReleaseRP,
+    AReleaseRQ,
     PDataTF,
     pdata_tf_parts,
 )
@@ -117,6 +118,15 @@ _DEFAULT_LIMITS = Limits()
 Buffer = bytes | memoryview
 
 
+#: The last A-ASSOCIATE-RQ encoded and its bytes (held, so the identity test is sound).
+_RQ_MEMO: list[tuple[AAssociateRQ, bytes]] = []
+#: PS3.8 9.3.6-9.3.7: the release PDUs have no parameters (their bytes never change).
+_RELEASE_BYTES: dict[type[PDU], bytes] = {
+    AReleaseRQ: encode_pdu(AReleaseRQ()),
+    AReleaseRP: encode_pdu(AReleaseRP()),
+}
+
+
 class Association:
     """One end of one DICOM association (PS3.8 9.2), sans I/O. See the module docstring."""
 
@@ -139,6 +149,8 @@ class Association:
         self._request: AAssociateRQ | None = None
         self._negotiated: Negotiated | None = None
         self._encoded: tuple[PDU, list[Buffer]] | None = None
+        # Our A-ASSOCIATE-RQ, encoded once: issued in Sta1 (Evt1), sent on Evt2 (AE-2).
+        self._request_parts: list[Buffer] | None = None
 
     # -- introspection ---------------------------------------------------------------
 
@@ -306,6 +318,7 @@ class Association:
         before = self._state
         if isinstance(pdu, AAssociateRQ):
             self._request = pdu
+            self._request_parts = parts
             self._negotiated = None
         if negotiated is not None:
             self._negotiated = negotiated
@@ -328,6 +341,15 @@ class Association:
                 if not pdu.pdvs:
                     raise LocalProtocolError("a P-DATA-TF needs at least one PDV (PS3.8 9.3.5)")
                 return pdata_tf_parts(pdu.pdvs)
+            fixed = _RELEASE_BYTES.get(type(pdu))
+            if fixed is not None:
+                return [fixed]
+            if type(pdu) is AAssociateRQ:
+                # A requestor usually sends the same (frozen) RQ on association after
+                # association: encode that object once.
+                if not _RQ_MEMO or _RQ_MEMO[0][0] is not pdu:
+                    _RQ_MEMO[:] = [(pdu, encode_pdu(pdu))]
+                return [_RQ_MEMO[0][1]]
             return [encode_pdu(pdu)]
         except (ValueError, TypeError) as exc:
             raise LocalProtocolError(f"cannot encode {type(pdu).__name__}: {exc}") from exc
@@ -457,6 +479,8 @@ class Association:
             encoded = self._encoded
             if encoded is not None and encoded[0] is effect.pdu:
                 self._out.extend(encoded[1])
+            elif effect.pdu is self._request and self._request_parts is not None:
+                self._out.extend(self._request_parts)
             else:
                 self._out.extend(self._encode(effect.pdu))
         elif isinstance(effect, Indicate):
