@@ -23,6 +23,17 @@ bytes are needed.
   and one read: memory stays proportional to what the peer actually sent. A pending PDU
   that will not fit is moved as soon as its header is known, while its tail is short, so
   a large PDU is copied at most once, and only partly.
+* A P-DATA-TF longer than ``stream_above`` (:data:`STREAM_PDU` by default) is not waited
+  for whole: once its header is checked, its PDVs are handed out in pieces as the bytes
+  arrive, each piece a :class:`~aiodimse.pdu.pdus.PDataTF` of complete PDVs and at most one
+  partial one. A PDV cut into pieces keeps its context ID and command bit; only its final
+  piece carries the last-fragment bit of its message control header (PS3.8 E.2), so the
+  DIMSE reassembly sees the same fragments, only finer (PS3.8 E.1 allows any split of a
+  message into fragments). A piece is at least :data:`PIECE_MIN` bytes (or the rest of its
+  PDV) and even-sized. Receive memory then follows the read size, not the PDU length: a peer
+  may send a dataset as one PDU of any length we advertised without our buffering (and
+  copying) it whole. The length and PDV item checks are those of a whole P-DATA-TF, made as
+  the items arrive (an error found late comes after the pieces before it).
 * The first error is final: the decoder keeps raising it; later bytes are discarded.
 """
 
@@ -35,9 +46,17 @@ from ..config import Limits
 from ..constants import PDU_HEADER_LENGTH, AbortReason, PDUType
 from ..errors import LocalProtocolError, PDUDecodeError, PDULengthError
 from .decode import ASSOCIATE_FIXED_LENGTH, decode_body, decode_pdata_tf
-from .pdus import PDU
+from .pdus import PDU, PDV, PDataTF
 
-__all__ = ["BUFFER_SIZE", "READ_SIZE", "PDUDecoder", "check_header", "decode_pdu"]
+__all__ = [
+    "BUFFER_SIZE",
+    "PIECE_MIN",
+    "READ_SIZE",
+    "STREAM_PDU",
+    "PDUDecoder",
+    "check_header",
+    "decode_pdu",
+]
 
 #: ``get_buffer`` always offers at least this much writable space.
 READ_SIZE = 256 * 1024
@@ -52,7 +71,15 @@ SMALL_PDU = 128 * 1024
 #: Read space beyond the rest of a small pending PDU (the start of the next one).
 PDU_SLACK = 16 * 1024
 
+#: A P-DATA-TF longer than this is handed out in pieces while it arrives (module docstring).
+STREAM_PDU = 256 * 1024
+#: The smallest piece of a PDV handed out before the rest of it arrived.
+PIECE_MIN = 64 * 1024
+
 _HEADER = struct.Struct(">BBI")
+_PDV_HEADER = struct.Struct(">IBB")
+#: Message control header bit 1: the last fragment of the command or dataset (PS3.8 E.2).
+_LAST = 0x02
 _P_DATA_TF = PDUType.P_DATA_TF
 _FIXED_FOUR = frozenset(
     {PDUType.A_ASSOCIATE_RJ, PDUType.A_RELEASE_RQ, PDUType.A_RELEASE_RP, PDUType.A_ABORT}
@@ -125,14 +152,33 @@ class PDUDecoder:
         "_end",
         "_error",
         "_limits",
+        "_pdv_cid",
+        "_pdv_control",
+        "_pdv_left",
         "_pending",
         "_scratch",
         "_start",
+        "_stream_above",
+        "_stream_left",
+        "_streamed",
         "_view",
     )
 
-    def __init__(self, limits: Limits = _DEFAULT_LIMITS) -> None:
+    def __init__(self, limits: Limits = _DEFAULT_LIMITS, *, stream_above: int = STREAM_PDU) -> None:
+        """``stream_above``: a P-DATA-TF with a longer body is handed out in pieces (see the
+        module docstring); at least :data:`PIECE_MIN`."""
+        if stream_above < PIECE_MIN:
+            raise ValueError(f"stream_above must be at least {PIECE_MIN}")
         self._limits = limits
+        self._stream_above = stream_above
+        # A P-DATA-TF being handed out in pieces: body bytes not yet handed out (0: none),
+        # bytes of it handed out so far, and the PDV in progress (data bytes left, 0 when
+        # an item header comes next; its context ID and message control header).
+        self._stream_left = 0
+        self._streamed = 0
+        self._pdv_left = 0
+        self._pdv_cid = 0
+        self._pdv_control = 0
         self._buf = bytearray()
         self._view = memoryview(self._buf)
         self._start = 0  # first unconsumed byte
@@ -150,8 +196,10 @@ class PDUDecoder:
 
     @property
     def buffered_bytes(self) -> int:
-        """Bytes received and not yet returned as PDUs."""
-        return self._end - self._start
+        """Bytes received and not yet returned as PDUs, counting those of a P-DATA-TF being
+        handed out in pieces (its header and the pieces so far) until its last piece: the
+        same number as if the PDU were waited for whole."""
+        return self._end - self._start + self._streamed
 
     @property
     def buffer_capacity(self) -> int:
@@ -239,7 +287,7 @@ class PDUDecoder:
         want = sizehint if sizehint > 0 else READ_SIZE
         minimum = want if sizehint > 0 else BUFFER_SIZE
         rest = self._pending - (self._end - self._start)
-        small = sizehint > 0 and rest > 0 and self._pending <= SMALL_PDU
+        small = sizehint > 0 and rest > 0 and self._pending <= SMALL_PDU and not self._stream_left
         if small:
             # Memory follows what is on its way (see SMALL_PDU); the view may be shorter
             # than ``sizehint``: callers read at most ``len(view)`` bytes.
@@ -282,6 +330,12 @@ class PDUDecoder:
         """
         if self._error is not None:
             raise self._error
+        if self._stream_left:
+            try:
+                return self._next_piece()
+            except PDUDecodeError as exc:
+                self._fail(exc)
+                raise
         start = self._start
         available = self._end - start
         if available == 0:
@@ -296,6 +350,12 @@ class PDUDecoder:
             check_header(pdu_type, length, self._limits)
             total = PDU_HEADER_LENGTH + length
             if available < total:
+                if pdu_type == _P_DATA_TF and length > self._stream_above:
+                    # A long P-DATA-TF: hand out its PDVs while they arrive.
+                    self._start = start + PDU_HEADER_LENGTH
+                    self._stream_left = length
+                    self._streamed = PDU_HEADER_LENGTH
+                    return self._next_piece()
                 self._pending = total
                 return None
             self._pending = 0
@@ -308,7 +368,74 @@ class PDUDecoder:
             self._fail(exc)
             raise
 
+    def _next_piece(self) -> PDataTF | None:
+        """The PDVs (whole or in part) of the streamed P-DATA-TF that are here, or ``None``.
+
+        Each PDV item is checked as in a whole P-DATA-TF (PS3.8 9.3.5.1: an item length of
+        at least 2 that stays within the PDU; ROBUSTNESS.md case 6). A partial PDV is handed
+        out once :data:`PIECE_MIN` of it is here, cut to an even length, without its
+        last-fragment bit (PS3.8 E.2: only the final piece may carry it).
+        """
+        buf, view = self._buf, self._view
+        pos, end, left = self._start, self._end, self._stream_left
+        rest = self._pdv_left
+        pdvs: list[PDV] = []
+        while left:
+            if rest == 0:  # a PDV item header comes next
+                if left < 6:
+                    raise PDULengthError(
+                        "truncated PDV item header in P-DATA-TF",
+                        abort_reason=AbortReason.INVALID_PDU_PARAMETER_VALUE,
+                    )
+                if end - pos < 6:
+                    break
+                length, cid, control = _PDV_HEADER.unpack_from(buf, pos)
+                if length < 2 or length > left - 4:
+                    raise PDULengthError(
+                        f"PDV item length {length} is below 2 or overruns the P-DATA-TF",
+                        abort_reason=AbortReason.INVALID_PDU_PARAMETER_VALUE,
+                    )
+                pos += 6
+                left -= 6
+                rest = length - 2
+                self._pdv_cid, self._pdv_control = cid, control
+                if rest == 0:  # an empty PDV: whole at once
+                    pdvs.append(self._pdv(control, view[pos:pos]))
+                    continue
+            take = min(rest, end - pos)
+            control = self._pdv_control
+            if take < rest:  # part of this PDV is still on its way
+                take -= take & 1
+                if take < PIECE_MIN:
+                    break
+                control &= ~_LAST
+            pdvs.append(self._pdv(control, view[pos : pos + take]))
+            pos += take
+            left -= take
+            rest -= take
+            if rest:
+                break
+        self._pdv_left = rest
+        self._stream_left = left
+        if left:
+            self._streamed += pos - self._start
+            # Bytes needed at _start before the next piece can go (get_buffer makes room).
+            self._pending = 6 if rest == 0 else min(rest, PIECE_MIN)
+        else:
+            self._streamed = self._pending = 0
+        self._start = pos
+        return PDataTF(pdvs=tuple(pdvs)) if pdvs else None
+
+    def _pdv(self, control: int, data: memoryview) -> PDV:
+        return PDV(
+            context_id=self._pdv_cid,
+            is_command=control & 1 == 1,
+            is_last=control & _LAST == _LAST,
+            data=data,
+        )
+
     def _fail(self, exc: PDUDecodeError) -> None:
+        self._stream_left = self._streamed = self._pdv_left = 0
         self._error = exc
         # Drop what is buffered; views already handed out keep their buffer alive.
         self._buf = bytearray()

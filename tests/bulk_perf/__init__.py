@@ -1,0 +1,1 @@
+"""Bulk transfer performance: streamed P-DATA-TF, large PDUs, discard paths."""
