@@ -18,7 +18,9 @@ first hand-over never starts a thread: :meth:`close` writes it in one worker-thr
 
 Before the first byte goes to disk the sink may drop a prefix of the dataset: ``leading_skip``
 is called once with the first ``hold`` bytes (or all of them, if fewer) and returns how many
-to drop (the storage SCP drops group 0002 elements that have no place in a dataset).
+to drop (the storage SCP drops group 0002 elements that have no place in a dataset). With
+``skip_marker`` it is called only for a dataset starting with those bytes (no copy of the
+head otherwise: almost every dataset).
 
 :attr:`FileSink.head` (the first ``keep_head`` bytes as received) costs no second copy for a
 dataset written in one piece: it is read from the buffer the sink holds anyway (kept until
@@ -102,6 +104,8 @@ _space_readings: dict[Path, tuple[float, int]] = {}
 _O_CLOEXEC: Final = getattr(os, "O_CLOEXEC", 0)
 #: A named temporary file: created exclusively, never truncating someone else's file.
 _NAMED: Final = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0) | _O_CLOEXEC
+#: posix_fadvise starts writeback of a file's dirty pages (Linux, most BSDs; not Windows).
+_FADVISE: Final = hasattr(os, "posix_fadvise") and hasattr(os, "POSIX_FADV_DONTNEED")
 _writev: Callable[[int, list[memoryview]], int] | None = getattr(os, "writev", None)  # POSIX
 
 
@@ -164,6 +168,7 @@ class FileSink:
         queue_depth: int = 4,
         hold: int = 0,
         leading_skip: Callable[[bytes], int] | None = None,
+        skip_marker: bytes = b"",
         keep_head: int = 64 * 1024,
         in_memory_max: int = 0,
         min_free_space: int = 0,
@@ -191,6 +196,7 @@ class FileSink:
         self._limiter = limiter
         self._hold = hold
         self._leading_skip = leading_skip
+        self._skip_marker = skip_marker
         self._keep_head = keep_head
         # The first hand-over waits until the skip is decided and the in-memory bound passed.
         self._first_at = max(write_size, hold, in_memory_max + 1 if in_memory_max else 0)
@@ -480,6 +486,8 @@ class FileSink:
         self._skip_decided = True
         assert self._leading_skip is not None
         buf = self._buf
+        if not buf.startswith(self._skip_marker):
+            return  # nothing to drop: no copy of the head for ``leading_skip``
         with memoryview(buf) as view, view[: self._hold or len(buf)] as head:
             n = self._leading_skip(bytes(head))  # one copy (views released before del)
         n = max(0, min(n, len(buf)))
@@ -602,6 +610,15 @@ class FileSink:
         except OSError as exc:
             self._record(exc)
             self._unlink()
+
+    def _start_writeback(self) -> None:
+        """Worker thread, deferred durable sink written by :meth:`_prepare`: start writing
+        its dirty pages to the device without waiting (Linux: ``POSIX_FADV_DONTNEED`` starts
+        writeback; pages under writeback stay cached). Advisory: the fsync still decides."""
+        fp = self._fp
+        if _FADVISE and fp is not None and self.durable and self._thread is None:
+            with contextlib.suppress(OSError):
+                os.posix_fadvise(fp.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)
 
     def _sync(self) -> None:
         """Worker thread, deferred sink: fsync (when durable) what :meth:`_prepare` wrote;

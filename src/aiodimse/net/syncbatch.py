@@ -77,7 +77,7 @@ class SyncBatch:
 
 
 class _Job(Generic[T]):
-    __slots__ = ("error", "finished", "future", "lead", "result", "sink", "then", "wake")
+    __slots__ = ("error", "finished", "future", "lead", "result", "settled", "sink", "then", "wake")
 
     def __init__(self, sink: FileSink, then: Callable[[FileSink, SyncBatch], T]) -> None:
         self.sink = sink
@@ -86,6 +86,7 @@ class _Job(Generic[T]):
         self.wake: anyio.Event | None = None
         # ThreadBatcher: the caller's future, settled on its loop.
         self.future: asyncio.Future[None] | None = None
+        self.settled = False  # ThreadBatcher: its trip ended and its caller was woken
         self.lead = False
         self.finished = False
         self.result: T | None = None
@@ -123,6 +124,11 @@ def run_trip(batch: list[_Job[Any]]) -> None:
             j.sink._prepare()
         except BaseException as exc:  # pragma: no cover - the phases record OSErrors
             j.error = exc
+    if len(batch) > 1:
+        # Every file's pages go to the device at once: the fsyncs below then wait for
+        # writes already under way and share their journal commits.
+        for j in batch:
+            j.sink._start_writeback()
     for j in batch:
         try:
             j.sink._sync()
@@ -212,14 +218,17 @@ class SyncBatcher:
 class ThreadBatcher:
     """Groups the finishing of deferred sinks into trips of dedicated threads (asyncio).
 
-    :meth:`run` puts the job on a :class:`queue.SimpleQueue` (one wake-up of a waiting
-    thread, no lock held while it wakes) and starts a thread when none waits and fewer than
-    ``workers`` run; a thread takes every job queued at that moment (``max_batch`` at most)
-    for its trip, so jobs queued while the threads are busy share the next trip. A second
+    :meth:`run` adds the job to its loop's pending list; after the loop iteration (one
+    ``call_soon``) the whole list goes on a :class:`queue.SimpleQueue` as one item (one
+    wake-up of a waiting thread for every job that iteration completed, no lock held while
+    it wakes), and a thread is started when none waits and fewer than ``workers`` run. A
+    thread takes every item queued at that moment (``max_batch`` jobs or a little more) for
+    its trip, so jobs queued while the threads are busy share the next trip. A second
     thread overlaps one trip's writes with another's ``fsync`` waits. Each trip's results
-    go back to each caller's loop in one ``call_soon_threadsafe``. Off asyncio the job goes
-    to ``fallback`` (a :class:`SyncBatcher`). Thread-safe; :meth:`close` stops the threads
-    once the jobs queued before it are done (idempotent).
+    go back to each caller's loop in one ``call_soon_threadsafe``. The caller waits without
+    a cancel scope; when cancelled it still waits (shielded) for its job's trip to end.
+    Off asyncio the job goes to ``fallback`` (a :class:`SyncBatcher`). Thread-safe;
+    :meth:`close` stops the threads once the jobs queued before it are done (idempotent).
     """
 
     def __init__(
@@ -236,9 +245,11 @@ class ThreadBatcher:
         self._workers = workers
         self._max_batch = max_batch
         self._idle_timeout = idle_timeout
-        self._queue: queue.SimpleQueue[tuple[_Job[Any], asyncio.AbstractEventLoop] | None] = (
+        self._queue: queue.SimpleQueue[tuple[list[_Job[Any]], asyncio.AbstractEventLoop] | None] = (
             queue.SimpleQueue()
         )
+        #: Per loop, the jobs added since its last hand-over (touched by that loop only).
+        self._pending: dict[asyncio.AbstractEventLoop, list[_Job[Any]]] = {}
         self._lock = threading.Lock()  # the bookkeeping below
         self._threads: set[threading.Thread] = set()
         self._waiting = 0  # threads waiting for a job (or about to)
@@ -251,6 +262,7 @@ class ThreadBatcher:
         """In a forked child: no thread survived the fork, and the jobs queued were the
         parent's (their loops are not running here)."""
         self._queue = queue.SimpleQueue()
+        self._pending = {}
         self._lock = threading.Lock()
         self._threads, self._waiting, self._pid = set(), 0, os.getpid()
 
@@ -284,9 +296,36 @@ class ThreadBatcher:
             return await self._fallback.run(sink, then)
         job: _Job[T] = _Job(sink, then)
         job.future = future = loop.create_future()
+        # The jobs of one loop iteration go to the threads together, after it: one queue
+        # item and at most one thread woken for all of them.
+        pending = self._pending.get(loop)
+        if pending is None:
+            self._pending[loop] = [job]
+            loop.call_soon(self._hand_over, loop)
+        else:
+            pending.append(job)
+        try:
+            await future  # no cancel scope on the way: most waits end without a cancel
+        except asyncio.CancelledError:
+            # Cancelled while the job runs: it still ends (shielded wait), then we go.
+            if not job.settled:
+                job.future = loop.create_future()
+                with anyio.CancelScope(shield=True):
+                    await job.future
+            raise
+        return _outcome(job)
+
+    def _hand_over(self, loop: asyncio.AbstractEventLoop) -> None:
+        """On ``loop``: queue the jobs its callers added since the last hand-over."""
+        jobs = self._pending.pop(loop)
         if self._pid != os.getpid():  # a forked child: the parent's threads are not here
             self._forget_parent()
-        self._queue.put((job, loop))
+        if self._closed:  # the threads are stopping: one more, for these jobs only
+            threading.Thread(
+                target=self._trip, args=(jobs, loop), name="aiodimse-sync-batcher", daemon=True
+            ).start()
+            return
+        self._queue.put((jobs, loop))
         with self._lock:
             if not self._waiting and len(self._threads) < self._workers:
                 thread = threading.Thread(
@@ -295,10 +334,6 @@ class ThreadBatcher:
                 self._threads.add(thread)
                 self._waiting += 1  # it will wait first: later jobs need no other thread
                 thread.start()
-        if not future.done():
-            with anyio.CancelScope(shield=True):
-                await future
-        return _outcome(job)
 
     def close(self) -> None:
         """Stop the threads once the jobs queued before are done (they still finish)."""
@@ -330,7 +365,8 @@ class ThreadBatcher:
             if item is None:
                 continue
             taken = [item]
-            while len(taken) < self._max_batch:
+            count = len(item[0])
+            while count < self._max_batch:
                 try:
                     more = jobs_queue.get_nowait()
                 except queue.Empty:
@@ -339,27 +375,44 @@ class ThreadBatcher:
                     jobs_queue.put(None)
                     break
                 taken.append(more)
-            jobs = [j for j, _loop in taken]
-            try:
-                run_trip(jobs)
-            except BaseException as exc:  # pragma: no cover - run_trip catches per job
-                for j in jobs:
-                    if not j.finished:
-                        j.error, j.finished = exc, True
-            with lock:
-                self._trips += 1
-                self._jobs += len(jobs)
-            by_loop: dict[asyncio.AbstractEventLoop, list[_Job[Any]]] = {}
-            for j, loop in taken:
-                by_loop.setdefault(loop, []).append(j)
-            for loop, settled in by_loop.items():
-                with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
-                    loop.call_soon_threadsafe(_settle, settled)
+                count += len(more[0])
+            if len(taken) == 1:
+                self._trip(*item)
+            else:
+                self._trip_many(taken)
+
+    def _trip(self, jobs: list[_Job[Any]], loop: asyncio.AbstractEventLoop) -> None:
+        """A thread: one trip of jobs from one loop, then their callers woken."""
+        self._run(jobs)
+        with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+            loop.call_soon_threadsafe(_settle, jobs)
+
+    def _trip_many(self, taken: list[tuple[list[_Job[Any]], asyncio.AbstractEventLoop]]) -> None:
+        """A thread: one trip of several hand-overs; each loop woken once."""
+        self._run([j for jobs, _loop in taken for j in jobs])
+        by_loop: dict[asyncio.AbstractEventLoop, list[_Job[Any]]] = {}
+        for jobs, loop in taken:
+            by_loop.setdefault(loop, []).extend(jobs)
+        for loop, settled in by_loop.items():
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+                loop.call_soon_threadsafe(_settle, settled)
+
+    def _run(self, jobs: list[_Job[Any]]) -> None:
+        try:
+            run_trip(jobs)
+        except BaseException as exc:  # pragma: no cover - run_trip catches per job
+            for j in jobs:
+                if not j.finished:
+                    j.error, j.finished = exc, True
+        with self._lock:
+            self._trips += 1
+            self._jobs += len(jobs)
 
 
 def _settle(jobs: list[_Job[Any]]) -> None:
     """On the loop: wake the callers of one trip."""
     for j in jobs:
+        j.settled = True
         future = j.future
         if future is not None and not future.done():
             future.set_result(None)

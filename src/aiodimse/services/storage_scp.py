@@ -97,8 +97,10 @@ from .filepolicy import (
 )
 from .storage_scp_meta import HOLD as _HOLD
 from .storage_scp_meta import comment as _comment
+from .storage_scp_meta import echo_class_uid as _echo_class_uid
 from .storage_scp_meta import echo_uid as _echo_uid
 from .storage_scp_meta import file_meta
+from .storage_scp_meta import group2_marker as _group2_marker
 from .storage_scp_meta import group2_skipper as _group2_skipper
 from .storage_scp_meta import mismatch as _mismatch
 from .storage_scp_meta import read_head as _read_head
@@ -387,6 +389,7 @@ class StorageSCP:
             hold=_HOLD,
             keep_head=_HOLD,
             leading_skip=_group2_skipper(ts),
+            skip_marker=_group2_marker(ts),
             in_memory_max=opts.in_memory_max,
             min_free_space=opts.min_free_space,
             # The reader goes on with the next message; handle_store finishes this one.
@@ -426,7 +429,7 @@ class StorageSCP:
             received.context_id,
             CStoreRSP(
                 message_id_being_responded_to=msg.message_id,
-                affected_sop_class_uid=_echo_uid(msg.affected_sop_class_uid),
+                affected_sop_class_uid=_echo_class_uid(msg.affected_sop_class_uid),
                 affected_sop_instance_uid=_echo_uid(msg.affected_sop_instance_uid),
                 status=status,
                 error_comment=comment,

@@ -23,7 +23,17 @@ from ..dimse.messages import CStoreRQ
 from . import dataset_head as dh
 from .filepolicy import strip_padding
 
-__all__ = ["HOLD", "comment", "echo_uid", "file_meta", "group2_skipper", "mismatch", "read_head"]
+__all__ = [
+    "HOLD",
+    "comment",
+    "echo_class_uid",
+    "echo_uid",
+    "file_meta",
+    "group2_marker",
+    "group2_skipper",
+    "mismatch",
+    "read_head",
+]
 
 #: Bytes of a dataset held back to find group 0002 elements and the UIDs.
 HOLD: Final = 256 * 1024
@@ -107,10 +117,16 @@ def _encoding(ts: str) -> tuple[bool, bool, bool]:
     return False, True, ts == DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN
 
 
+def group2_marker(ts: str) -> bytes:
+    """The first bytes of a dataset that may open with group 0002 elements, as encoded in
+    ``ts`` (its group number); what :func:`group2_skipper` looks at before parsing."""
+    return b"\x00\x02" if ts == EXPLICIT_VR_BIG_ENDIAN else b"\x02\x00"
+
+
 @functools.lru_cache(maxsize=64)
 def group2_skipper(ts: str) -> Callable[[bytes], int]:
     implicit, little, deflated = _encoding(ts)
-    group2 = b"\x02\x00" if little else b"\x00\x02"  # the group number, as encoded
+    group2 = group2_marker(ts)
 
     def skip(head: bytes) -> int:
         if deflated or not head.startswith(group2):  # almost always: nothing to parse
@@ -150,6 +166,12 @@ def comment(text: str) -> str:
     """An Error Comment (0000,0902): LO, at most 64 characters of the default repertoire."""
     text = text.encode("ascii", "replace").decode("ascii").replace("\\", "/")
     return text[:64]
+
+
+@functools.lru_cache(maxsize=256)
+def echo_class_uid(uid: str) -> str | None:
+    """:func:`echo_uid` of a SOP Class UID (few distinct values: cached)."""
+    return echo_uid(uid)
 
 
 def echo_uid(uid: str) -> str | None:
