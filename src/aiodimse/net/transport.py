@@ -17,8 +17,8 @@ On asyncio (and uvloop) the socket stays registered with the event loop for as l
 the association reads: a loop callback reads straight into the decoder's buffer
 (``Association.buffer_filled``) and wakes the reader, whose task then runs the state machine
 (``Association.process_received``). No reader is added and removed per wait. While the
-reader is busy (a slow disk), reading stops once :data:`MAX_READ` bytes are waiting for it,
-so memory stays bounded and the peer is slowed down by TCP. On trio and on event loops
+reader is busy (a slow disk), reading stops before more than :data:`MAX_PENDING` bytes wait
+for it, so memory stays bounded and the peer is slowed down by TCP. On trio and on event loops
 without ``add_reader`` (Windows' proactor) the transport waits with
 ``anyio.wait_readable`` instead.
 
@@ -48,6 +48,11 @@ from .sendfile import SENDFILE_SUPPORTED, drop_sent, has_regions, write_with_reg
 #: Read sizes: start small, double while reads fill the buffer (bulk transfer), up to MAX.
 MIN_READ = 64 * 1024
 MAX_READ = 1024 * 1024
+#: At most this many bytes read by the callback wait for the reader: reading stops when one
+#: more read could pass it. Two full reads, so a bulk transfer whose reader keeps up does not
+#: remove and re-add the socket's reader after every full read (~3 times per 4 MiB instance
+#: when it stopped at one read).
+MAX_PENDING = 2 * MAX_READ
 #: A sender yields to the event loop at least once per this many bytes written, or per
 #: :data:`YIELD_WRITES` writes, whichever comes first: bulk data (large PDUs) makes few
 #: trips through the loop, a stream of small messages still yields every few dozen.
@@ -267,7 +272,7 @@ class SocketTransport:
                 self._read_size = min(size * 2, MAX_READ)
             elif n < asked // 4 and size > MIN_READ:
                 self._read_size = size // 2  # small messages again: smaller reads
-            if self._pending >= MAX_READ:
+            if self._pending + self._read_size > MAX_PENDING:
                 self._pause()  # the reader is behind: TCP slows the peer down
             elif (
                 self._fast is not None
