@@ -301,6 +301,9 @@ class Channel:
         self._pdu_deadline = math.inf
         self._busy = 0  # handlers running + responses awaited
         self._timer: anyio.CancelScope | None = None
+        #: The reader task started by :meth:`start_lazily` once there is work for it.
+        self._reader: asyncio.Task[None] | None = None
+        self._lazy = False
         self._debug = log.isEnabledFor(logging.DEBUG)
         #: Work the fast path handed to the reader, run before the core's next events.
         self._stash: deque[Callable[[], Awaitable[None]]] = deque()
@@ -365,23 +368,68 @@ class Channel:
                 await self._close_stream()
 
     async def _run_native(self, task_status: anyio.abc.TaskStatus[None]) -> None:
-        group = self._task_group = _Tasks(self.peer)
+        group = self._task_group
+        if not isinstance(group, _Tasks):  # start_lazily() made it already
+            group = self._task_group = _Tasks(self.peer)
         task_status.started()
         try:
-            try:
-                await self._read_loop()
-            finally:
-                await self._discard_incoming()
-                self._finish()
-                if group.cancel():
-                    with anyio.CancelScope(shield=True):
-                        await group.wait()
+            await self._read_loop()
+        finally:
+            await self._wind_down(group)
+
+    async def _wind_down(self, group: _Tasks) -> None:
+        """The end of an association on asyncio: partial input removed, waiters told,
+        tasks cancelled and awaited, the connection closed."""
+        try:
+            await self._discard_incoming()
+            self._finish()
+            if group.cancel():
+                with anyio.CancelScope(shield=True):
+                    await group.wait()
         finally:
             if getattr(self._transport, "closes_at_once", False):
                 await self._close_stream()  # never waits: nothing to shield
             else:
                 with anyio.CancelScope(shield=True):
                     await self._close_stream()
+
+    def start_lazily(self) -> bool:
+        """On asyncio, instead of running :meth:`run` as a task from the start: the
+        transport's read callback feeds the fast path (:meth:`_fast_input`), and the
+        reader task is started only when something needs it (work the fast path cannot
+        do, a timer to run, the peer closing). A short association (associate, C-ECHO,
+        release) then never has a reader task. End it with :meth:`stop`. False (nothing
+        changed) where this is not possible: run :meth:`run` as usual then."""
+        read_ahead = getattr(self._transport, "read_ahead", None)
+        if not self._native or read_ahead is None or self.timeouts.network is not None:
+            return False  # the network idle timer needs the reader's deadline
+        self._task_group = _Tasks(self.peer)
+        if not read_ahead(self._core, self._start_reader):
+            self._task_group = None
+            return False
+        self._lazy = True
+        return True
+
+    def _start_reader(self) -> None:
+        if self._reader is None:
+            self._lazy = False
+            self._reader = asyncio.get_running_loop().create_task(self.run())
+
+    async def stop(self) -> BaseException | None:
+        """After :meth:`start_lazily`: end the channel's work (cancel and await the reader
+        if it was started, else wind down here); returns what the reader raised."""
+        reader = self._reader
+        if reader is None:
+            self._lazy = False
+            group = self._task_group
+            assert isinstance(group, _Tasks)
+            await self._wind_down(group)
+            return None
+        with anyio.CancelScope(shield=True):
+            if not reader.done():
+                reader.cancel()
+            await asyncio.wait({reader})
+        return None if reader.cancelled() else reader.exception()
 
     def _deadline(self) -> float:
         """The one deadline of the reader: ARTIM, a partial PDU's, or network idleness."""
@@ -608,8 +656,12 @@ class Channel:
                 if not self._dispatch_now(ev, now):
                     self._stash.append(partial(self._dispatch, ev, now))
                     return False
-                if not self._flush_nowait() or self._closed.is_set() or self._stash:
+                if not self._flush_nowait() or self._stash:
                     return False
+                if self._closed.is_set():
+                    # Without a reader (start_lazily) nothing is left for one: the owner
+                    # closes the connection (stop()); else the reader sees it and ends.
+                    return self._lazy
             if not self._flush_nowait():  # what the core answered by itself (AR-9...)
                 return False
         except Exception as exc:  # raised in the reader, as if it had done the work
@@ -625,6 +677,8 @@ class Channel:
         timer = self._timer
         if timer is not None:
             self._retime(timer)
+        elif self._lazy and self._deadline() != math.inf:
+            return False  # a timer to run (ARTIM, a partial PDU's): the reader's job
         return True
 
     def _peer_may_wait(self) -> bool:

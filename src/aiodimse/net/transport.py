@@ -97,6 +97,7 @@ class SocketTransport:
         "_sock",
         "_unyielded",
         "_waiter",
+        "_wake",
         "_writers",
         "_writes",
     )
@@ -115,6 +116,8 @@ class SocketTransport:
         self._core: CoreAssociation | None = None
         self._registered = False
         self._waiter: asyncio.Future[None] | None = None
+        # Set by read_ahead() until the channel's reader exists (called once to start it).
+        self._wake: Callable[[], None] | None = None
         self._pending = 0  # bytes read by the callback, not yet processed by the reader
         self._eof = False
         self._error: OSError | None = None
@@ -132,6 +135,25 @@ class SocketTransport:
         """``fast()`` is called from the read callback (asyncio) when bytes arrived while
         the reader waits; True: it handled them, the reader stays asleep."""
         self._fast = fast
+
+    def read_ahead(self, core: CoreAssociation, wake: Callable[[], None]) -> bool:
+        """asyncio: start reading in the loop's callback before any reader waits. Bytes go
+        to ``core`` and to the fast path (:meth:`set_fast_path`, required); the first time
+        the fast path cannot handle them (or the peer closes, or reading must pause),
+        ``wake()`` is called once, and from then on a reader must call :meth:`receive`.
+        False (nothing changed) where reading in a callback is not possible."""
+        if self._mode == 0:
+            self._mode = self._choose_mode()
+        if self._mode != 1 or self._fast is None or self._closed:
+            return False
+        self._core = core
+        try:
+            self._resume()
+        except NotImplementedError:  # Windows' proactor loop: a reader from the start
+            self._mode = 2
+            return False
+        self._wake = wake
+        return True
 
     def has_backlog(self) -> bool:
         return bool(self._backlog)
@@ -276,12 +298,12 @@ class SocketTransport:
                 self._pause()  # the reader is behind: TCP slows the peer down
             elif (
                 self._fast is not None
-                and waiter is not None
-                and not waiter.done()
                 and self._pending == n
+                and (self._wake is not None or (waiter is not None and not waiter.done()))
             ):
-                # The reader waits with nothing else pending: let the channel handle the
-                # bytes here if it can, saving the reader's trip through the event loop.
+                # The reader waits (or does not exist yet) with nothing else pending: let
+                # the channel handle the bytes here if it can, saving the reader's trip
+                # through the event loop.
                 if self._fast():
                     self._pending = 0
                     return
@@ -290,6 +312,9 @@ class SocketTransport:
             self._pause()
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
+        elif self._wake is not None:  # read_ahead(): now the reader is needed
+            wake, self._wake = self._wake, None
+            wake()
 
     async def send(self, parts: Sequence[bytes | memoryview]) -> None:
         """Write all of ``parts``; waits only when the socket is full. A sender that never
@@ -361,6 +386,7 @@ class SocketTransport:
         if self._closed:
             return
         self._closed = True
+        self._wake = None
         self._pause()
         waiter = self._waiter
         if waiter is not None and not waiter.done():

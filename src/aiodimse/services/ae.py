@@ -515,6 +515,7 @@ class _Associating:
         "_host",
         "_port",
         "_reader",
+        "_reader_error",
         "_stream",
         "_window",
     )
@@ -538,6 +539,7 @@ class _Associating:
         self._window = window
         self._channel: Channel | None = None
         self._reader: asyncio.Task[None] | None = None
+        self._reader_error: BaseException | None = None  # of a reader started lazily
         self._fallback: AbstractAsyncContextManager[Association] | None = None
 
     async def __aenter__(self) -> Association:
@@ -550,7 +552,8 @@ class _Associating:
             self._fallback = _task_group_association(ae, channel, rq)
             return await self._fallback.__aenter__()
         self._channel = channel
-        self._reader = asyncio.get_running_loop().create_task(channel.run())
+        if not channel.start_lazily():  # no reader task until one is needed
+            self._reader = asyncio.get_running_loop().create_task(channel.run())
         try:
             await channel.associate(rq)
         except BaseException:
@@ -580,12 +583,16 @@ class _Associating:
             error = reader.exception()
             if error is not None:
                 raise error
+        if exc_type is None and self._reader_error is not None:
+            raise self._reader_error
         return None
 
     async def _stop_reader(self) -> None:
         """The reader task cancelled if it still runs, and awaited."""
         reader = self._reader
-        if reader is not None:
+        if reader is None and self._channel is not None:
+            self._reader_error = await self._channel.stop()  # started lazily
+        elif reader is not None:
             with anyio.CancelScope(shield=True):
                 if not reader.done():
                     reader.cancel()
