@@ -214,3 +214,43 @@ def test_release_pdus_have_their_fixed_bytes() -> None:
     assert b"".join(bytes(p) for p in b.data_to_send()) == b"\x06\x00" + (4).to_bytes(
         4, "big"
     ) + bytes(4)
+
+
+@pytest.mark.parametrize("role", [Role.REQUESTOR, Role.ACCEPTOR])
+def test_pdata_cells_same_with_and_without_transition_logging(
+    role: Role, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Sta6 + Evt9 (DT-1) and Sta6 + Evt10 (DT-2) are applied directly unless transitions
+    are logged, when they go through the table: both ways give the same bytes, events and
+    state, and both refuse a context that was not accepted."""
+    import logging
+
+    def run(debug: bool) -> tuple[object, ...]:
+        level = logging.DEBUG if debug else logging.WARNING
+        caplog.set_level(level, logger="aiodimse.association")
+        a = _established(role)
+        a.data_to_send()
+        while a.next_event() is not None:
+            pass
+        a.send(PDATA, 0.0)
+        out = b"".join(bytes(p) for p in a.data_to_send())
+        a.receive_data(encode_pdu(PDATA), 0.0)
+        ev = a.next_event()
+        with pytest.raises(LocalProtocolError):
+            a.send(
+                PDataTF(pdvs=(PDV(context_id=9, is_command=True, is_last=True, data=b"x"),)), 0.0
+            )
+        state_after_send = a.state
+        a.receive_data(
+            encode_pdu(
+                PDataTF(pdvs=(PDV(context_id=9, is_command=True, is_last=True, data=b"x"),))
+            ),
+            0.0,
+        )
+        return out, ev, state_after_send, a.state, b"".join(bytes(p) for p in a.data_to_send())
+
+    fast, table = run(False), run(True)
+    assert fast == table
+    out, ev, state_after_send, final, abort = fast
+    assert out == encode_pdu(PDATA) and ev == PDATA and state_after_send is State.Sta6
+    assert final is State.Sta13 and abort[:1] == b"\x07"  # A-ABORT for the unaccepted context

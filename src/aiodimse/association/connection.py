@@ -127,6 +127,11 @@ _RELEASE_BYTES: dict[type[PDU], bytes] = {
 }
 
 
+def _debug() -> bool:
+    """Whether transitions are logged (then every one goes through the table)."""
+    return log.isEnabledFor(logging.DEBUG)
+
+
 class Association:
     """One end of one DICOM association (PS3.8 9.2), sans I/O. See the module docstring."""
 
@@ -299,6 +304,12 @@ class Association:
         Raises :class:`~aiodimse.errors.LocalProtocolError` if the primitive is not allowed
         in this state or for this role, or ``pdu`` is invalid; nothing changes then.
         """
+        if type(pdu) is PDataTF and self._state is State.Sta6 and not _debug():
+            # The commonest cell, applied directly: Sta6 + Evt9 -> DT-1, send the P-DATA-TF
+            # PDU and stay in Sta6 (PS3.8 Table 9-7); the same checks as below.
+            self._check_outgoing(pdu)
+            self._out.extend(self._encode(pdu))
+            return
         event = USER_PDU_EVENTS.get(type(pdu))
         if event is None:
             raise LocalProtocolError(f"{type(pdu).__name__} is not a PDU")
@@ -426,8 +437,9 @@ class Association:
                 return
         elif event is Event.Evt10 and state in (State.Sta6, State.Sta7):
             assert isinstance(pdu, PDataTF) and self._negotiated is not None
+            accepted = self._negotiated.accepted
             for pdv in pdu.pdvs:
-                if pdv.context_id not in self._negotiated.accepted:
+                if pdv.context_id not in accepted:
                     self._peer_fault(
                         RemoteProtocolError(
                             f"P-DATA-TF on presentation context {pdv.context_id}, not accepted",
@@ -436,6 +448,11 @@ class Association:
                         now,
                     )
                     return
+            if state is State.Sta6 and not _debug():
+                # The commonest cell, applied directly: Sta6 + Evt10 -> DT-2, indicate the
+                # P-DATA and stay in Sta6 (PS3.8 Table 9-7).
+                self._events.append(pdu)
+                return
         self._run(event, now, pdu=pdu, rejection=rejection)
 
     def _run(
