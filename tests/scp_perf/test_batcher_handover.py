@@ -218,3 +218,35 @@ async def test_jobs_handed_over_after_close_still_finish(tmp_path: Path) -> None
             tg.start_soon(close)
     assert [(tmp_path / f"{i}.dcm").read_bytes() for i in range(3)] == [b"late"] * 3
     assert batcher.jobs == 3 and batcher.fallback.jobs == 0
+
+
+async def test_no_thread_to_be_had_fails_the_jobs_instead_of_hanging(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    limiter = anyio.CapacityLimiter(2)
+    batcher = ThreadBatcher(SyncBatcher(limiter), workers=1, idle_timeout=30)
+    sinks = [await _closed(tmp_path / f"{i}.part", limiter, b"z") for i in range(2)]
+
+    def refuse(self: threading.Thread) -> None:
+        raise RuntimeError("can't start new thread")
+
+    monkeypatch.setattr(threading.Thread, "start", refuse)
+    failures: list[str] = []
+
+    async def finish(i: int) -> None:
+        with pytest.raises(RuntimeError, match="start new thread"):
+            await sinks[i].finish(_keep(tmp_path / f"{i}.dcm"), batcher=batcher)  # type: ignore[arg-type]
+        failures.append(str(i))
+
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as tg:
+            for i in range(2):
+                tg.start_soon(finish, i)
+    assert sorted(failures) == ["0", "1"] and batcher.threads == []
+    monkeypatch.undo()  # threads again: the batcher works as before
+    sink = await _closed(tmp_path / "ok.part", limiter, b"ok")
+    assert await sink.finish(_keep(tmp_path / "ok.dcm"), batcher=batcher)  # type: ignore[arg-type]
+    batcher.close()
+    assert (tmp_path / "ok.dcm").read_bytes() == b"ok"
+    for s in sinks:
+        await s.discard()

@@ -325,15 +325,35 @@ class ThreadBatcher:
                 target=self._trip, args=(jobs, loop), name="aiodimse-sync-batcher", daemon=True
             ).start()
             return
-        self._queue.put((jobs, loop))
+        self._queue.put((jobs, loop))  # before the check below: see _work's idle exit
         with self._lock:
             if not self._waiting and len(self._threads) < self._workers:
                 thread = threading.Thread(
                     target=self._work, name="aiodimse-sync-batcher", daemon=True
                 )
+                try:
+                    thread.start()  # it cannot count itself: this lock is held
+                except RuntimeError as exc:  # "can't start new thread"
+                    if not self._threads:  # nobody would take the jobs: fail them
+                        self._fail_queued(exc)
+                    return
                 self._threads.add(thread)
                 self._waiting += 1  # it will wait first: later jobs need no other thread
-                thread.start()
+
+    def _fail_queued(self, exc: BaseException) -> None:
+        """No thread runs and none can be started: every queued job fails with ``exc``."""
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                return
+            if item is None:
+                continue
+            jobs, loop = item
+            for j in jobs:
+                j.error, j.finished = exc, True
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+                loop.call_soon_threadsafe(_settle, jobs)
 
     def close(self) -> None:
         """Stop the threads once the jobs queued before are done (they still finish)."""
