@@ -76,3 +76,32 @@ async def test_literals_take_the_native_path_host_names_the_anyio_one(
     finally:
         server.close()
     assert used == ["localhost"]
+
+
+def test_begin_connect_reports_an_established_loopback_connect() -> None:
+    """A loopback connect is usually established when connect() returns: no writer
+    callback and no timer are needed then (``begin_connect`` says so); a connect with no
+    answer yet is left for ``finish_connect``."""
+    from aiodimse.net.transport import begin_connect
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    try:
+        sock, done = begin_connect(socket.AF_INET, listener.getsockname())
+        try:
+            assert done
+            assert sock.getpeername() == listener.getsockname()
+        finally:
+            sock.close()
+    finally:
+        listener.close()
+    full, fillers = _full_listener()
+    try:
+        sock, done = begin_connect(socket.AF_INET, full.getsockname())
+        sock.close()
+        assert not done  # the SYN got no answer: still connecting
+    finally:
+        full.close()
+        for s in fillers:
+            s.close()

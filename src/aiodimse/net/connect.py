@@ -13,7 +13,7 @@ import anyio
 
 from ..errors import DicomTimeoutError, NetworkError
 from .loop import asyncio_loop
-from .transport import SocketTransport, connect_one, connect_socket
+from .transport import SocketTransport, begin_connect, connect_socket, finish_connect
 
 log = logging.getLogger("aiodimse.net")
 
@@ -50,11 +50,19 @@ async def _connect_native(host: str, port: int, timeout: float | None) -> socket
     except ValueError:
         return None
     family = socket.AF_INET6 if ip.version == 6 else socket.AF_INET
+    sock, done = begin_connect(family, (host, port))
+    if done:  # established at once (loopback): no wait, no timer
+        return sock
     try:
         async with asyncio.timeout(timeout):
-            return await connect_one(family, (host, port), _wait_writable_native)
+            await finish_connect(sock, _wait_writable_native)
     except NotImplementedError:  # no add_writer (Windows' proactor loop)
+        sock.close()
         return None
+    except BaseException:
+        sock.close()
+        raise
+    return sock
 
 
 async def _wait_writable_native(sock: socket.socket) -> None:

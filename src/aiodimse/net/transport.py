@@ -427,6 +427,41 @@ class StreamTransport:
         await self._stream.aclose()
 
 
+def begin_connect(
+    family: int, addr: Any, *, kind: int = socket.SOCK_STREAM, proto: int = socket.IPPROTO_TCP
+) -> tuple[socket.socket, bool]:
+    """A non-blocking socket with its connect to ``addr`` started; True when it is already
+    established (a loopback connect usually is: then there is nothing to wait for). The
+    socket is closed if this raises."""
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setblocking(False)
+        err = sock.connect_ex(addr)
+        if err in _IN_PROGRESS:
+            try:
+                sock.getpeername()
+            except OSError:
+                return sock, False  # still connecting (or failed: finish_connect says)
+            return sock, True
+        if err:
+            raise OSError(err, os.strerror(err))
+        return sock, True
+    except BaseException:
+        sock.close()
+        raise
+
+
+async def finish_connect(
+    sock: socket.socket, wait_writable: Callable[[socket.socket], Awaitable[object]]
+) -> None:
+    """Wait (``wait_writable(sock)``: anyio's, or the loop's own) until the connect that
+    :func:`begin_connect` started has finished; raise its error. Does not close ``sock``."""
+    await wait_writable(sock)
+    err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+    if err:
+        raise OSError(err, os.strerror(err))
+
+
 async def connect_one(
     family: int,
     addr: Any,
@@ -437,19 +472,14 @@ async def connect_one(
 ) -> socket.socket:
     """A non-blocking TCP connection to one address; ``wait_writable(sock)`` waits for the
     connect to finish (anyio's, or the loop's own). The socket is closed on any error."""
-    sock = socket.socket(family, kind, proto)
-    try:
-        sock.setblocking(False)
-        err = sock.connect_ex(addr)
-        if err in _IN_PROGRESS:
-            await wait_writable(sock)
-            err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
-        if err:
-            raise OSError(err, os.strerror(err))
-        return sock
-    except BaseException:
-        sock.close()
-        raise
+    sock, done = begin_connect(family, addr, kind=kind, proto=proto)
+    if not done:
+        try:
+            await finish_connect(sock, wait_writable)
+        except BaseException:
+            sock.close()
+            raise
+    return sock
 
 
 async def connect_socket(host: str, port: int) -> socket.socket:
