@@ -64,39 +64,26 @@ async def test_short_association_runs_without_a_reader_task() -> None:
             await done.wait()
 
 
-async def test_peer_abort_while_idle_is_noticed() -> None:
-    aborted = anyio.Event()
+@pytest.mark.parametrize("how", ["abort", "close"])
+async def test_peer_ending_the_association_while_idle_is_noticed(how: str) -> None:
+    """The peer aborts (A-ABORT) or just closes the connection while we hold the
+    association without an operation: the callback starts the reader, which ends it."""
+    ended = anyio.Event()
 
     async def acceptor(peer: RawPeer) -> None:
         await _accept(peer)
         await _answer_echo(peer)
-        await peer.send_pdu(AAbort(source=0, reason=0))
-        aborted.set()
-        await peer.receive_all_until_closed(timeout=3)
+        if how == "abort":
+            await peer.send_pdu(AAbort(source=0, reason=0))
+        ended.set()  # returning closes the connection
 
+    expected = AssociationAborted if how == "abort" else DicomError
     async with raw_acceptor(acceptor) as port:
         with anyio.fail_after(5):
-            with pytest.raises(AssociationAborted, match="peer aborted"):
+            with pytest.raises(expected):
                 async with aiodimse.AE("SCU").associate("127.0.0.1", port, called_ae="RAW") as a:
                     await a.echo()
-                    await aborted.wait()
-                    with anyio.fail_after(3):
-                        while a.is_established:  # noqa: ASYNC110 - the fact has no event
-                            await anyio.sleep(0.01)
-                    await a.echo()
-
-
-async def test_peer_closing_while_idle_is_noticed() -> None:
-    async def acceptor(peer: RawPeer) -> None:
-        await _accept(peer)
-        await _answer_echo(peer)
-        # The script returns: the raw acceptor closes the connection.
-
-    async with raw_acceptor(acceptor) as port:
-        with anyio.fail_after(5):
-            with pytest.raises(DicomError):
-                async with aiodimse.AE("SCU").associate("127.0.0.1", port, called_ae="RAW") as a:
-                    await a.echo()
+                    await ended.wait()
                     with anyio.fail_after(3):
                         while a.is_established:  # noqa: ASYNC110 - the fact has no event
                             await anyio.sleep(0.01)
@@ -123,7 +110,9 @@ async def test_partial_pdu_while_idle_runs_the_pdu_timer() -> None:
         )
         await peer.send_bytes(wire[:9])
         seen.extend(await peer.receive_all_until_closed(timeout=3))
+        script_done.set()
 
+    script_done = anyio.Event()
     scu = aiodimse.AE("SCU", timeouts=Timeouts(pdu=0.3))
     async with raw_acceptor(acceptor) as port:
         with anyio.fail_after(5):
@@ -134,5 +123,6 @@ async def test_partial_pdu_while_idle_runs_the_pdu_timer() -> None:
                         await anyio.sleep(0.01)
                 with pytest.raises(AssociationError):
                     await a.echo()
+            await script_done.wait()
     assert seen and isinstance(seen[0], AAbort)
     assert not any(isinstance(p, PDataTF) for p in seen)

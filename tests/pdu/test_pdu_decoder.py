@@ -168,9 +168,11 @@ def test_pdv_data_are_views_into_the_buffer_and_never_overwritten() -> None:
         assert pdv.data == payload
 
 
-def _push_through(decoder: PDUDecoder, wire: bytes, times: int, keep: list[PDV]) -> None:
+def _push_through(
+    decoder: PDUDecoder, wire: bytes, times: int, keep: list[PDV], sizehint: int = -1
+) -> None:
     for _ in range(times):
-        view = decoder.get_buffer()
+        view = decoder.get_buffer(sizehint)
         view[: len(wire)] = wire
         del view
         decoder.buffer_updated(len(wire))
@@ -209,27 +211,13 @@ def test_short_messages_read_from_the_front_of_one_buffer() -> None:
     decoder = PDUDecoder()
     scratch: list[PDV] = []
     for _ in range(50):
-        view = decoder.get_buffer(64 * 1024)
-        view[: len(wire)] = wire
-        del view
-        decoder.buffer_updated(len(wire))
-        got = decoder.next_pdu()
-        assert isinstance(got, PDataTF)
-        scratch.extend(got.pdvs)
+        _push_through(decoder, wire, 1, scratch, 64 * 1024)
         assert bytes(scratch[-1].data) == b"\x00" * 80
         scratch.clear()
-        del got
     assert decoder.buffers_allocated == 1
     # A view still held (e.g. a PDV the application kept) forbids the reuse.
-    kept = []
-    for _ in range(3):
-        view = decoder.get_buffer(64 * 1024)
-        view[: len(wire)] = wire
-        del view
-        decoder.buffer_updated(len(wire))
-        got = decoder.next_pdu()
-        assert isinstance(got, PDataTF)
-        kept.extend(got.pdvs)
+    kept: list[PDV] = []
+    _push_through(decoder, wire, 3, kept, 64 * 1024)
     assert decoder.buffers_allocated == 3
     assert all(bytes(p.data) == b"\x00" * 80 for p in kept)
 
