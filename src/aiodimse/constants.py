@@ -21,7 +21,12 @@ PDV_HEADER_LENGTH: Final = 6
 DEFAULT_MAX_ASSOCIATION_PDU: Final = 1024 * 1024
 
 #: Our default advertised maximum P-DATA-TF length (PS3.8 D.1, Maximum Length sub-item).
-DEFAULT_MAX_PDU: Final = 256 * 1024
+#: It bounds what the peer may send us, not what we send (each side limits what it receives),
+#: so peers that take only small PDUs are not affected. 4 MiB lets a sender put a typical
+#: image in one PDU (a 4 MiB instance: 1 PDU instead of 16 at 256 KiB: -58 % instructions
+#: in our sender and -65 % in our receiver, issue 9); it costs no memory here, since the
+#: decoder hands a long P-DATA-TF out in pieces as it arrives (aiodimse.pdu.decoder).
+DEFAULT_MAX_PDU: Final = 4 * 1024 * 1024
 
 #: Cap applied when the peer advertises 0 ("unlimited", PS3.8 D.1).
 UNLIMITED_PDU_CAP: Final = 1024 * 1024

@@ -50,7 +50,7 @@ def test_acceptor_answers_pynetdicom_request(name: str) -> None:
     assert {i.context_id: i.result for i in theirs.presentation_context} == {
         pc.context_id: 0 for pc in rq.presentation_contexts
     }
-    assert theirs.user_information.maximum_length == 256 * 1024
+    assert theirs.user_information.maximum_length == 4 * 1024 * 1024  # DEFAULT_MAX_PDU
 
 
 def test_their_mislabelled_vector_is_an_ac_and_gets_aa1() -> None:

@@ -371,8 +371,9 @@ async def test_cancelling_a_store_mid_transfer_aborts_the_association(
     scp = RecordingSCP(
         contexts=contexts_for([huge.sop_class_uid], ALL_TS),
         keep_bytes=False,
-        sink_delay=0.01,
+        sink_delay=0.01,  # per dataset fragment: 256 KiB PDUs make ~80 of them
         slow_bytes=1 << 30,
+        max_pdu=256 * 1024,
     )
     calls: list[tuple[int, int]] = []
     async with connected(scp, [huge]) as assoc:
@@ -390,8 +391,9 @@ async def test_a_slow_transfer_that_keeps_moving_does_not_time_out(huge: DicomFi
     scp = RecordingSCP(
         contexts=contexts_for([huge.sop_class_uid], ALL_TS),
         keep_bytes=False,
-        sink_delay=0.02,
+        sink_delay=0.02,  # per dataset fragment: 256 KiB PDUs make ~48 of them
         slow_bytes=12 << 20,  # the first 12 MB trickle in, the rest is fast
+        max_pdu=256 * 1024,
     )
     async with connected(scp, [huge], timeouts=aiodimse.Timeouts(store=0.5)) as assoc:
         r = await assoc.store(huge)

@@ -75,12 +75,18 @@ class _Meter:
 
 class _Paced:
     """The dataset in slices; each request for the next slice means the previous one went
-    out (the fragmenter pulls lazily), so it counts progress and re-arms the deadline."""
+    out (the fragmenter pulls lazily), so it counts progress and re-arms the deadline.
+
+    Contiguous file regions of one file (a :class:`RegionReader` yields them a read chunk
+    at a time) are merged up to the slice, so a peer taking PDUs larger than a read chunk
+    gets one region, one PDV and one ``sendfile`` per PDU.
+    """
 
     __slots__ = (
         "_armed",
         "_estimate",
         "_handed",
+        "_held",
         "_pending",
         "_scope",
         "_size",
@@ -117,6 +123,7 @@ class _Paced:
         self._armed = armed
         self._handed = 0
         self._pending = 0
+        self._held: bytes | FileRegion | None = None  # read ahead by a merge, not merged
         self.meter = meter
         self.sent = 0
         self._estimate = planned
@@ -166,17 +173,48 @@ class _Paced:
     def __aiter__(self) -> _Paced:
         return self
 
+    async def _chunk(self) -> bytes | FileRegion:
+        held, self._held = self._held, None
+        if held is not None:
+            return held
+        assert not isinstance(self._source, bytes)
+        chunk = await self._source.__anext__()
+        self._reestimate()
+        self.rearm()
+        return chunk
+
+    async def _merge(self, region: FileRegion, n: int) -> FileRegion:
+        """``region`` extended by the next chunks while they continue it in its file, up to
+        ``n`` bytes (the next chunk that does not is held for later)."""
+        while len(region) < n:
+            try:
+                chunk = await self._chunk()
+            except StopAsyncIteration:
+                break
+            if (
+                not isinstance(chunk, FileRegion)
+                or chunk.fd != region.fd
+                or chunk.owner is not region.owner
+                or chunk.offset != region.offset + region.length
+            ):
+                self._held = chunk
+                break
+            region = FileRegion(
+                region.fd, region.offset, region.length + chunk.length, region.owner
+            )
+        return region
+
     async def __anext__(self) -> memoryview | FileRegion:
         self.settle()
         if not self._view:
             if isinstance(self._source, bytes):
                 raise StopAsyncIteration
-            chunk = await self._source.__anext__()
+            chunk = await self._chunk()
             self._view = chunk if isinstance(chunk, FileRegion) else memoryview(chunk)
-            self._reestimate()
-            self.rearm()
         # End on a slice boundary of the whole dataset (chunks need not be multiples).
         n = self._size - self._handed % self._size
+        if isinstance(self._view, FileRegion) and len(self._view) < n:
+            self._view = await self._merge(self._view, n)
         piece = self._view[:n]
         self._view = self._view[n:]
         self._pending = len(piece)
@@ -195,5 +233,11 @@ def slice_size_for(channel: Channel, peer_max_pdu: int) -> int:
 
 def read_chunk_size(slice_size: int) -> int:
     """Bytes per file read: about :data:`~aiodimse.net.filesource.DEFAULT_CHUNK_SIZE`, a
-    whole number of slices, so that chunks too end where PDUs do."""
+    whole number of slices, so that chunks too end where PDUs do; but never more than
+    ``DEFAULT_CHUNK_SIZE`` when a slice is larger (a peer taking PDUs of several MiB): what
+    is read into memory per chunk, the read-ahead's head and the size above which a file
+    goes as regions (``os.sendfile``) do not grow with the peer's maximum PDU; such a PDU
+    then carries several chunks as PDVs."""
+    if slice_size > DEFAULT_CHUNK_SIZE:
+        return DEFAULT_CHUNK_SIZE
     return slice_size * max(1, round(DEFAULT_CHUNK_SIZE / slice_size))
