@@ -364,6 +364,7 @@ async def test_read_ahead_advice_is_one_call_per_window(
     calls: list[tuple[int, int]] = []
     monkeypatch.setattr(os, "posix_fadvise", lambda fd, off, n, how: calls.append((off, n)))
     monkeypatch.setattr(store_regions, "ADVISE_WINDOW", 1 << 20)
+    monkeypatch.setattr(store_regions, "_cached", lambda fd, start, n: False)  # a cold file
     async with RegionReader(big_file, chunk_size=1 << 19) as reader:
         pieces = [p async for p in reader]
     assert len(pieces) == -(-big_file.dataset_length // (1 << 19))

@@ -43,6 +43,25 @@ __all__ = ["RegionReader", "regions_possible"]
 _FADVISE: Final = hasattr(os, "posix_fadvise") and hasattr(os, "POSIX_FADV_WILLNEED")
 #: Bytes the kernel is asked to read ahead at once (a 4 MiB instance: one request).
 ADVISE_WINDOW: Final = 8 << 20
+_NOWAIT: Final = getattr(os, "RWF_NOWAIT", 0) if hasattr(os, "preadv") else 0
+_PROBE = bytearray(1)
+
+
+def _cached(fd: int, start: int, n: int) -> bool:
+    """Whether the window's first, middle and last bytes are in the page cache: each a
+    one-byte ``preadv(RWF_NOWAIT)``, which fails rather than wait for the disk (Linux
+    ``preadv2(2)``). About 1 us each, where advising a cached 4 MiB window costs ~60 us (the
+    kernel walks every page): a file just written or sent before needs no advice. False
+    when the probe is not available or refused (then we advise, as before)."""
+    if not _NOWAIT:
+        return False
+    try:
+        for offset in (start, start + n // 2, start + n - 1):
+            if os.preadv(fd, [_PROBE], offset, _NOWAIT) != 1:
+                return False
+    except OSError:  # BlockingIOError: not cached; EOPNOTSUPP: no probe on this file system
+        return False
+    return True
 
 
 def regions_possible(transport: object, info: DicomFileInfo, chunk_size: int) -> bool:
@@ -137,7 +156,7 @@ class RegionReader:
     def _advise(self) -> None:
         """Once the next chunk reaches past what was advised: ask the kernel to read the
         next :data:`ADVISE_WINDOW` ahead (no waiting), so that ``sendfile`` on the loop
-        rarely waits for the disk."""
+        rarely waits for the disk; not when that window is already cached (:func:`_cached`)."""
         offset = self._offset
         if not _FADVISE or self._fp is None or offset >= self._end:
             return
@@ -148,8 +167,11 @@ class RegionReader:
             return
         n = min(max(ADVISE_WINDOW, self.chunk_size), self._end - start)
         self._advised = start + n
+        fd = self._fp.fileno()
+        if _cached(fd, start, n):
+            return
         try:
-            os.posix_fadvise(self._fp.fileno(), start, n, os.POSIX_FADV_WILLNEED)
+            os.posix_fadvise(fd, start, n, os.POSIX_FADV_WILLNEED)
         except OSError:  # pragma: no cover - advice only
             pass
 
