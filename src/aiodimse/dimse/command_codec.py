@@ -36,6 +36,12 @@ When the failure leaves a request identifiable (its Command Field is a known req
 Message ID was read), the error's ``status`` is the failure status to answer with, per
 :func:`_failure_status`; otherwise ``status`` is ``None`` and the association should abort.
 
+Speed: :func:`decode_command` first tries a fast single pass that handles only well-formed
+commands with nothing to log (see :func:`_decode_fast`); whenever anything is unusual it gives
+up and the complete reference decoder (:func:`_decode_reference`) decodes the bytes again, so
+every error and every tolerated oddity comes from one place. :func:`encode_command` walks a
+per-class table with pre-packed headers and caches the element bytes of SOP Class UIDs.
+
 Encoding validates what goes on the wire (raising :class:`~aiodimse.errors.LocalProtocolError`):
 strings must be ASCII without backslash, at most 64 characters for UI/LO, 16 for AE.
 """
@@ -230,38 +236,100 @@ def _encode_str(elem: _Elem, value: str, pad: bytes) -> bytes:
     return raw
 
 
+# Element kinds of the encoding and decoding tables (ints: cheaper to compare than VR strings).
+# The string kinds come last: the decoder tests ``kind >= _K_UI``.
+_K_US: Final = 0
+_K_AT: Final = 1
+_K_GROUP_LENGTH: Final = 2  # decoding only: (0000,0000)
+_K_COMMAND_FIELD: Final = 3  # decoding only: (0000,0100)
+_K_CONST: Final = 4  # encoding only: a pre-encoded element (the class's Command Field)
+_K_UI: Final = 5
+_K_AE: Final = 6
+_K_LO: Final = 7
+_KIND_OF_VR: Final[dict[str, int]] = {
+    "US": _K_US,
+    "AT": _K_AT,
+    "UI": _K_UI,
+    "AE": _K_AE,
+    "LO": _K_LO,
+}
+
+#: Bound on each per-tag cache of encoded SOP Class UID elements (cleared when full).
+_STR_CACHE_MAX: Final = 64
+# Tags whose encoded elements are cached: SOP Class UIDs repeat from message to message.
+_CACHED_TAGS: Final = frozenset({0x00000002, 0x00000003})
+_STR_CACHES: Final[dict[int, dict[str, bytes]]] = {tag: {} for tag in _CACHED_TAGS}
+
+# One encoding step: (kind, element, pre-packed header or constant element, string cache).
+_EncStep = tuple[int, _Elem, bytes, "dict[str, bytes] | None"]
+
+
+def _encode_plan(cls: type[DimseMessage]) -> tuple[_EncStep, ...]:
+    """The encoding steps of ``cls`` in ascending tag order, computed once per class."""
+    plan = _PLANS.get(cls)
+    if plan is None:
+        steps: list[_EncStep] = []
+        for elem, tag_bytes in _class_layout(cls):
+            if elem.tag == _TAG_COMMAND_FIELD:
+                const = tag_bytes + b"\x02\x00\x00\x00" + _US.pack(cls.command_field)
+                steps.append((_K_CONST, elem, const, None))
+            elif elem.vr == "US":
+                steps.append((_K_US, elem, tag_bytes + b"\x02\x00\x00\x00", None))
+            else:
+                kind = _KIND_OF_VR[elem.vr]
+                steps.append((kind, elem, tag_bytes, _STR_CACHES.get(elem.tag)))
+        plan = tuple(steps)
+        _PLANS[cls] = plan
+    return plan
+
+
+_PLANS: dict[type[DimseMessage], tuple[_EncStep, ...]] = {}
+
+
 def encode_command(message: DimseMessage) -> bytes:
     """Encode ``message`` as a command set: Implicit VR LE, group length first (PS3.7 6.3.1).
 
     Fields that are ``None`` are left out; everything else is written in ascending tag order.
     Raises :class:`~aiodimse.errors.LocalProtocolError` if a string cannot go on the wire.
     """
+    plan = _PLANS.get(type(message))
+    if plan is None:
+        plan = _encode_plan(type(message))
     parts: list[bytes] = []
     append = parts.append
-    pack_header = _HEADER.pack
-    for elem, tag_bytes in _class_layout(type(message)):
-        if elem.vr == "US":
-            value = message.command_field if elem.tag == _TAG_COMMAND_FIELD else None
-            if value is None:
-                value = getattr(message, elem.field)
-                if value is None:
-                    continue
-            append(tag_bytes)
-            append(b"\x02\x00\x00\x00")
-            append(_US.pack(value))
+    pack_us = _US.pack
+    for kind, elem, head, cache in plan:
+        if kind == _K_CONST:
+            append(head)
             continue
         value = getattr(message, elem.field)
         if value is None:
             continue
-        if elem.vr == "AT":
-            raw = b"".join(_US.pack(t >> 16) + _US.pack(t & 0xFFFF) for t in value)
+        if kind == _K_US:
+            append(head)
+            append(pack_us(value))
+            continue
+        if cache is not None:
+            encoded = cache.get(value)
+            if encoded is not None:
+                append(encoded)
+                continue
+        if kind == _K_AT:
+            raw = b"".join(pack_us(t >> 16) + pack_us(t & 0xFFFF) for t in value)
         else:
-            raw = _encode_str(elem, value, b"\x00" if elem.vr == "UI" else b" ")
-        append(pack_header(elem.tag >> 16, elem.tag & 0xFFFF, len(raw)))
-        append(raw)
+            raw = _encode_str(elem, value, b"\x00" if kind == _K_UI else b" ")
+        encoded = head + _UL.pack(len(raw)) + raw
+        if cache is not None:
+            if len(cache) >= _STR_CACHE_MAX:
+                cache.clear()
+            cache[value] = encoded
+        append(encoded)
     body = b"".join(parts)
     # PS3.7 E.1: Command Group Length is the byte count following it, up to the end.
-    return _GROUP_LENGTH_PREFIX + _UL.pack(len(body)) + body
+    return _GROUP_LENGTH_ELEMENT.pack(0, 0, 4, len(body)) + body
+
+
+_GROUP_LENGTH_ELEMENT: Final = struct.Struct("<HHII")
 
 
 # ------------------------------------------------------------------------------- decoding
@@ -366,6 +434,132 @@ def decode_command(data: bytes | bytearray | memoryview) -> DimseMessage:
     tolerated.
     """
     raw = bytes(data)
+    message = _decode_fast(raw)
+    if message is None:
+        message = _decode_reference(raw)
+    return message
+
+
+#: Decoding dispatch: element number (group 0000) -> (field, kind) for every tag we read.
+_FAST_TAGS: Final[dict[int, tuple[str, int]]] = {
+    e.tag: (e.field, _KIND_OF_VR[e.vr]) for e in _DICTIONARY if e.tag != _TAG_COMMAND_FIELD
+}
+_FAST_TAGS[_TAG_COMMAND_GROUP_LENGTH] = ("", _K_GROUP_LENGTH)
+_FAST_TAGS[_TAG_COMMAND_FIELD] = ("", _K_COMMAND_FIELD)
+
+
+_FastSpec = tuple[type[DimseMessage], frozenset[str], frozenset[str]]
+
+
+def _fast_spec(cls: type[DimseMessage]) -> _FastSpec:
+    """(class, its wire field names, its mandatory field names), from :func:`_decode_spec`."""
+    spec = _decode_spec(cls)
+    return (
+        cls,
+        frozenset(elem.field for elem in spec.by_tag.values()),
+        frozenset(elem.field for elem in spec.mandatory),
+    )
+
+
+#: Command Field -> what the fast decoder needs about its class.
+_FAST_SPECS: Final[dict[int, _FastSpec]] = {
+    field: _fast_spec(cls) for field, cls in _CLASS_BY_COMMAND_FIELD.items()
+}
+
+
+def _decode_fast(raw: bytes) -> DimseMessage | None:
+    """Decode a well-formed command set in one pass, or return None to leave it to the reference.
+
+    Gives up (None) on anything the reference decoder would reject or log, so that both give
+    the same result: a structural fault, a bad length or non-ASCII value in any known element
+    (even one the class does not carry), a missing or unknown Command Field, a missing
+    mandatory field, and, when DEBUG logging is on, any element the reference would skip.
+    """
+    end = len(raw)
+    offset = 0
+    last = -1
+    command_field = -1
+    declared = -1
+    values: dict[str, object] = {}
+    unpack_header = _HEADER.unpack_from
+    unpack_us = _US.unpack_from
+    lookup = _FAST_TAGS.get
+    while offset < end:
+        if end - offset < 8:
+            return None
+        group, element, length = unpack_header(raw, offset)
+        # PS3.7 6.3.1 / PS3.5 7.1: group 0000 only, ascending, each tag once.
+        if group or element <= last:
+            return None
+        last = element
+        offset += 8
+        stop = offset + length
+        if stop > end:
+            return None
+        entry = lookup(element)
+        if entry is None:  # retired or unknown: skipped (the reference logs it at DEBUG)
+            if _log.isEnabledFor(logging.DEBUG):
+                return None
+            offset = stop
+            continue
+        field, kind = entry
+        if kind == _K_US:
+            if length == 2:
+                values[field] = unpack_us(raw, offset)[0]
+            elif length:
+                return None
+        elif kind >= _K_UI:
+            if kind == _K_LO:
+                text = raw[offset:stop].decode("ascii", "replace").replace("\ufffd", "?")
+                text = text.rstrip(" \x00")
+            else:
+                try:
+                    text = raw[offset:stop].decode("ascii")
+                except UnicodeDecodeError:
+                    return None
+                # PS3.5 6.2: UI is NUL padded, AE space padded, its leading spaces insignificant.
+                text = text.rstrip("\x00 ") if kind == _K_UI else text.strip(" \x00")
+            if text:
+                values[field] = text
+        elif kind == _K_COMMAND_FIELD:
+            if length != 2:
+                return None
+            command_field = unpack_us(raw, offset)[0]
+        elif kind == _K_AT:
+            if length & 3:
+                return None
+            if length:
+                pairs = struct.unpack_from(f"<{length >> 1}H", raw, offset)
+                values[field] = tuple(
+                    (pairs[i] << 16) | pairs[i + 1] for i in range(0, len(pairs), 2)
+                )
+        else:  # _K_GROUP_LENGTH
+            if length != 4:
+                return None
+            declared = _UL.unpack_from(raw, offset)[0]
+        offset = stop
+    spec = _FAST_SPECS.get(command_field)
+    if spec is None:
+        return None
+    cls, names, mandatory = spec
+    if not names.issuperset(values):
+        # Known fields this class does not carry: skipped (the reference logs them at DEBUG).
+        if _log.isEnabledFor(logging.DEBUG):
+            return None
+        values = {name: value for name, value in values.items() if name in names}
+    if not mandatory.issubset(values):
+        return None
+    try:
+        message = cls(**values)  # type: ignore[arg-type]  # values typed per field above
+    except (TypeError, ValueError):  # defensive: the reference reports it
+        return None
+    if declared >= 0 and declared != end - 12:
+        _log.debug("Command Group Length says %d bytes, %d follow; ignored", declared, end - 12)
+    return message
+
+
+def _decode_reference(raw: bytes) -> DimseMessage:
+    """The complete decoder: every check, error and log message of the module docstring."""
     elements, command_field, message_id = _split(raw)
 
     def fail(what: str, *, missing: bool, offending: tuple[int, ...] = ()) -> CommandDecodeError:

@@ -160,17 +160,28 @@ class DimseMessage:
     command_data_set_type: int = DATASET_ABSENT
 
     def __post_init__(self) -> None:
-        for name, kind in _field_kinds(type(self)):
+        # Fast checks grouped by kind; on any fault, _validate_in_order reports the first
+        # faulty field in field order.
+        kinds = _FIELD_CACHE.get(type(self))
+        if kinds is None:
+            kinds = _field_kinds(type(self))
+        us_names, at_names, str_names = kinds
+        for name in us_names:
             value = getattr(self, name)
-            if value is None:
-                continue
-            if kind == "US":
-                if not isinstance(value, int) or not 0 <= value <= 0xFFFF:
-                    _check_us(name, value)
-            elif kind == "AT":
-                _check_tags(name, value)
-            elif type(value) is not str or not value:
-                _check_str(name, value)
+            if value is not None and (not isinstance(value, int) or not 0 <= value <= 0xFFFF):
+                _validate_in_order(self)
+        for name in at_names:
+            value = getattr(self, name)
+            if value is not None:
+                try:
+                    _check_tags(name, value)
+                except ValueError:
+                    _validate_in_order(self)
+                    raise
+        for name in str_names:
+            value = getattr(self, name)
+            if value is not None and (type(value) is not str or not value):
+                _validate_in_order(self)
 
     @property
     def has_dataset(self) -> bool:
@@ -183,19 +194,39 @@ class DimseMessage:
         return bool(self.command_field & 0x8000)
 
 
-def _field_kinds(cls: type[DimseMessage]) -> tuple[tuple[str, str], ...]:
-    """(name, "US" | "AT" | "str") for each wire field of ``cls``, computed once per class."""
+_Kinds = tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]
+
+
+def _field_kinds(cls: type[DimseMessage]) -> _Kinds:
+    """The wire fields of ``cls`` by kind (US, AT, string), in field order, computed once."""
     kinds = _FIELD_CACHE.get(cls)
     if kinds is None:
-        kinds = tuple(
-            (f.name, "US" if f.name in _US_FIELDS else "AT" if f.name in _AT_FIELDS else "str")
-            for f in fields(cls)
+        names = [f.name for f in fields(cls)]
+        kinds = (
+            tuple(name for name in names if name in _US_FIELDS),
+            tuple(name for name in names if name in _AT_FIELDS),
+            tuple(name for name in names if name not in _US_FIELDS and name not in _AT_FIELDS),
         )
         _FIELD_CACHE[cls] = kinds
     return kinds
 
 
-_FIELD_CACHE: dict[type[DimseMessage], tuple[tuple[str, str], ...]] = {}
+_FIELD_CACHE: dict[type[DimseMessage], _Kinds] = {}
+
+
+def _validate_in_order(message: DimseMessage) -> None:
+    """Check every field of ``message`` in field order; raise ValueError for the first fault."""
+    for f in fields(message):
+        name = f.name
+        value = getattr(message, name)
+        if value is None:
+            continue
+        if name in _US_FIELDS:
+            _check_us(name, value)
+        elif name in _AT_FIELDS:
+            _check_tags(name, value)
+        else:
+            _check_str(name, value)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

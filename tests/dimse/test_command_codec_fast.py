@@ -1,0 +1,444 @@
+"""Differential tests: the fast command-set decoder/encoder against a plain reference.
+
+``decode_command`` now tries a one-pass fast path and falls back to the full decoder. These
+tests check that nothing observable changed: on hypothesis-generated command sets (valid
+ones, truncations, byte mutations, reordered/duplicated/dropped elements, inserted retired,
+unknown and foreign known elements, bad lengths, non-ASCII strings, wrong group lengths)
+the result equals that of ``_reference_decode`` below, or both raise CommandDecodeError with
+the same message, status, command field, message ID and offending element; the DEBUG log
+lines are the same too. ``_reference_decode`` is a verbatim copy of the decoder as it was
+before the fast path (our own code), over the module's public tables. The encoder is
+checked against a plain reference encoder the same way (same bytes or same error).
+"""
+
+from __future__ import annotations
+
+import logging
+import struct
+from dataclasses import MISSING, fields
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from aiodimse.dimse.command_codec import (
+    COMMAND_TAGS,
+    RETIRED_COMMAND_TAGS,
+    command_vr,
+    decode_command,
+    encode_command,
+)
+from aiodimse.dimse.messages import (
+    MESSAGE_CLASSES,
+    CEchoRQ,
+    CEchoRSP,
+    CommandField,
+    CStoreRQ,
+    CStoreRSP,
+    DimseMessage,
+    DimseRequest,
+)
+from aiodimse.errors import CommandDecodeError, LocalProtocolError
+from tests.dimse.strategies_messages import any_message
+
+DIFF = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+_log = logging.getLogger("aiodimse.dimse.command_codec")
+
+# ------------------------------------------------------------- reference (pre-fast-path copy)
+
+_FIELD_TAG = {field: tag for tag, field in COMMAND_TAGS.items()}
+_MAX_LEN = {"UI": 64, "LO": 64, "AE": 16}
+_DEFAULTED_MANDATORY = frozenset({"command_data_set_type", "priority"})
+_HEADER = struct.Struct("<HHI")
+_US = struct.Struct("<H")
+_UL = struct.Struct("<I")
+_CXXX = frozenset(
+    {CommandField.C_STORE_RQ, CommandField.C_FIND_RQ, CommandField.C_GET_RQ, CommandField.C_MOVE_RQ}
+)
+
+
+def _failure_status(command_field: int | None, message_id: int | None, missing: bool) -> int | None:
+    if message_id is None or command_field is None:
+        return None
+    try:
+        cf = CommandField(command_field)
+    except ValueError:
+        return None if command_field & 0x8000 else 0x0211
+    if cf & 0x8000 or cf is CommandField.C_CANCEL_RQ:
+        return None
+    if cf in _CXXX:
+        return 0xC000
+    return 0x0120 if missing else 0x0212
+
+
+def _structural(
+    what: str, offset: int, command_field: int | None, message_id: int | None
+) -> CommandDecodeError:
+    return CommandDecodeError(
+        f"malformed command set at byte {offset}: {what}",
+        status=_failure_status(command_field, message_id, missing=False),
+        command_field=command_field,
+        message_id=message_id,
+    )
+
+
+def _split(data: bytes) -> tuple[dict[int, bytes], int | None, int | None]:
+    elements: dict[int, bytes] = {}
+    end = len(data)
+    offset = 0
+    last_tag = -1
+    command_field: int | None = None
+    message_id: int | None = None
+    while offset < end:
+        if end - offset < 8:
+            raise _structural("truncated element header", offset, command_field, message_id)
+        group, element, length = _HEADER.unpack_from(data, offset)
+        tag = (group << 16) | element
+        if group != 0:
+            raise _structural(
+                f"tag ({group:04X},{element:04X}) is not in group 0000 (PS3.7 6.3.1)",
+                offset,
+                command_field,
+                message_id,
+            )
+        if tag <= last_tag:
+            what = "repeated" if tag == last_tag else "out of ascending order"
+            raise _structural(
+                f"tag (0000,{element:04X}) is {what} (PS3.5 7.1)", offset, command_field, message_id
+            )
+        offset += 8
+        if length > end - offset:
+            raise _structural(
+                f"value length {length} of (0000,{element:04X}) overruns the command set",
+                offset,
+                command_field,
+                message_id,
+            )
+        value = data[offset : offset + length]
+        offset += length
+        last_tag = tag
+        elements[tag] = value
+        if tag == 0x0100 and length == 2:
+            command_field = _US.unpack(value)[0]
+        elif tag == 0x0110 and length == 2:
+            message_id = _US.unpack(value)[0]
+    return elements, command_field, message_id
+
+
+def _reference_decode(raw: bytes) -> DimseMessage:
+    elements, command_field, message_id = _split(raw)
+
+    def fail(what: str, *, missing: bool, offending: tuple[int, ...] = ()) -> CommandDecodeError:
+        return CommandDecodeError(
+            what,
+            status=_failure_status(command_field, message_id, missing),
+            command_field=command_field,
+            message_id=message_id,
+            offending_element=offending,
+        )
+
+    group_length = elements.pop(0x0000, None)
+    if group_length is not None:
+        if len(group_length) != 4:
+            raise fail("Command Group Length (0000,0000) is not 4 bytes", missing=False)
+        declared = _UL.unpack(group_length)[0]
+        if declared != len(raw) - 12:
+            _log.debug(
+                "Command Group Length says %d bytes, %d follow; ignored", declared, len(raw) - 12
+            )
+    if 0x0100 not in elements:
+        raise fail("Command Field (0000,0100) is missing", missing=True)
+    if command_field is None:
+        raise fail("Command Field (0000,0100) is not 2 bytes (US)", missing=False)
+    cls = {int(k): v for k, v in MESSAGE_CLASSES.items()}.get(command_field)
+    if cls is None:
+        raise fail(
+            f"unknown Command Field 0x{command_field:04X} (PS3.7 E.1)",
+            missing=False,
+            offending=(0x0100,),
+        )
+    if issubclass(cls, DimseRequest) and message_id is None:
+        if elements.get(0x0110):
+            raise fail("Message ID (0000,0110) is not 2 bytes (US)", missing=False)
+        raise fail("Message ID (0000,0110) is missing", missing=True)
+    class_fields = fields(cls)
+    by_tag = {_FIELD_TAG[f.name]: f.name for f in class_fields}
+    mandatory = [
+        f.name
+        for f in class_fields
+        if (f.default is MISSING and f.default_factory is MISSING) or f.name in _DEFAULTED_MANDATORY
+    ]
+    kwargs: dict[str, object] = {}
+    for tag, value in elements.items():
+        field = by_tag.get(tag)
+        if field is None:
+            if tag != 0x0100 and _log.isEnabledFor(logging.DEBUG):
+                kind = "retired" if tag in RETIRED_COMMAND_TAGS else "unknown"
+                if tag in COMMAND_TAGS:
+                    kind = f"known but not part of {cls.__name__}"
+                _log.debug("skipping command element (0000,%04X): %s", tag & 0xFFFF, kind)
+            continue
+        if not value:
+            continue
+        vr = command_vr(tag)
+        if vr == "US":
+            if len(value) != 2:
+                raise fail(
+                    f"{field} (0000,{tag & 0xFFFF:04X}) is {len(value)} bytes, US is 2",
+                    missing=False,
+                    offending=(tag,),
+                )
+            kwargs[field] = _US.unpack(value)[0]
+        elif vr == "AT":
+            if len(value) % 4:
+                raise fail(
+                    f"{field} (0000,{tag & 0xFFFF:04X}) length {len(value)} is not a "
+                    "multiple of 4 (AT)",
+                    missing=False,
+                    offending=(tag,),
+                )
+            pairs = struct.unpack(f"<{len(value) // 2}H", value)
+            kwargs[field] = tuple((pairs[i] << 16) | pairs[i + 1] for i in range(0, len(pairs), 2))
+        elif vr == "LO":
+            text = value.decode("ascii", "replace").replace("\ufffd", "?").rstrip(" \x00")
+            if text:
+                kwargs[field] = text
+        else:
+            try:
+                text = value.decode("ascii")
+            except UnicodeDecodeError:
+                raise fail(
+                    f"{field} (0000,{tag & 0xFFFF:04X}) is not ASCII (PS3.7 6.3.1)",
+                    missing=False,
+                    offending=(tag,),
+                ) from None
+            text = text.rstrip("\x00 ") if vr == "UI" else text.strip(" \x00")
+            if text:
+                kwargs[field] = text
+    missing = [name for name in mandatory if name not in kwargs]
+    if missing:
+        raise fail(
+            f"{cls.__name__} lacks mandatory {', '.join(missing)} (PS3.7 9.3/10.3)",
+            missing=True,
+            offending=tuple(_FIELD_TAG[name] for name in missing),
+        )
+    try:
+        return cls(**kwargs)  # type: ignore[arg-type]
+    except (TypeError, ValueError) as exc:
+        raise fail(f"invalid {cls.__name__}: {exc}", missing=False) from None
+
+
+def _reference_encode(message: DimseMessage) -> bytes:
+    names = ["command_field", *(f.name for f in fields(message))]
+    body = b""
+    for name in sorted(names, key=lambda n: _FIELD_TAG[n]):
+        tag = _FIELD_TAG[name]
+        value = getattr(message, name)
+        if value is None:
+            continue
+        vr = command_vr(tag)
+        if vr == "US":
+            raw = _US.pack(value)
+        elif vr == "AT":
+            raw = b"".join(_US.pack(t >> 16) + _US.pack(t & 0xFFFF) for t in value)
+        else:
+            assert vr is not None
+            if len(value) > _MAX_LEN[vr]:
+                raise LocalProtocolError(
+                    f"{name} is {len(value)} characters, at most {_MAX_LEN[vr]} allowed (PS3.5 6.2)"
+                )
+            try:
+                raw = value.encode("ascii")
+            except UnicodeEncodeError:
+                raise LocalProtocolError(
+                    f"{name} must use the default character repertoire (PS3.7 6.3.1): {value!r}"
+                ) from None
+            if b"\\" in raw:
+                raise LocalProtocolError(f"{name} must not contain a backslash: {value!r}")
+            if len(raw) & 1:
+                raw += b"\x00" if vr == "UI" else b" "
+        body += _HEADER.pack(0, tag & 0xFFFF, len(raw)) + raw
+    return _HEADER.pack(0, 0, 4) + _UL.pack(len(body)) + body
+
+
+# ------------------------------------------------------------------------------- comparison
+
+
+class _ListHandler(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
+
+
+def _outcome(decode: Any, raw: bytes | bytearray | memoryview) -> tuple[object, ...]:
+    try:
+        message = decode(raw)
+    except CommandDecodeError as exc:
+        return (
+            "error",
+            str(exc),
+            exc.status,
+            exc.command_field,
+            exc.message_id,
+            exc.offending_element,
+            exc.abort_reason,
+        )
+    return ("ok", type(message), message)
+
+
+def _outcome_with_logs(decode: Any, raw: bytes, level: int) -> tuple[tuple[object, ...], list[str]]:
+    handler = _ListHandler()
+    old_level, old_propagate = _log.level, _log.propagate
+    _log.addHandler(handler)
+    _log.setLevel(level)
+    _log.propagate = False
+    try:
+        return _outcome(decode, raw), handler.lines
+    finally:
+        _log.removeHandler(handler)
+        _log.setLevel(old_level)
+        _log.propagate = old_propagate
+
+
+def _assert_same(raw: bytes) -> None:
+    for level in (logging.DEBUG, logging.WARNING):
+        expected = _outcome_with_logs(_reference_decode, raw, level)
+        actual = _outcome_with_logs(decode_command, raw, level)
+        assert actual == expected, raw.hex()
+    # Other buffer types go through the same path.
+    assert _outcome(decode_command, bytearray(raw)) == _outcome(_reference_decode, raw)
+    assert _outcome(decode_command, memoryview(raw)) == _outcome(_reference_decode, raw)
+
+
+def _elements_of(raw: bytes) -> list[tuple[int, bytes]]:
+    out = []
+    offset = 0
+    while offset < len(raw):
+        _, element, length = _HEADER.unpack_from(raw, offset)
+        out.append((element, raw[offset + 8 : offset + 8 + length]))
+        offset += 8 + length
+    return out
+
+
+def _join(elements: list[tuple[int, bytes]]) -> bytes:
+    return b"".join(_HEADER.pack(0, e, len(v)) + v for e, v in elements)
+
+
+# ------------------------------------------------------------------------------------ tests
+
+
+@DIFF
+@given(any_message())
+def test_encode_matches_reference_and_decode_round_trips(message: DimseMessage) -> None:
+    try:
+        expected = _reference_encode(message)
+    except LocalProtocolError as exc:
+        with pytest.raises(LocalProtocolError) as info:
+            encode_command(message)
+        assert str(info.value) == str(exc)
+        return
+    assert encode_command(message) == expected
+    assert encode_command(message) == expected  # second time through the caches
+    _assert_same(expected)
+
+
+@DIFF
+@given(any_message(), st.data())
+def test_truncated_and_mutated(message: DimseMessage, data: st.DataObject) -> None:
+    raw = _reference_encode(message)
+    cut = data.draw(st.integers(min_value=0, max_value=len(raw)), label="cut")
+    _assert_same(raw[:cut])
+    mutated = bytearray(raw)
+    for _ in range(data.draw(st.integers(min_value=1, max_value=4), label="flips")):
+        index = data.draw(st.integers(min_value=0, max_value=len(raw) - 1))
+        if data.draw(st.booleans()):
+            mutated[index] ^= 1 << data.draw(st.integers(min_value=0, max_value=7))
+        else:
+            mutated[index] = data.draw(st.integers(min_value=0, max_value=255))
+    _assert_same(bytes(mutated))
+
+
+_NUMBERS = sorted(
+    {*(t & 0xFFFF for t in COMMAND_TAGS), *(t & 0xFFFF for t in RETIRED_COMMAND_TAGS)}
+)
+_extra_values = st.one_of(
+    st.binary(max_size=10),
+    st.sampled_from([b"", b"\x01\x00", b"\x30\x80", b"\x01\x01", b"1.2\x00", b" AE ", b"\xff\xfe"]),
+)
+
+
+@DIFF
+@given(any_message(), st.data())
+def test_reordered_duplicated_and_foreign_elements(
+    message: DimseMessage, data: st.DataObject
+) -> None:
+    elements = _elements_of(_reference_encode(message))
+    for _ in range(data.draw(st.integers(min_value=1, max_value=3), label="edits")):
+        edit = data.draw(
+            st.sampled_from(["swap", "dup", "drop", "insert", "empty", "regroup", "resize"])
+        )
+        index = data.draw(st.integers(min_value=0, max_value=len(elements) - 1))
+        if edit == "swap" and len(elements) > 1:
+            other = data.draw(st.integers(min_value=0, max_value=len(elements) - 1))
+            elements[index], elements[other] = elements[other], elements[index]
+        elif edit == "dup":
+            elements.insert(index, elements[index])
+        elif edit == "drop" and len(elements) > 1:
+            del elements[index]
+        elif edit == "insert":
+            number = data.draw(st.sampled_from([*_NUMBERS, 0x0004, 0x7777, 0xFFFF]))
+            elements.append((number, data.draw(_extra_values)))
+            elements.sort(key=lambda e: e[0])
+        elif edit == "empty":
+            elements[index] = (elements[index][0], b"")
+        elif edit == "regroup":
+            elements[index] = (elements[index][0], data.draw(_extra_values))
+        elif edit == "resize":
+            number, value = elements[index]
+            elements[index] = (number, value + data.draw(st.binary(min_size=1, max_size=3)))
+    if data.draw(st.booleans(), label="fix group length") and elements and elements[0][0] == 0:
+        rest = _join(elements[1:])
+        elements[0] = (0, _UL.pack(len(rest)))
+    _assert_same(_join(elements))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from([*_NUMBERS, 0x0004]), _extra_values), max_size=10))
+def test_element_soups(elements: list[tuple[int, bytes]]) -> None:
+    elements.sort(key=lambda e: e[0])
+    _assert_same(_join(elements))
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        CEchoRQ(message_id=1, affected_sop_class_uid="1.2.840.10008.1.1"),
+        CEchoRSP(message_id_being_responded_to=1, status=0),
+        CStoreRQ(message_id=2, affected_sop_class_uid="1.2.3", affected_sop_instance_uid="1.2.3.4"),
+        CStoreRSP(message_id_being_responded_to=2, status=0xA700, error_comment="full"),
+    ],
+)
+def test_common_messages_with_oddities(message: DimseMessage) -> None:
+    raw = _reference_encode(message)
+    _assert_same(raw)
+    elements = _elements_of(raw)
+    # A retired Command Length to End, a foreign Priority / Message ID, a wrong group length.
+    _assert_same(_join(sorted([*elements, (0x0001, b"\x00\x00\x00\x00")])))
+    _assert_same(_join(sorted({**dict(elements), 0x0700: b"\x00\x00"}.items())))
+    _assert_same(_join(sorted({**dict(elements), 0x0110: b"\x09\x00"}.items())))
+    _assert_same(_join([(0, b"\x00\x00\x00\x00"), *elements[1:]]))
+    _assert_same(_join(elements[1:]))  # no group length at all
+
+
+def test_string_cache_is_bounded_and_keeps_bytes_right() -> None:
+    for i in range(300):
+        message = CEchoRQ(message_id=i, affected_sop_class_uid=f"1.2.{i}")
+        assert encode_command(message) == _reference_encode(message)
+    from aiodimse.dimse import command_codec
+
+    assert all(len(cache) <= 64 for cache in command_codec._STR_CACHES.values())
