@@ -432,6 +432,9 @@ def test_common_messages_with_oddities(message: DimseMessage) -> None:
     _assert_same(_join(sorted({**dict(elements), 0x0700: b"\x00\x00"}.items())))
     _assert_same(_join(sorted({**dict(elements), 0x0110: b"\x09\x00"}.items())))
     _assert_same(_join([(0, b"\x00\x00\x00\x00"), *elements[1:]]))
+    # Known elements this class does not carry, empty or blank: skipped, logged at DEBUG.
+    for number, value in [(0x0003, b""), (0x0600, b"  "), (0x0901, b""), (0x1002, b"")]:
+        _assert_same(_join(sorted({**dict(elements), number: value}.items())))
     _assert_same(_join(elements[1:]))  # no group length at all
 
 

@@ -434,10 +434,19 @@ def decode_command(data: bytes | bytearray | memoryview) -> DimseMessage:
     tolerated.
     """
     raw = bytes(data)
-    message = _decode_fast(raw)
+    message = _DECODED.get(raw)
     if message is None:
-        message = _decode_reference(raw)
+        message = _decode_fast(raw)
+        if message is None:
+            return _decode_reference(raw)
     return message
+
+
+#: Bound on :data:`_DECODED` (cleared when full).
+_DECODED_MAX: Final = 128
+#: Command sets the fast path decoded without skipping or logging anything -> their (frozen,
+#: immutable) message. Many commands repeat byte for byte: C-ECHO-RQ/RSP, C-FIND-RSP Pending.
+_DECODED: Final[dict[bytes, DimseMessage]] = {}
 
 
 #: Decoding dispatch: element number (group 0000) -> (field, kind) for every tag we read.
@@ -448,16 +457,24 @@ _FAST_TAGS[_TAG_COMMAND_GROUP_LENGTH] = ("", _K_GROUP_LENGTH)
 _FAST_TAGS[_TAG_COMMAND_FIELD] = ("", _K_COMMAND_FIELD)
 
 
-_FastSpec = tuple[type[DimseMessage], frozenset[str], frozenset[str]]
+# (class, its wire field names, its mandatory field names, (field, default) of every field).
+_FastSpec = tuple[
+    type[DimseMessage], frozenset[str], frozenset[str], tuple[tuple[str, object], ...]
+]
 
 
 def _fast_spec(cls: type[DimseMessage]) -> _FastSpec:
-    """(class, its wire field names, its mandatory field names), from :func:`_decode_spec`."""
+    """What :func:`_decode_fast` needs about ``cls``, derived from :func:`_decode_spec`."""
     spec = _decode_spec(cls)
+    defaults = []
+    for f in fields(cls):
+        assert f.default_factory is MISSING, "message fields have plain defaults"
+        defaults.append((f.name, f.default))
     return (
         cls,
         frozenset(elem.field for elem in spec.by_tag.values()),
         frozenset(elem.field for elem in spec.mandatory),
+        tuple(defaults),
     )
 
 
@@ -465,6 +482,10 @@ def _fast_spec(cls: type[DimseMessage]) -> _FastSpec:
 _FAST_SPECS: Final[dict[int, _FastSpec]] = {
     field: _fast_spec(cls) for field, cls in _CLASS_BY_COMMAND_FIELD.items()
 }
+
+
+_new: Final = object.__new__
+_setattr: Final = object.__setattr__
 
 
 def _decode_fast(raw: bytes) -> DimseMessage | None:
@@ -481,6 +502,8 @@ def _decode_fast(raw: bytes) -> DimseMessage | None:
     command_field = -1
     declared = -1
     values: dict[str, object] = {}
+    dropped: tuple[str, ...] = ()  # known fields read as absent (zero length, blank text)
+    cacheable = True
     unpack_header = _HEADER.unpack_from
     unpack_us = _US.unpack_from
     lookup = _FAST_TAGS.get
@@ -501,6 +524,7 @@ def _decode_fast(raw: bytes) -> DimseMessage | None:
             if _log.isEnabledFor(logging.DEBUG):
                 return None
             offset = stop
+            cacheable = False
             continue
         field, kind = entry
         if kind == _K_US:
@@ -508,6 +532,8 @@ def _decode_fast(raw: bytes) -> DimseMessage | None:
                 values[field] = unpack_us(raw, offset)[0]
             elif length:
                 return None
+            else:
+                dropped += (field,)
         elif kind >= _K_UI:
             if kind == _K_LO:
                 text = raw[offset:stop].decode("ascii", "replace").replace("\ufffd", "?")
@@ -521,6 +547,8 @@ def _decode_fast(raw: bytes) -> DimseMessage | None:
                 text = text.rstrip("\x00 ") if kind == _K_UI else text.strip(" \x00")
             if text:
                 values[field] = text
+            else:
+                dropped += (field,)
         elif kind == _K_COMMAND_FIELD:
             if length != 2:
                 return None
@@ -533,6 +561,8 @@ def _decode_fast(raw: bytes) -> DimseMessage | None:
                 values[field] = tuple(
                     (pairs[i] << 16) | pairs[i + 1] for i in range(0, len(pairs), 2)
                 )
+            else:
+                dropped += (field,)
         else:  # _K_GROUP_LENGTH
             if length != 4:
                 return None
@@ -541,20 +571,28 @@ def _decode_fast(raw: bytes) -> DimseMessage | None:
     spec = _FAST_SPECS.get(command_field)
     if spec is None:
         return None
-    cls, names, mandatory = spec
-    if not names.issuperset(values):
+    cls, names, mandatory, defaults = spec
+    if not names.issuperset(values) or not names.issuperset(dropped):
         # Known fields this class does not carry: skipped (the reference logs them at DEBUG).
         if _log.isEnabledFor(logging.DEBUG):
             return None
         values = {name: value for name, value in values.items() if name in names}
-    if not mandatory.issubset(values):
+        cacheable = False
+    if not values.keys() >= mandatory:
         return None
-    try:
-        message = cls(**values)  # type: ignore[arg-type]  # values typed per field above
-    except (TypeError, ValueError):  # defensive: the reference reports it
-        return None
+    # Every value read above already passes DimseMessage.__post_init__'s checks (US 0..65535
+    # from 2 bytes, non-empty str, non-empty tuple of 32-bit tags), so the instance is filled
+    # in directly, as the dataclass __init__ would, without running them again.
+    message = _new(cls)
+    get = values.get
+    for name, default in defaults:
+        _setattr(message, name, get(name, default))
     if declared >= 0 and declared != end - 12:
         _log.debug("Command Group Length says %d bytes, %d follow; ignored", declared, end - 12)
+    elif cacheable:  # decoding these bytes again would log nothing: remember the result
+        if len(_DECODED) >= _DECODED_MAX:
+            _DECODED.clear()
+        _DECODED[raw] = message
     return message
 
 
