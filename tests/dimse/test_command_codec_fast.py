@@ -438,10 +438,22 @@ def test_common_messages_with_oddities(message: DimseMessage) -> None:
     _assert_same(_join(elements[1:]))  # no group length at all
 
 
-def test_string_cache_is_bounded_and_keeps_bytes_right() -> None:
-    for i in range(300):
-        message = CEchoRQ(message_id=i, affected_sop_class_uid=f"1.2.{i}")
-        assert encode_command(message) == _reference_encode(message)
+def test_caches_are_bounded_and_keep_bytes_right() -> None:
     from aiodimse.dimse import command_codec
 
+    for i in range(300):
+        message = CEchoRQ(message_id=i, affected_sop_class_uid=f"1.2.{i}")
+        raw = encode_command(message)
+        assert raw == _reference_encode(message)
+        assert decode_command(raw) == message
+        # An equal but distinct value, and the same bytes in another buffer, give the same.
+        assert encode_command(CEchoRQ(message_id=i, affected_sop_class_uid=f"1.2.{i}")) == raw
+        assert decode_command(bytearray(raw)) == message
     assert all(len(cache) <= 64 for cache in command_codec._STR_CACHES.values())
+    assert len(command_codec._ENCODED) <= command_codec._CACHE_MAX
+    assert len(command_codec._DECODED) <= command_codec._CACHE_MAX
+    # Commands naming an instance are not remembered.
+    store = CStoreRQ(message_id=1, affected_sop_class_uid="1.2", affected_sop_instance_uid="1.3")
+    assert decode_command(encode_command(store)) == store
+    assert store not in command_codec._ENCODED
+    assert encode_command(store) not in command_codec._DECODED

@@ -292,6 +292,37 @@ def encode_command(message: DimseMessage) -> bytes:
     Fields that are ``None`` are left out; everything else is written in ascending tag order.
     Raises :class:`~aiodimse.errors.LocalProtocolError` if a string cannot go on the wire.
     """
+    cls = type(message)
+    if cls in _REPEATING:
+        try:
+            encoded = _ENCODED.get(message)
+        except TypeError:  # an unhashable field value: not remembered
+            return _encode(message)
+        if encoded is None:
+            encoded = _encode(message)
+            if len(_ENCODED) >= _CACHE_MAX:
+                _ENCODED.clear()
+            _ENCODED[message] = encoded
+        return encoded
+    return _encode(message)
+
+
+#: Bound on the caches of whole command sets, :data:`_ENCODED` and :data:`_DECODED`
+#: (each cleared when full).
+_CACHE_MAX: Final = 128
+#: Classes whose commands often repeat byte for byte (C-ECHO-RQ/RSP, C-FIND-RSP Pending...):
+#: those that name no SOP Instance. Only these are remembered, encoded or decoded.
+_REPEATING: Final = frozenset(
+    cls
+    for cls in MESSAGE_CLASSES.values()
+    if not {"affected_sop_instance_uid", "requested_sop_instance_uid"}
+    & {f.name for f in fields(cls)}
+)
+#: Message (frozen, compared by value) -> its encoding, for the _REPEATING classes.
+_ENCODED: Final[dict[DimseMessage, bytes]] = {}
+
+
+def _encode(message: DimseMessage) -> bytes:
     plan = _PLANS.get(type(message))
     if plan is None:
         plan = _encode_plan(type(message))
@@ -442,10 +473,8 @@ def decode_command(data: bytes | bytearray | memoryview) -> DimseMessage:
     return message
 
 
-#: Bound on :data:`_DECODED` (cleared when full).
-_DECODED_MAX: Final = 128
-#: Command sets the fast path decoded without skipping or logging anything -> their (frozen,
-#: immutable) message. Many commands repeat byte for byte: C-ECHO-RQ/RSP, C-FIND-RSP Pending.
+#: Command sets of the _REPEATING classes that the fast path decoded without skipping or
+#: logging anything -> their (frozen, immutable) message.
 _DECODED: Final[dict[bytes, DimseMessage]] = {}
 
 
@@ -589,8 +618,8 @@ def _decode_fast(raw: bytes) -> DimseMessage | None:
         _setattr(message, name, get(name, default))
     if declared >= 0 and declared != end - 12:
         _log.debug("Command Group Length says %d bytes, %d follow; ignored", declared, end - 12)
-    elif cacheable:  # decoding these bytes again would log nothing: remember the result
-        if len(_DECODED) >= _DECODED_MAX:
+    elif cacheable and cls in _REPEATING:  # decoding them again would log nothing
+        if len(_DECODED) >= _CACHE_MAX:
             _DECODED.clear()
         _DECODED[raw] = message
     return message
