@@ -345,7 +345,12 @@ def _encode(message: DimseMessage) -> bytes:
             if encoded is not None:
                 append(encoded)
                 continue
-        if kind == _K_AT:
+        if kind == _K_UI and len(value) <= 64 and value.isascii() and "\\" not in value:
+            # _encode_str's checks passed: the same bytes, without the call.
+            raw = value.encode("ascii")
+            if len(raw) & 1:
+                raw += b"\x00"  # PS3.5 6.2: UI pads with NUL.
+        elif kind == _K_AT:
             raw = b"".join(pack_us(t >> 16) + pack_us(t & 0xFFFF) for t in value)
         else:
             raw = _encode_str(elem, value, b"\x00" if kind == _K_UI else b" ")
@@ -515,6 +520,9 @@ _FAST_SPECS: Final[dict[int, _FastSpec]] = {
 
 _new: Final = object.__new__
 _setattr: Final = object.__setattr__
+_unpack_header: Final = _HEADER.unpack_from
+_unpack_header_us: Final = struct.Struct("<HHIH").unpack_from
+_fast_lookup: Final = _FAST_TAGS.get
 
 
 def _decode_fast(raw: bytes) -> DimseMessage | None:
@@ -533,13 +541,15 @@ def _decode_fast(raw: bytes) -> DimseMessage | None:
     values: dict[str, object] = {}
     dropped: tuple[str, ...] = ()  # known fields read as absent (zero length, blank text)
     cacheable = True
-    unpack_header = _HEADER.unpack_from
-    unpack_us = _US.unpack_from
-    lookup = _FAST_TAGS.get
     while offset < end:
-        if end - offset < 8:
+        # Header and, speculatively, the first 2 value bytes (the value of a US element).
+        if end - offset >= 10:
+            group, element, length, us = _unpack_header_us(raw, offset)
+        elif end - offset >= 8:
+            group, element, length = _unpack_header(raw, offset)
+            us = -1
+        else:
             return None
-        group, element, length = unpack_header(raw, offset)
         # PS3.7 6.3.1 / PS3.5 7.1: group 0000 only, ascending, each tag once.
         if group or element <= last:
             return None
@@ -548,7 +558,7 @@ def _decode_fast(raw: bytes) -> DimseMessage | None:
         stop = offset + length
         if stop > end:
             return None
-        entry = lookup(element)
+        entry = _fast_lookup(element)
         if entry is None:  # retired or unknown: skipped (the reference logs it at DEBUG)
             if _log.isEnabledFor(logging.DEBUG):
                 return None
@@ -558,7 +568,7 @@ def _decode_fast(raw: bytes) -> DimseMessage | None:
         field, kind = entry
         if kind == _K_US:
             if length == 2:
-                values[field] = unpack_us(raw, offset)[0]
+                values[field] = us
             elif length:
                 return None
             else:
@@ -581,7 +591,7 @@ def _decode_fast(raw: bytes) -> DimseMessage | None:
         elif kind == _K_COMMAND_FIELD:
             if length != 2:
                 return None
-            command_field = unpack_us(raw, offset)[0]
+            command_field = us
         elif kind == _K_AT:
             if length & 3:
                 return None
