@@ -41,6 +41,8 @@ commands with nothing to log (see :func:`_decode_fast`); whenever anything is un
 up and the complete reference decoder (:func:`_decode_reference`) decodes the bytes again, so
 every error and every tolerated oddity comes from one place. :func:`encode_command` walks a
 per-class table with pre-packed headers and caches the element bytes of SOP Class UIDs.
+Commands that name no SOP Instance (C-ECHO, C-FIND...) often repeat byte for byte, so both
+directions remember up to 128 of them (frozen values; only what decodes without any log).
 
 Encoding validates what goes on the wire (raising :class:`~aiodimse.errors.LocalProtocolError`):
 strings must be ASCII without backslash, at most 64 characters for UI/LO, 16 for AE.
@@ -203,21 +205,6 @@ def _failure_status(command_field: int | None, message_id: int | None, missing: 
 # ------------------------------------------------------------------------------- encoding
 
 
-def _class_layout(cls: type[DimseMessage]) -> tuple[tuple[_Elem, bytes], ...]:
-    """(element, packed tag) for each wire field of ``cls``, in ascending tag order."""
-    layout = _LAYOUTS.get(cls)
-    if layout is None:
-        elems = [_BY_FIELD["command_field"]]
-        elems.extend(_BY_FIELD[f.name] for f in fields(cls))
-        elems.sort(key=lambda e: e.tag)
-        layout = tuple((e, struct.pack("<HH", e.tag >> 16, e.tag & 0xFFFF)) for e in elems)
-        _LAYOUTS[cls] = layout
-    return layout
-
-
-_LAYOUTS: dict[type[DimseMessage], tuple[tuple[_Elem, bytes], ...]] = {}
-
-
 def _encode_str(elem: _Elem, value: str, pad: bytes) -> bytes:
     if len(value) > elem.max_len:
         raise LocalProtocolError(
@@ -246,13 +233,7 @@ _K_CONST: Final = 4  # encoding only: a pre-encoded element (the class's Command
 _K_UI: Final = 5
 _K_AE: Final = 6
 _K_LO: Final = 7
-_KIND_OF_VR: Final[dict[str, int]] = {
-    "US": _K_US,
-    "AT": _K_AT,
-    "UI": _K_UI,
-    "AE": _K_AE,
-    "LO": _K_LO,
-}
+_KIND_OF_VR: Final = dict(US=_K_US, AT=_K_AT, UI=_K_UI, AE=_K_AE, LO=_K_LO)
 
 #: Bound on each per-tag cache of encoded SOP Class UID elements (cleared when full).
 _STR_CACHE_MAX: Final = 64
@@ -268,8 +249,11 @@ def _encode_plan(cls: type[DimseMessage]) -> tuple[_EncStep, ...]:
     """The encoding steps of ``cls`` in ascending tag order, computed once per class."""
     plan = _PLANS.get(cls)
     if plan is None:
+        elems = [_BY_FIELD["command_field"], *(_BY_FIELD[f.name] for f in fields(cls))]
+        elems.sort(key=lambda e: e.tag)
         steps: list[_EncStep] = []
-        for elem, tag_bytes in _class_layout(cls):
+        for elem in elems:
+            tag_bytes = _US.pack(elem.tag >> 16) + _US.pack(elem.tag & 0xFFFF)
             if elem.tag == _TAG_COMMAND_FIELD:
                 const = tag_bytes + b"\x02\x00\x00\x00" + _US.pack(cls.command_field)
                 steps.append((_K_CONST, elem, const, None))
