@@ -404,20 +404,23 @@ class Channel:
         if not self._native or read_ahead is None or self.timeouts.network is not None:
             return False  # the network idle timer needs the reader's deadline
         self._task_group = _Tasks(self.peer)
-        if not read_ahead(self._core, self._start_reader):
+        if not read_ahead(self._core, self.start_reader):
             self._task_group = None
             return False
         self._lazy = True
         return True
 
-    def _start_reader(self) -> None:
+    def start_reader(self) -> None:
+        """On asyncio: run :meth:`run` as a task of the channel's own (at once, or when
+        :meth:`start_lazily` finds it needed); end it with :meth:`stop`."""
         if self._reader is None:
             self._lazy = False
             self._reader = asyncio.get_running_loop().create_task(self.run())
 
     async def stop(self) -> BaseException | None:
-        """After :meth:`start_lazily`: end the channel's work (cancel and await the reader
-        if it was started, else wind down here); returns what the reader raised."""
+        """After :meth:`start_reader` or :meth:`start_lazily`: end the channel's work
+        (cancel and await the reader if it was started, else wind down here); returns what
+        the reader raised."""
         reader = self._reader
         if reader is None:
             self._lazy = False

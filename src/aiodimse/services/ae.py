@@ -8,7 +8,6 @@ depend on who opened the association.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterable, Sequence
@@ -514,7 +513,6 @@ class _Associating:
         "_fallback",
         "_host",
         "_port",
-        "_reader",
         "_reader_error",
         "_stream",
         "_window",
@@ -538,8 +536,7 @@ class _Associating:
         self._stream = stream
         self._window = window
         self._channel: Channel | None = None
-        self._reader: asyncio.Task[None] | None = None
-        self._reader_error: BaseException | None = None  # of a reader started lazily
+        self._reader_error: BaseException | None = None
         self._fallback: AbstractAsyncContextManager[Association] | None = None
 
     async def __aenter__(self) -> Association:
@@ -553,7 +550,7 @@ class _Associating:
             return await self._fallback.__aenter__()
         self._channel = channel
         if not channel.start_lazily():  # no reader task until one is needed
-            self._reader = asyncio.get_running_loop().create_task(channel.run())
+            channel.start_reader()
         try:
             await channel.associate(rq)
         except BaseException:
@@ -578,22 +575,12 @@ class _Associating:
             await _close_association(self._ae, channel, release=exc_type is None)
         finally:
             await self._stop_reader()
-        reader = self._reader
-        if exc_type is None and reader is not None and not reader.cancelled():
-            error = reader.exception()
-            if error is not None:
-                raise error
         if exc_type is None and self._reader_error is not None:
             raise self._reader_error
         return None
 
     async def _stop_reader(self) -> None:
-        """The reader task cancelled if it still runs, and awaited."""
-        reader = self._reader
-        if reader is None and self._channel is not None:
-            self._reader_error = await self._channel.stop()  # started lazily
-        elif reader is not None:
-            with anyio.CancelScope(shield=True):
-                if not reader.done():
-                    reader.cancel()
-                await asyncio.wait({reader})
+        """The channel's reader cancelled if it still runs, and awaited (what it raised is
+        kept for ``__aexit__``)."""
+        if self._channel is not None:
+            self._reader_error = await self._channel.stop()
