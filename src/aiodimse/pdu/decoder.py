@@ -235,7 +235,6 @@ class PDUDecoder:
         if len(self._buf) >= size and self._unshared():
             buf = self._buf
             buf[:tail] = buf[start:end]  # the right side is a copy: no overlap issue
-            self._view = memoryview(buf)
         else:
             new = bytearray(size)
             self._allocations += 1
@@ -252,6 +251,7 @@ class PDUDecoder:
         after dropping our own view, a one-byte shrink fails with ``BufferError`` exactly
         when a PDV (or a ``get_buffer`` view) still refers to the buffer. When it succeeds
         it is undone at once (O(1), the allocation is kept). Elsewhere we never reuse.
+        Our own view is made again either way.
         """
         if not _CPYTHON or not self._buf:
             return False
@@ -260,10 +260,12 @@ class PDUDecoder:
         try:
             last = buf.pop()
         except BufferError:
-            self._view = memoryview(buf)
             return False
-        buf.append(last)
-        return True
+        else:
+            buf.append(last)
+            return True
+        finally:
+            self._view = memoryview(buf)
 
     def feed(self, data: bytes | bytearray | memoryview) -> None:
         """Append a copy of ``data`` to the stream (ignored once the decoder has failed)."""
@@ -300,7 +302,6 @@ class PDUDecoder:
             # Everything received was consumed and no view of it is left: read from the
             # front again instead of allocating (the common case for short messages).
             self._start = self._end = 0
-            self._view = memoryview(self._buf)
         free = len(self._buf) - self._end
         if free < want or (
             # The pending PDU will not fit here: move it now, while its tail is short.
