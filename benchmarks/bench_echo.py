@@ -55,6 +55,8 @@ SERVERS: dict[str, tuple[str, str]] = {
     "dcmtk": ("dcmtk storescp", "STORESCP"),
     "dcmtk-nodelay": ("dcmtk storescp TCP_NODELAY=1", "STORESCP"),
     "orthanc": ("Orthanc", "ORTHANC"),
+    # Not DICOM: canned answers, the floor of this machine (see _raw_echo_server.py).
+    "raw": ("raw asyncio server (canned PDUs)", "RAW_SCP"),
 }
 
 #: Client implementations (Orthanc is a server only).
@@ -122,6 +124,10 @@ def start_server(
         return harness.storescp_server(nodelay=kind == "dcmtk-nodelay", aet=SERVERS[kind][1])
     if kind == "orthanc":
         return harness.orthanc_server()
+    if kind == "raw":
+        return harness.python_server(
+            BENCH_DIR / "_raw_echo_server.py", ["--aet", SERVERS[kind][1]], name="raw-scp"
+        )
     raise ValueError(f"unknown server {kind!r}")
 
 

@@ -3,7 +3,9 @@
 ``sequential``: one client does associate + one C-ECHO + release back to back; rate in
 associations/s. Own pairs (aiodimse, pynetdicom, dcmtk echoscu → storescp with Nagle on and
 with ``TCP_NODELAY=1``), the aiodimse client against storescp and Orthanc, and the raw
-asyncio probe (``_rawecho.py``) against the aiodimse SCP as the client-side floor. Slow
+asyncio probe (``_rawecho.py``) against the aiodimse SCP as the client-side floor, and the
+probe against a raw asyncio server with canned answers (``_raw_echo_server.py``): the
+machine's floor for any Python pair. Slow
 clients do fewer associations per repetition (a rate needs no more); echoscu is one
 process per association, so its rate includes process start-up.
 
@@ -85,6 +87,8 @@ def run_sequential(c: EchoCounts, s: Settings) -> list[Row]:
         ("echo.seq.aiodimse>dcmtk-nodelay", "cross", "aiodimse", "dcmtk-nodelay", c.fast),
         ("echo.seq.aiodimse>orthanc", "cross", "aiodimse", "orthanc", c.fast),
         ("echo.seq.probe>aiodimse", "probe", "probe", "aiodimse", c.fast),
+        # The floor: no DICOM work on either side (what any Python pair here can approach).
+        ("echo.seq.probe>raw", "probe", "probe", "raw", c.fast),
     ]
     rows = []
     for ident, impl, client, server, count in plan:
@@ -105,7 +109,7 @@ def run_sequential(c: EchoCounts, s: Settings) -> list[Row]:
 def _selected(s: Settings, client: str, server: str) -> bool:
     # The uvloop rows go with aiodimse (and need uvloop installed: aiodimse[speed]).
     return all(
-        x == "probe" or x in s.impls or (x == "aiodimse-uvloop" and "aiodimse" in s.impls)
+        x in ("probe", "raw") or x in s.impls or (x == "aiodimse-uvloop" and "aiodimse" in s.impls)
         for x in (client, server)
     )
 

@@ -82,13 +82,21 @@ def _echo_rate(lk: Lookup) -> tuple[bool, str]:
         uv = f"; on uvloop {lk.median('echo.seq.aiodimse-uvloop'):,.0f}"
     except (Missing, AssertionError):  # the uvloop row did not run
         uv = ""
-    return v >= 1000, f"{v:,.0f} assoc/s{uv} (need ≥ 1,000)"
+    return v >= 1000, f"{v:,.0f} assoc/s{uv} (need ≥ 1,000){_echo_floor(lk)}"
+
+
+def _echo_floor(lk: Lookup) -> str:
+    """The raw pair (probe client, canned-answer server) of the same run, for context."""
+    try:
+        return f"; raw asyncio pair, no DICOM work: {lk.median('echo.seq.probe>raw'):,.0f}/s"
+    except (Missing, AssertionError):
+        return ""
 
 
 def _echo_vs_pynetdicom(lk: Lookup) -> tuple[bool, str]:
     a, p = lk.median("echo.seq.aiodimse"), lk.median("echo.seq.pynetdicom")
     r = _ratio(a, p)
-    return r >= 60, f"{r:.1f}× ({a:,.0f} vs {p:,.1f} assoc/s; need ≥ 60×)"
+    return r >= 60, f"{r:.1f}× ({a:,.0f} vs {p:,.1f} assoc/s; need ≥ 60×){_echo_floor(lk)}"
 
 
 def _best_aiodimse(lk: Lookup, prefix: str, key: str | None = None) -> tuple[float, str]:

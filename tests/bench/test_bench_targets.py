@@ -164,3 +164,11 @@ def test_chart_is_a_png(tmp_path: Path) -> None:
     rows.append(row("broken", [], impl="dcmtk", section="s"))
     path = chart.write_chart(rows, tmp_path / "c.png", title="t")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_echo_targets_quote_the_raw_floor_of_the_same_run() -> None:
+    rows = [*passing_rows(), row("echo.seq.probe>raw", [1800, 1900, 2000], impl="probe")]
+    verdicts = {v.target: v for v in targets.evaluate(rows)}
+    lines = [v.line() for k, v in verdicts.items() if k.startswith("assoc+echo")]
+    assert len(lines) == 2
+    assert all("raw asyncio pair, no DICOM work: 1,900/s" in line for line in lines), lines
