@@ -70,6 +70,8 @@ import anyio.to_thread
 
 from .nameless import AnonymousFiles
 from .syncbatch import (
+    BUFFERS,
+    WRITERS,
     Batcher,
     SyncBatch,
     SyncBatcher,
@@ -139,7 +141,7 @@ class _Writable(Protocol):
     def close(self) -> None: ...
 
 
-def _write_all(fp: _Writable, *parts: bytes | bytearray) -> None:
+def _write_all(fp: _Writable, *parts: bytes | bytearray | memoryview) -> None:
     """Write every byte of ``parts`` in order (one ``writev`` for a :class:`_File` where the
     platform has it: the File Meta Information and the dataset in one system call)."""
     views = [memoryview(p) for p in parts if len(p)]
@@ -174,6 +176,10 @@ class _Stop:
     """The close marker on the writer queue."""
 
 
+#: A hand-over to the writer loop: (buffer, bytes of it to write, a ``BUFFERS`` block).
+_Block = tuple[bytearray, int, bool]
+
+
 _STOP: Final = _Stop()
 
 
@@ -183,8 +189,8 @@ class FileSink:
     Implements :class:`aiodimse.net.sinks.DatasetSink`. Not reusable: one sink per message.
     """
 
-    _queue: queue.Queue[bytearray | _Stop]  # set with the writer thread
-    _done: threading.Event  # set with the writer thread
+    _queue: queue.Queue[_Block | _Stop]  # set with the writer loop
+    _done: threading.Event  # set with the writer loop
 
     def __init__(
         self,
@@ -237,9 +243,12 @@ class FileSink:
         self._lead = b""
         self._kept: bytearray | None = None
         self._queue_depth = queue_depth
-        # The writer thread, its queue and its end event exist only for a dataset larger
-        # than one hand-over (most instances are written whole, in one trip).
-        self._thread: threading.Thread | None = None
+        # The writer loop (in a thread of ``WRITERS``), its queue and its end event exist
+        # only for a dataset larger than one hand-over (most are written whole, in one trip).
+        self._streaming = False
+        # Streaming: the pooled block being filled (``BUFFERS``) and how far.
+        self._block: bytearray | None = None
+        self._fill = 0
         self._abort = False
         self._stop_sent = False
         self._skip_decided = leading_skip is None
@@ -313,15 +322,37 @@ class FileSink:
         self.size += len(data)
         if self.error is not None:
             return
+        if self._streaming:
+            await self._stream(data)
+            return
         self._buf += data
-        if self._thread is None:
-            if len(self._buf) >= self._first_at:
-                self._decide_skip()
-                self._snapshot_head()
-                self._start_writer()
-                await self._hand(self._take())
-        elif len(self._buf) >= self.write_size:
-            await self._hand(self._take())
+        if len(self._buf) >= self._first_at:
+            self._decide_skip()
+            self._snapshot_head()
+            self._start_writer()
+            buf = self._take()
+            await self._hand((buf, len(buf), False))
+
+    async def _stream(self, data: memoryview) -> None:
+        """After the first hand-over: copy into fixed-size pooled blocks (pages resident,
+        no growth), each handed over when full."""
+        size = self.write_size
+        while data:
+            block = self._block
+            if block is None:
+                block = self._block = BUFFERS.take(size)
+                self._fill = 0
+            at = self._fill
+            n = min(size - at, len(data))
+            block[at : at + n] = data[:n]  # same length: a copy, never a resize
+            self._fill = at + n
+            if n < len(data):
+                data = data[n:]
+            else:
+                data = data[:0]
+            if self._fill == size:
+                self._block = None
+                await self._hand((block, size, True))
 
     async def close(self) -> None:
         """Message complete: everything is on disk (fsynced when durable) or in memory.
@@ -332,10 +363,14 @@ class FileSink:
         if self.state is not SinkState.OPEN:
             return
         self.state = SinkState.CLOSED
-        if self._thread is not None:
-            # Always send the close marker: the writer thread waits for it even after an error.
-            if self._buf and self.error is None:
-                await self._hand(self._take())
+        if self._streaming:
+            # Always send the close marker: the writer loop waits for it even after an error.
+            block, self._block = self._block, None
+            if block is not None:
+                if self._fill and self.error is None:
+                    await self._hand((block, self._fill, True))
+                else:
+                    BUFFERS.give(block)
             await self._hand(_STOP)
             if not self.defer_finish:
                 await anyio.to_thread.run_sync(self._done.wait, limiter=self._limiter)
@@ -374,13 +409,13 @@ class FileSink:
     def whole(self) -> bool:
         """True when the dataset is held whole (never handed to a writer thread): what
         :meth:`finish_here` needs."""
-        return self._thread is None
+        return not self._streaming
 
     def finish_here(self, then: Callable[[FileSink, SyncBatch], T]) -> T:
         """:meth:`finish` in the calling thread, for a deferred sink held :attr:`whole`: the
         caller judged the disk work cheap (a small file written to the page cache, no
         ``fsync``). Called once, instead of :meth:`finish`."""
-        if self.state is not SinkState.CLOSED or self._finished or self._thread is not None:
+        if self.state is not SinkState.CLOSED or self._finished or self._streaming:
             raise RuntimeError(f"cannot finish a sink in state {self.state.value} here")
         self._finished = True
         return run_one(self, then)
@@ -392,13 +427,16 @@ class FileSink:
         self.state = SinkState.DISCARDED
         self._abort = True
         self._buf = bytearray()
+        block, self._block = self._block, None
+        if block is not None:
+            BUFFERS.give(block)
         self._body = None
         self._kept = None
         self.data = None
         with anyio.CancelScope(shield=True):
-            if self._thread is not None and not self._stop_sent:
+            if self._streaming and not self._stop_sent:
                 await self._hand(_STOP)
-            if self._thread is not None:
+            if self._streaming:
                 await anyio.to_thread.run_sync(self._done.wait, limiter=self._limiter)
             await anyio.to_thread.run_sync(self._unlink, limiter=self._limiter)
 
@@ -535,7 +573,7 @@ class FileSink:
         buf, self._buf = self._buf, bytearray()
         return buf
 
-    async def _hand(self, item: bytearray | _Stop) -> None:
+    async def _hand(self, item: _Block | _Stop) -> None:
         try:
             self._queue.put_nowait(item)
         except queue.Full:
@@ -547,10 +585,8 @@ class FileSink:
     def _start_writer(self) -> None:
         self._queue = queue.Queue(maxsize=self._queue_depth)
         self._done = threading.Event()
-        self._thread = threading.Thread(
-            target=self._writer, name=f"aiodimse-writer-{self.path.name}", daemon=True
-        )
-        self._thread.start()
+        WRITERS.submit(self._writer)  # raises, with nothing queued, if no thread can start
+        self._streaming = True
 
     def _open(self) -> _Writable:
         """A new, unbuffered file for the dataset: anonymous when ``anonymous`` has one,
@@ -601,12 +637,20 @@ class FileSink:
             prefix = self.prefix  # written with the first buffer (one writev)
             since_check = 0
             while not isinstance(item := self._queue.get(), _Stop):
+                buf, length, pooled = item
+                del item
                 if fp is None or self.error is not None or self._abort:
+                    if pooled:
+                        BUFFERS.give(buf)
                     continue  # keep draining so the reader never blocks forever
                 try:
-                    _write_all(fp, prefix, item)
+                    with memoryview(buf) as whole, whole[:length] as part:
+                        _write_all(fp, prefix, part)
+                    if pooled:
+                        BUFFERS.give(buf)
+                    del buf
                     prefix = b""
-                    since_check += len(item)
+                    since_check += length
                     if since_check >= _SPACE_CHECK_INTERVAL:
                         since_check = 0
                         _space_readings.pop(self.directory, None)  # a fresh reading
@@ -629,7 +673,7 @@ class FileSink:
     def _prepare(self) -> None:
         """Worker thread, deferred sink: write what :meth:`close` kept (no fsync yet), or
         wait for the writer thread (which fsyncs itself)."""
-        if self._thread is not None:
+        if self._streaming:
             self._done.wait()
             return
         body, self._body = self._body, None
@@ -646,7 +690,7 @@ class FileSink:
         its dirty pages to the device without waiting (Linux: ``POSIX_FADV_DONTNEED`` starts
         writeback; pages under writeback stay cached). Advisory: the fsync still decides."""
         fp = self._fp
-        if _FADVISE and fp is not None and self.durable and self._thread is None:
+        if _FADVISE and fp is not None and self.durable and not self._streaming:
             with contextlib.suppress(OSError):
                 os.posix_fadvise(fp.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)
 
@@ -654,7 +698,7 @@ class FileSink:
         """Worker thread, deferred sink: fsync (when durable) what :meth:`_prepare` wrote;
         close it when it is named."""
         fp = self._fp
-        if fp is None or self._thread is not None:
+        if fp is None or self._streaming:
             return
         try:
             self._done_writing(fp)
