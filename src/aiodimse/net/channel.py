@@ -118,6 +118,15 @@ class _Incoming:
     context_id: int
     message: DimseMessage
     sink: DatasetSink | None
+    #: The sink's optional ``write_nowait(data) -> bool`` (see :data:`WriteNowait`).
+    write_nowait: WriteNowait | None = None
+
+
+#: A sink may offer ``write_nowait(data: memoryview) -> bool``: take ``data`` at once, with
+#: no waiting (True), or take nothing (False: the reader awaits ``write`` for it instead).
+#: Data fragments of a message whose sink has it are then consumed in the transport's read
+#: callback (asyncio), without a trip through the reader task per read (a discarding SCP).
+WriteNowait = Callable[[memoryview], bool]
 
 
 #: Chooses the sink for the dataset of an incoming message; ``None``: keep it in memory.
@@ -796,36 +805,65 @@ class Channel:
 
     def _pdata_now(self, pdata: PDataTF, now: float) -> bool:
         """The fast path for P-DATA: one complete command PDV (a response, a C-ECHO, a
-        C-CANCEL, or the command of a request whose dataset follows); anything with data
-        goes to :meth:`_on_pdata`."""
+        C-CANCEL, or the command of a request whose dataset follows), or data PDVs of the
+        message in progress when its sink takes data without waiting (``write_nowait``).
+        Anything else goes to :meth:`_on_pdata` (False: nothing done); what cannot be done
+        here once a PDV was taken is queued in ``_stash``, in order."""
         if self._debug:
             log.debug("%s: received %s", self.peer, summarize(pdata))
         pdvs = pdata.pdvs
-        if len(pdvs) != 1 or self._incoming is not None or self._assembler is None:
+        if self._assembler is None or not pdvs:
             return False
-        pdv = pdvs[0]
-        if not (pdv.is_command and pdv.is_last):
+        inc = self._incoming
+        if inc is None:
+            pdv = pdvs[0]
+            if len(pdvs) != 1 or not (pdv.is_command and pdv.is_last):
+                return False
+        elif inc.write_nowait is None:
             return False
-        events = self._assemble(pdv, now)
-        stash = self._stash
-        for ev in events or ():
-            if stash:  # keep the order: the reader does the rest
-                stash.append(partial(self._handle_assembled, ev))
-            elif isinstance(ev, CommandReceived) and ev.message.has_dataset:
-                # The sink factory (application code) runs in the reader, never here.
-                stash.append(partial(self._handle_assembled, ev))
-            elif isinstance(ev, CommandReceived):
-                self._command_received(ev)
-            elif isinstance(ev, MessageComplete):
-                inc = self._incoming
-                assert inc is not None and inc.sink is None  # a command-only message
-                self._incoming = None
-                received = Received(context_id=inc.context_id, message=inc.message)
-                if not self._deliver_now(received):
-                    stash.append(partial(self._deliver, received))
-            else:  # pragma: no cover - a command PDV assembles to the two events above
-                stash.append(partial(self._handle_assembled, ev))
+        else:
+            for pdv in pdvs:
+                if pdv.is_command:  # a command of the next message: the reader's job
+                    return False
+        for pdv in pdvs:
+            events = self._assemble(pdv, now)
+            if events is None:
+                if self.error is not None:
+                    return True  # aborted: nothing more to do
+                continue  # a malformed command was answered with a failure status
+            for ev in events:
+                self._assembled_now(ev)
         return True
+
+    def _assembled_now(self, ev: object) -> None:
+        """:meth:`_handle_assembled` for what needs no waiting; the rest goes to ``_stash``
+        (and everything after it, to keep the order)."""
+        stash = self._stash
+        if stash:  # keep the order: the reader does the rest
+            stash.append(partial(self._handle_assembled, ev))
+        elif isinstance(ev, DataFragment):
+            inc = self._incoming
+            if inc is not None and inc.sink is not None:
+                write = inc.write_nowait
+                if write is None or not write(ev.data):
+                    stash.append(partial(self._handle_assembled, ev))
+        elif isinstance(ev, CommandReceived) and ev.message.has_dataset:
+            # The sink factory (application code) runs in the reader, never here.
+            stash.append(partial(self._handle_assembled, ev))
+        elif isinstance(ev, CommandReceived):
+            self._command_received(ev)
+        elif isinstance(ev, MessageComplete):
+            inc = self._incoming
+            assert inc is not None  # the assembler checked the order
+            if inc.sink is not None:  # closed and delivered by the reader
+                stash.append(partial(self._handle_assembled, ev))
+                return
+            self._incoming = None
+            received = Received(context_id=inc.context_id, message=inc.message)
+            if not self._deliver_now(received):
+                stash.append(partial(self._deliver, received))
+        else:  # pragma: no cover - the assembler gives the three events above
+            stash.append(partial(self._handle_assembled, ev))
 
     def _assemble(self, pdv: PDV, now: float) -> Sequence[object] | None:
         """Feed one PDV to the assembler; protocol errors are answered here (no waiting)
@@ -854,7 +892,8 @@ class Channel:
                 sink = self.sink_factory(self, ev.context_id, ev.message)
             if sink is None:
                 sink = MemorySink(self.limits.max_in_memory_dataset)
-        self._incoming = _Incoming(ev.context_id, ev.message, sink)
+        write_nowait: WriteNowait | None = getattr(sink, "write_nowait", None)
+        self._incoming = _Incoming(ev.context_id, ev.message, sink, write_nowait)
 
     async def _on_pdata(self, pdata: PDataTF, now: float) -> None:
         if self._assembler is None:
