@@ -14,9 +14,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import datagen, orthanc_peer, peers
+from tests.support import datagen, loops, orthanc_peer, peers
 
 log = logging.getLogger("tests.conftest")
+
+#: AIODIMSE_TEST_LOOP=no-fd-callbacks: every loop behaves like Windows' proactor (no
+#: add_reader/add_writer); see tests/support/loops.py.
+TEST_LOOP = loops.install_from_environment()
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
@@ -32,14 +36,20 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
         lines.append(f"peer pynetdicom: {pynetdicom.__version__}")
     except ImportError:
         lines.append("peer pynetdicom: MISSING")
+    if TEST_LOOP:
+        lines.append(f"event loops: {TEST_LOOP} ({loops.ENV})")
     return lines
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Mark every test under tests/interop with ``interop`` (select with ``-m interop``)."""
+    """Mark every test under tests/interop with ``interop`` (select with ``-m interop``);
+    under a simulated proactor loop, skip the tests of the add_reader paths themselves."""
+    skip = pytest.mark.skip(reason=f"tests the add_reader path; {loops.ENV}={TEST_LOOP}")
     for item in items:
         if "interop" in Path(str(item.path)).parts:
             item.add_marker(pytest.mark.interop)
+        if TEST_LOOP and item.get_closest_marker("fd_callbacks") is not None:
+            item.add_marker(skip)
 
 
 # --------------------------------------------------------------------------- data

@@ -60,6 +60,7 @@ async def test_write_nowait_keeps_every_byte_in_order_when_the_socket_is_full() 
     b.close()
 
 
+@pytest.mark.fd_callbacks  # asserts the loop-callback path itself
 async def test_echoes_answered_without_waking_the_reader(monkeypatch: pytest.MonkeyPatch) -> None:
     pumps = {"acceptor": 0}
     original = Channel._pump

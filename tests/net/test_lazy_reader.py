@@ -43,6 +43,7 @@ async def _answer_echo(peer: RawPeer) -> None:
 
 
 @pytest.mark.parametrize("anyio_backend", ["asyncio"])
+@pytest.mark.fd_callbacks  # asserts the loop-callback path itself
 async def test_short_association_runs_without_a_reader_task() -> None:
     done = anyio.Event()
 

@@ -14,7 +14,7 @@ import pytest
 import aiodimse
 from aiodimse.services.server import Server
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.fd_callbacks]  # the native accept path itself
 
 
 @pytest.fixture

@@ -51,6 +51,7 @@ def _fill(peer: socket.socket, total: int) -> int:
     return sent
 
 
+@pytest.mark.fd_callbacks  # asserts the loop-callback path itself
 async def test_receive_returns_what_arrived_and_eof(anyio_backend_name: str) -> None:
     transport, peer, core = _pair()
     peer.send(b"\x01\x00\x00")  # the start of an A-ASSOCIATE-RQ header
