@@ -136,12 +136,15 @@ class SocketTransport:
         the reader waits; True: it handled them, the reader stays asleep."""
         self._fast = fast
 
-    def read_ahead(self, core: CoreAssociation, wake: Callable[[], None]) -> bool:
+    def read_ahead(
+        self, core: CoreAssociation, wake: Callable[[], None], *, at_once: bool = False
+    ) -> bool:
         """asyncio: start reading in the loop's callback before any reader waits. Bytes go
         to ``core`` and to the fast path (:meth:`set_fast_path`, required); the first time
         the fast path cannot handle them (or the peer closes, or reading must pause),
         ``wake()`` is called once, and from then on a reader must call :meth:`receive`.
-        False (nothing changed) where reading in a callback is not possible."""
+        ``at_once``: also read now what may have arrived already. False (nothing changed)
+        where reading in a callback is not possible."""
         if self._mode == 0:
             self._mode = self._choose_mode()
         if self._mode != 1 or self._fast is None or self._closed:
@@ -153,6 +156,8 @@ class SocketTransport:
             self._mode = 2
             return False
         self._wake = wake
+        if at_once:
+            self._on_readable()
         return True
 
     def has_backlog(self) -> bool:

@@ -59,8 +59,8 @@ class Server:
         self.total_associations = 0
         self.total_rejected = 0
         self._channels: set[Channel] = set()
-        self._all_closed = anyio.Event()
-        self._all_closed.set()
+        #: Set when the last connection ends, while shutdown waits for that (else None).
+        self._all_closed: anyio.Event | None = None
         self._tg: anyio.abc.TaskGroup | None = None
         #: On asyncio: connections accepted by a loop callback, each run by a plain task
         #: (see :meth:`_accept_natively`).
@@ -125,8 +125,10 @@ class Server:
                         anyio.notify_closing(sock)
                     sock.close()
                 # Graceful shutdown: running associations get shutdown_timeout to finish.
-                with anyio.move_on_after(self.shutdown_timeout):
-                    await self._all_closed.wait()
+                if self._channels:
+                    self._all_closed = anyio.Event()
+                    with anyio.move_on_after(self.shutdown_timeout):
+                        await self._all_closed.wait()
                 # Whatever is still running is aborted, all at once (each abort is bounded by
                 # Timeouts.abort), so shutdown takes shutdown_timeout + one abort at most.
                 async with anyio.create_task_group() as aborts:
@@ -206,11 +208,21 @@ class Server:
                 connections.start_soon(self._handle, sock, addr)
 
     async def _handle(self, sock: socket.socket, addr: object) -> None:
-        transport = SocketTransport(sock)
+        connection = self._open(sock, addr)
+        if connection is None:
+            return
+        # On asyncio the transport reads from now on, and at once: the peer usually sent
+        # its A-ASSOCIATE-RQ right after connecting, so it is answered here, without first
+        # waiting for the reader's registration and the loop's next poll.
+        connection.channel.read_early()
+        await self._serve(connection)
+
+    def _open(self, sock: socket.socket, addr: object) -> _Connection | None:
+        """Set up the channel of a new connection (None: closed, too many pending)."""
         if self.pending >= self.ae.max_pending_connections:
             log.warning("too many connections awaiting A-ASSOCIATE-RQ; closing a new one")
-            await transport.aclose()
-            return
+            sock.close()
+            return None
         if not _ACCEPTED_INHERIT:
             configure_socket(sock)
         peer = f"{addr[0]}:{addr[1]}" if isinstance(addr, tuple) else str(addr)
@@ -219,57 +231,75 @@ class Server:
             Role.ACCEPTOR, limits=ae.limits, artim_timeout=ae.timeouts.acse or 30.0
         )
         channel = Channel(
-            transport,
+            SocketTransport(sock),
             core,
             limits=ae.limits,
             timeouts=ae.timeouts,
             peer=peer,
             tcp_quickack=ae.tcp_quickack,
         )
-        state = {"pending": True, "active": False}
-
-        def decide(rq: AAssociateRQ) -> AAssociateAC | AAssociateRJ:
-            state["pending"] = False
-            self.pending -= 1
-            # PS3.8 9.3.4 / ROBUSTNESS 21: over the limit, RJ transient, source 3, reason 2.
-            answer = negotiate(
-                rq, self._policy, local_limit_exceeded=self.active >= ae.max_associations
-            )
-            if isinstance(answer, AAssociateAC):
-                self.active += 1
-                self.total_associations += 1
-                state["active"] = True
-                channel.peer = f"{rq.calling_ae_title}@{peer}"
-            else:
-                self.total_rejected += 1
-                log.info(
-                    "%s: rejected A-ASSOCIATE-RQ from %s: result %d source %d reason %d",
-                    ae.ae_title,
-                    peer,
-                    answer.result,
-                    answer.source,
-                    answer.reason,
-                )
-            return answer
-
-        async def on_associate(rq: AAssociateRQ) -> AAssociateAC | AAssociateRJ:
-            return decide(rq)
-
-        channel.decide_association = decide  # answered from the read callback (fast path)
-        channel.on_associate = on_associate
+        connection = _Connection(self, channel, peer)
+        channel.decide_association = connection.decide  # answered in the read callback
+        channel.on_associate = connection.on_associate
         ae.configure_channel(channel)
         self.pending += 1
-        if not self._channels:
-            self._all_closed = anyio.Event()
         self._channels.add(channel)
+        # PS3.8 9.2.1 (AE-5): the transport connection is up, ARTIM starts.
+        core.transport_connected(channel.now())
+        return connection
+
+    async def _serve(self, connection: _Connection) -> None:
+        channel = connection.channel
         try:
-            core.transport_connected(anyio.current_time())
             await channel.run()
         finally:
             self._channels.discard(channel)
-            if not self._channels:
+            if not self._channels and self._all_closed is not None:
                 self._all_closed.set()
-            if state["pending"]:
+            if connection.pending:
                 self.pending -= 1
-            if state["active"]:
+            if connection.active:
                 self.active -= 1
+
+
+class _Connection:
+    """The acceptor's bookkeeping for one connection: pending until its A-ASSOCIATE-RQ is
+    answered, then active while accepted."""
+
+    __slots__ = ("active", "channel", "peer", "pending", "server")
+
+    def __init__(self, server: Server, channel: Channel, peer: str) -> None:
+        self.server = server
+        self.channel = channel
+        self.peer = peer
+        self.pending = True
+        self.active = False
+
+    def decide(self, rq: AAssociateRQ) -> AAssociateAC | AAssociateRJ:
+        server = self.server
+        ae = server.ae
+        self.pending = False
+        server.pending -= 1
+        # PS3.8 9.3.4 / ROBUSTNESS 21: over the limit, RJ transient, source 3, reason 2.
+        answer = negotiate(
+            rq, server._policy, local_limit_exceeded=server.active >= ae.max_associations
+        )
+        if isinstance(answer, AAssociateAC):
+            server.active += 1
+            server.total_associations += 1
+            self.active = True
+            self.channel.peer = f"{rq.calling_ae_title}@{self.peer}"
+        else:
+            server.total_rejected += 1
+            log.info(
+                "%s: rejected A-ASSOCIATE-RQ from %s: result %d source %d reason %d",
+                ae.ae_title,
+                self.peer,
+                answer.result,
+                answer.source,
+                answer.reason,
+            )
+        return answer
+
+    async def on_associate(self, rq: AAssociateRQ) -> AAssociateAC | AAssociateRJ:
+        return self.decide(rq)
