@@ -63,7 +63,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Final, Protocol, TypeVar
+from typing import Final, TypeVar
 
 import anyio
 import anyio.to_thread
@@ -73,11 +73,16 @@ from .syncbatch import (
     BUFFERS,
     WRITERS,
     Batcher,
+    SinkFile,
     SyncBatch,
     SyncBatcher,
     ThreadBatcher,
+    Writable,
     fsync_directory,
+    make_parents,
+    place_if_absent,
     run_one,
+    write_all,
 )
 
 log = logging.getLogger("aiodimse.filesink")
@@ -107,53 +112,6 @@ _O_CLOEXEC: Final = getattr(os, "O_CLOEXEC", 0)
 _NAMED: Final = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0) | _O_CLOEXEC
 #: posix_fadvise starts writeback of a file's dirty pages (Linux, most BSDs; not Windows).
 _FADVISE: Final = hasattr(os, "posix_fadvise") and hasattr(os, "POSIX_FADV_DONTNEED")
-_writev: Callable[[int, list[memoryview]], int] | None = getattr(os, "writev", None)  # POSIX
-
-
-class _File:
-    """An open file descriptor, written unbuffered: what a sink needs of a file object,
-    without the ``fstat`` (one more system call, one more GIL hand-off in a worker thread)
-    and the object that ``io.FileIO`` costs per instance. ``close`` is idempotent."""
-
-    __slots__ = ("closed", "fd")
-
-    def __init__(self, fd: int) -> None:
-        self.fd = fd
-        self.closed = False
-
-    def fileno(self) -> int:
-        return self.fd
-
-    def write(self, data: memoryview) -> int:
-        return os.write(self.fd, data)
-
-    def close(self) -> None:
-        if not self.closed:
-            self.closed = True
-            os.close(self.fd)
-
-
-class _Writable(Protocol):
-    """What a sink writes to: a :class:`_File` (or, in tests, any unbuffered file)."""
-
-    def write(self, data: memoryview, /) -> int | None: ...
-    def fileno(self) -> int: ...
-    def close(self) -> None: ...
-
-
-def _write_all(fp: _Writable, *parts: bytes | bytearray | memoryview) -> None:
-    """Write every byte of ``parts`` in order (one ``writev`` for a :class:`_File` where the
-    platform has it: the File Meta Information and the dataset in one system call)."""
-    views = [memoryview(p) for p in parts if len(p)]
-    writev = _writev if type(fp) is _File else None
-    while views:
-        # An unbuffered write may take fewer bytes than asked: go on from there.
-        n = (writev(fp.fileno(), views) if writev is not None else fp.write(views[0])) or 0
-        while n:
-            if n >= len(views[0]):
-                n -= len(views.pop(0))
-            else:
-                views[0], n = views[0][n:], 0
 
 
 class InsufficientSpace(OSError):
@@ -257,7 +215,7 @@ class FileSink:
         self._anonymous_files = anonymous
         # The open file: a named one until it is written and synced; an anonymous one
         # (from ``anonymous``) until it is linked at its destination or discarded.
-        self._fp: _Writable | None = None
+        self._fp: Writable | None = None
         self._anonymous = False
         self._finished = not defer_finish
         #: Dataset bytes received (before any skip).
@@ -485,7 +443,7 @@ class FileSink:
                 created: list[Path] = []
                 placed = True if quick else self._place(target, replace)
             except FileNotFoundError:
-                created = _make_parents(target.parent)  # the first file of a directory
+                created = make_parents(target.parent)  # the first file of a directory
                 if not created:
                     raise
                 placed = self._place(target, replace)
@@ -510,7 +468,7 @@ class FileSink:
         if replace:
             os.replace(self.path, target)  # atomic on POSIX and Windows (same volume)
             return True
-        return _place_if_absent(self.path, target)
+        return place_if_absent(self.path, target)
 
     def _link_new(self, target: Path) -> bool:
         """Name an anonymous file ``target`` if that name is free (closed once placed);
@@ -566,8 +524,9 @@ class FileSink:
 
     def _snapshot_head(self) -> None:
         """Before the first hand-over to the writer thread: the head, copied once."""
-        room = self._keep_head - len(self._lead)
-        self._head = (self._lead + bytes(self._buf[: max(room, 0)]))[: self._keep_head]
+        room = max(self._keep_head - len(self._lead), 0)
+        with memoryview(self._buf) as view, view[:room] as head:  # one copy, no temporary
+            self._head = (self._lead + bytes(head))[: self._keep_head]
 
     def _take(self) -> bytearray:
         buf, self._buf = self._buf, bytearray()
@@ -588,7 +547,7 @@ class FileSink:
         WRITERS.submit(self._writer)  # raises, with nothing queued, if no thread can start
         self._streaming = True
 
-    def _open(self) -> _Writable:
+    def _open(self) -> Writable:
         """A new, unbuffered file for the dataset: anonymous when ``anonymous`` has one,
         else ``path`` created exclusively. Kept in ``_fp`` until it is closed."""
         self._check_space()
@@ -597,7 +556,7 @@ class FileSink:
             fd = os.open(self.path, _NAMED, 0o666)
         else:
             self._anonymous = True
-        fp: _Writable = _File(fd)
+        fp: Writable = SinkFile(fd)
         self._fp = fp
         return fp
 
@@ -617,7 +576,7 @@ class FileSink:
         if reading[1] < self.min_free_space:
             raise InsufficientSpace(directory, reading[1], self.min_free_space)
 
-    def _done_writing(self, fp: _Writable) -> None:
+    def _done_writing(self, fp: Writable) -> None:
         """The dataset is complete in ``fp``: fsync it when durable; close a named file (an
         anonymous one stays open until it is linked or discarded)."""
         if self.durable:
@@ -628,7 +587,7 @@ class FileSink:
 
     def _writer(self) -> None:
         """The writer thread: drains the queue until the close marker, always."""
-        fp: _Writable | None = None
+        fp: Writable | None = None
         try:
             try:
                 fp = self._open()
@@ -645,7 +604,7 @@ class FileSink:
                     continue  # keep draining so the reader never blocks forever
                 try:
                     with memoryview(buf) as whole, whole[:length] as part:
-                        _write_all(fp, prefix, part)
+                        write_all(fp, prefix, part)
                     if pooled:
                         BUFFERS.give(buf)
                     del buf
@@ -661,7 +620,7 @@ class FileSink:
                     self._record(OSError(errno.EIO, f"internal error: {exc!r}"))
             if fp is not None and self.error is None and not self._abort:
                 try:
-                    _write_all(fp, prefix)
+                    write_all(fp, prefix)
                     self._done_writing(fp)
                 except OSError as exc:
                     self._record(exc)
@@ -680,7 +639,7 @@ class FileSink:
         if body is None or self.error is not None or self.state is SinkState.DISCARDED:
             return
         try:
-            _write_all(self._open(), self.prefix, body)
+            write_all(self._open(), self.prefix, body)
         except OSError as exc:
             self._record(exc)
             self._unlink()
@@ -710,7 +669,7 @@ class FileSink:
         """A dataset smaller than one hand-over: open, write, fsync (, close) in one go."""
         try:
             fp = self._open()
-            _write_all(fp, self.prefix, body)
+            write_all(fp, self.prefix, body)
             self._done_writing(fp)
         except OSError as exc:
             self._record(exc)
@@ -730,35 +689,3 @@ class FileSink:
         if not self._anonymous and self._path is not None:  # an unmade name names nothing
             with contextlib.suppress(FileNotFoundError):
                 self._path.unlink()
-
-
-def _make_parents(directory: Path) -> list[Path]:
-    """mkdir -p; returns the directories created (their parents need an fsync)."""
-    missing: list[Path] = []
-    d = directory
-    while not d.exists():
-        missing.append(d)
-        if d.parent == d:
-            break
-        d = d.parent
-    for m in reversed(missing):
-        with contextlib.suppress(FileExistsError):
-            m.mkdir()
-    return missing
-
-
-def _place_if_absent(source: Path, target: Path) -> bool:
-    """Move ``source`` to ``target`` unless ``target`` exists (atomic where links exist)."""
-    try:
-        os.link(source, target)  # fails atomically when target exists
-    except FileExistsError:
-        source.unlink()
-        return False
-    except OSError:  # no hard links here (FAT, some network shares): check, then replace
-        if target.exists():
-            source.unlink()
-            return False
-        os.replace(source, target)
-        return True
-    source.unlink()
-    return True

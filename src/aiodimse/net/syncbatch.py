@@ -25,6 +25,11 @@ Two batchers share that trip (:func:`run_trip`):
 
 Both shield the wait from cancellation: the disk work is bounded, and a half-finished job
 must not be left behind (the caller would discard a sink the thread is still writing).
+
+The module also keeps what every sink shares: ``BUFFERS`` (:class:`BufferPool`, the blocks a
+large dataset streams through, kept resident between instances), ``WRITERS``
+(:class:`WriterThreads`, writer threads that wait for the next large instance instead of
+ending) and the file primitives (:class:`SinkFile`, :func:`write_all`).
 """
 
 from __future__ import annotations
@@ -53,13 +58,18 @@ __all__ = [
     "WRITERS",
     "Batcher",
     "BufferPool",
+    "SinkFile",
     "SyncBatch",
     "SyncBatcher",
     "ThreadBatcher",
+    "Writable",
     "WriterThreads",
     "fsync_directory",
+    "make_parents",
+    "place_if_absent",
     "run_one",
     "run_trip",
+    "write_all",
 ]
 
 T = TypeVar("T")
@@ -544,3 +554,86 @@ class WriterThreads:
 #: The blocks and the writer threads of every :class:`~aiodimse.net.filesink.FileSink`.
 BUFFERS: Final = BufferPool()
 WRITERS: Final = WriterThreads()
+
+
+# -- file primitives of the sinks ----------------------------------------------------------------
+
+_WRITEV: Callable[[int, list[memoryview]], int] | None = getattr(os, "writev", None)  # POSIX
+
+
+class SinkFile:
+    """An open file descriptor, written unbuffered: what a sink needs of a file object,
+    without the ``fstat`` (one more system call, one more GIL hand-off in a worker thread)
+    and the object that ``io.FileIO`` costs per instance. ``close`` is idempotent."""
+
+    __slots__ = ("closed", "fd")
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.closed = False
+
+    def fileno(self) -> int:
+        return self.fd
+
+    def write(self, data: memoryview) -> int:
+        return os.write(self.fd, data)
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            os.close(self.fd)
+
+
+class Writable(Protocol):
+    """What a sink writes to: a :class:`SinkFile` (or, in tests, any unbuffered file)."""
+
+    def write(self, data: memoryview, /) -> int | None: ...
+    def fileno(self) -> int: ...
+    def close(self) -> None: ...
+
+
+def write_all(fp: Writable, *parts: bytes | bytearray | memoryview) -> None:
+    """Write every byte of ``parts`` in order (one ``writev`` for a :class:`SinkFile` where the
+    platform has it: the File Meta Information and the dataset in one system call)."""
+    views = [memoryview(p) for p in parts if len(p)]
+    writev = _WRITEV if type(fp) is SinkFile else None
+    while views:
+        # An unbuffered write may take fewer bytes than asked: go on from there.
+        n = (writev(fp.fileno(), views) if writev is not None else fp.write(views[0])) or 0
+        while n:
+            if n >= len(views[0]):
+                n -= len(views.pop(0))
+            else:
+                views[0], n = views[0][n:], 0
+
+
+def make_parents(directory: Path) -> list[Path]:
+    """mkdir -p; returns the directories created (their parents need an fsync)."""
+    missing: list[Path] = []
+    d = directory
+    while not d.exists():
+        missing.append(d)
+        if d.parent == d:
+            break
+        d = d.parent
+    for m in reversed(missing):
+        with contextlib.suppress(FileExistsError):
+            m.mkdir()
+    return missing
+
+
+def place_if_absent(source: Path, target: Path) -> bool:
+    """Move ``source`` to ``target`` unless ``target`` exists (atomic where links exist)."""
+    try:
+        os.link(source, target)  # fails atomically when target exists
+    except FileExistsError:
+        source.unlink()
+        return False
+    except OSError:  # no hard links here (FAT, some network shares): check, then replace
+        if target.exists():
+            source.unlink()
+            return False
+        os.replace(source, target)
+        return True
+    source.unlink()
+    return True
