@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from aiodimse.net import syncbatch
+from aiodimse.net import filesink, syncbatch
 from aiodimse.net.filesink import FileSink, SinkState
 from aiodimse.net.syncbatch import BufferPool, WriterThreads
 
@@ -149,3 +149,33 @@ async def test_discard_mid_stream_gives_the_block_back(tmp_path: Path) -> None:
     await sink.discard()
     assert sink._block is None and sink.state is SinkState.DISCARDED
     assert not path.exists()
+
+
+async def test_a_write_error_mid_stream_drains_and_gives_the_blocks_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ROBUSTNESS: the error is recorded, the rest is drained (the reader never blocks), the
+    partial file is removed, and every pooled block returns to the pool."""
+    calls = [0]
+    real = syncbatch.write_all
+
+    def failing(fp: syncbatch.Writable, *parts: bytes | bytearray | memoryview) -> None:
+        calls[0] += 1
+        if calls[0] == 2:
+            raise OSError(28, "No space left on device")
+        real(fp, *parts)
+
+    monkeypatch.setattr(filesink, "write_all", failing)
+    pool = syncbatch.BUFFERS
+    for block in [bytearray(4096) for _ in range(2 + 2)]:
+        pool.give(block)
+    before = pool.made
+    idle_before = len(pool._free[4096])
+    path = tmp_path / "t.part"
+    sink = FileSink(path, limiter=anyio.CapacityLimiter(2), write_size=4096, queue_depth=2)
+    await _stream(sink, os.urandom(4096 * 12 + 7), 1500)
+    await sink.close()
+    assert isinstance(sink.error, OSError) and sink.error.errno == 28
+    assert not path.exists()
+    assert pool.made == before  # no block made new, and every one came back
+    assert len(pool._free[4096]) == idle_before

@@ -603,11 +603,13 @@ class FileSink:
                         BUFFERS.give(buf)
                     continue  # keep draining so the reader never blocks forever
                 try:
-                    with memoryview(buf) as whole, whole[:length] as part:
-                        write_all(fp, prefix, part)
-                    if pooled:
-                        BUFFERS.give(buf)
-                    del buf
+                    try:
+                        with memoryview(buf) as whole, whole[:length] as part:
+                            write_all(fp, prefix, part)
+                    finally:
+                        if pooled:
+                            BUFFERS.give(buf)  # written or not: back to the pool
+                        del buf
                     prefix = b""
                     since_check += length
                     if since_check >= _SPACE_CHECK_INTERVAL:
