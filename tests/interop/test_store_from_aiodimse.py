@@ -190,6 +190,7 @@ async def test_dcmtk_implicit_only_converts_and_decompresses_jpeg(
     assert theirs.pixel_array.shape == dcmread(jpeg.path).pixel_array.shape
 
 
+@pytest.mark.fd_callbacks  # the bound of the native (sendfile) path
 async def test_20mb_to_dcmtk_with_bounded_client_memory(tmp_path: Path) -> None:
     exe = peers.require_peer("dcmtk storescp", "storescp")
     info = read_file_info(datagen.write_streamed(tmp_path / "big", 20 << 20, seed=4).path)

@@ -54,6 +54,7 @@ async def test_refused_in_words_on_every_path(anyio_backend: str) -> None:
 
 @pytest.mark.skipif(sys.version_info < (3, 11), reason="asyncio.timeout is 3.11+")
 @pytest.mark.parametrize("anyio_backend", ["asyncio"])
+@pytest.mark.fd_callbacks  # the native connect path itself
 async def test_literals_take_the_native_path_host_names_the_anyio_one(
     anyio_backend: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

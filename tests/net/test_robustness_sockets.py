@@ -523,6 +523,7 @@ async def test_case_39_idle_connections_bounded_and_resources_return_to_baseline
     scp = aiodimse.AE("SCP", timeouts=Timeouts(acse=acse))
     async with scp.serve("127.0.0.1", 0) as server:
         await _echo_ok(server.port)  # warm up whatever the loop allocates lazily
+        await _until(lambda: not server._channels, 3)  # its connection closed: idle now
         await _fds_settle_to(0, within=0.2)
         fd_baseline = _fds() if LINUX else 0
         rss_baseline = _rss()

@@ -402,6 +402,7 @@ async def test_a_slow_transfer_that_keeps_moving_does_not_time_out(huge: DicomFi
 
 
 @pytest.mark.parametrize("anyio_backend", ["asyncio"])
+@pytest.mark.fd_callbacks  # the bound of the native (sendfile) path
 async def test_memory_stays_far_below_the_file_size(huge: DicomFileInfo) -> None:
     """20 MB sent (and hashed by the receiver in the same process): traced peak < 6 MB."""
     scp = RecordingSCP(contexts=contexts_for([huge.sop_class_uid], ALL_TS), keep_bytes=False)

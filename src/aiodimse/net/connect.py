@@ -10,15 +10,23 @@ import socket
 import sys
 
 import anyio
+import anyio.abc
 
 from ..errors import DicomTimeoutError, NetworkError
 from .loop import asyncio_loop
-from .transport import SocketTransport, begin_connect, connect_socket, finish_connect
+from .transport import (
+    SocketTransport,
+    StreamTransport,
+    Transport,
+    begin_connect,
+    connect_socket,
+    finish_connect,
+)
 
 log = logging.getLogger("aiodimse.net")
 
 
-async def open_tcp(host: str, port: int, *, timeout: float | None) -> SocketTransport:
+async def open_tcp(host: str, port: int, *, timeout: float | None) -> Transport:
     """Connect to ``host:port`` within ``timeout`` seconds; raise :class:`NetworkError`."""
     try:
         sock = await _connect_native(host, port, timeout)
@@ -33,7 +41,49 @@ async def open_tcp(host: str, port: int, *, timeout: float | None) -> SocketTran
             raise NetworkError(f"connection refused by {host}:{port}") from exc
         raise NetworkError(f"cannot connect to {host}:{port}: {_oserror_words(root)}") from exc
     configure_socket(sock)
-    return SocketTransport(sock)
+    return await socket_transport(sock)
+
+
+#: asyncio loop class -> whether it watches sockets with add_reader (see below).
+_WATCHES_SOCKETS: dict[type[asyncio.AbstractEventLoop], bool] = {}
+
+
+def _ignore() -> None:
+    pass
+
+
+def loop_watches_sockets(sock: socket.socket) -> bool:
+    """Whether the running event loop can watch ``sock`` with ``add_reader``: True on
+    selector loops, uvloop and outside asyncio (trio waits on sockets itself); False on
+    Windows' proactor loop (asked once per loop class)."""
+    loop = asyncio_loop()
+    if loop is None:
+        return True
+    kind = type(loop)
+    known = _WATCHES_SOCKETS.get(kind)
+    if known is None:
+        fd = sock.fileno()
+        try:
+            loop.add_reader(fd, _ignore)
+        except NotImplementedError:
+            known = False
+        else:
+            loop.remove_reader(fd)
+            known = True
+        _WATCHES_SOCKETS[kind] = known
+    return known
+
+
+async def socket_transport(sock: socket.socket) -> Transport:
+    """The transport over a connected socket. On a loop that cannot watch sockets
+    (Windows' proactor) the socket becomes an anyio socket stream over the loop's own
+    overlapped I/O, rather than a :class:`SocketTransport` waiting through anyio's
+    selector thread (whose concurrent read and write waits on one socket fail there)."""
+    from_socket = getattr(anyio.abc.SocketStream, "from_socket", None)  # newer anyio 4.x
+    if from_socket is None or loop_watches_sockets(sock):
+        return SocketTransport(sock)
+    stream: anyio.abc.SocketStream = await from_socket(sock)
+    return StreamTransport(stream, sock)
 
 
 async def _connect_native(host: str, port: int, timeout: float | None) -> socket.socket | None:

@@ -34,7 +34,7 @@ import ipaddress
 import os
 import socket
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 import anyio
 import anyio.abc
@@ -404,16 +404,24 @@ class SocketTransport:
         await anyio.lowlevel.checkpoint()
 
 
+#: :class:`StreamTransport` joins parts smaller than this into one write.
+_GATHER_MAX: Final = 64 * 1024
+
+
 class StreamTransport:
-    """Any anyio byte stream (one copy per read into the decoder)."""
+    """Any anyio byte stream (one copy per read into the decoder). ``sock``: the socket
+    under the stream, when known (asyncio streams expose only a wrapper of it)."""
 
-    __slots__ = ("_stream",)
+    __slots__ = ("_sock", "_stream")
 
-    def __init__(self, stream: anyio.abc.ByteStream) -> None:
+    def __init__(self, stream: anyio.abc.ByteStream, sock: socket.socket | None = None) -> None:
         self._stream = stream
+        self._sock = sock
 
     @property
     def raw_socket(self) -> socket.socket | None:
+        if self._sock is not None:
+            return self._sock
         sock = self._stream.extra(anyio.abc.SocketAttribute.raw_socket, None)
         return sock if isinstance(sock, socket.socket) else None
 
@@ -426,7 +434,26 @@ class StreamTransport:
         return len(data)
 
     async def send(self, parts: Sequence[bytes | memoryview]) -> None:
-        await self._stream.send(b"".join(parts))
+        """Small parts gathered into one write (a PDU's header with its payload), a large
+        part written on its own: never a copy of a whole PDU. Each write is immutable
+        ``bytes``: a stream may keep what it could not send yet (asyncio's transports do)
+        while the caller reuses its buffers."""
+        small: list[bytes | memoryview] = []
+        size = 0
+        for part in parts:
+            if len(part) >= _GATHER_MAX:
+                if small:
+                    await self._stream.send(b"".join(small))
+                    small, size = [], 0
+                await self._stream.send(part if isinstance(part, bytes) else bytes(part))
+                continue
+            small.append(part)
+            size += len(part)
+            if size >= _GATHER_MAX:
+                await self._stream.send(b"".join(small))
+                small, size = [], 0
+        if small:
+            await self._stream.send(b"".join(small))
 
     async def aclose(self) -> None:
         await self._stream.aclose()

@@ -30,9 +30,9 @@ from ..association.connection import Association as CoreAssociation
 from ..association.connection import Role
 from ..association.negotiation import AcceptorPolicy, negotiate
 from ..net.channel import Channel
-from ..net.connect import configure_socket
+from ..net.connect import configure_socket, socket_transport
 from ..net.loop import asyncio_loop
-from ..net.transport import SocketTransport, listen_sockets
+from ..net.transport import SocketTransport, Transport, listen_sockets
 from ..pdu import AAssociateAC, AAssociateRJ, AAssociateRQ
 
 if TYPE_CHECKING:
@@ -177,7 +177,7 @@ class Server:
                 loop.remove_reader(listener.fileno())
                 loop.call_later(0.1, self._resume_accepting, loop, listener, listener.fileno())
                 return
-            task = loop.create_task(self._handle(sock, addr))
+            task = loop.create_task(self._handle(sock, addr, native=True))
             self._native_tasks.add(task)
             task.add_done_callback(self._native_done)
 
@@ -207,31 +207,37 @@ class Server:
                     break
                 connections.start_soon(self._handle, sock, addr)
 
-    async def _handle(self, sock: socket.socket, addr: object) -> None:
-        connection = self._open(sock, addr)
-        if connection is None:
+    async def _handle(self, sock: socket.socket, addr: object, native: bool = False) -> None:
+        """Serve one accepted connection (``native``: from :meth:`_on_acceptable`)."""
+        if self.pending >= self.ae.max_pending_connections:
+            log.warning("too many connections awaiting A-ASSOCIATE-RQ; closing a new one")
+            sock.close()
             return
+        if not _ACCEPTED_INHERIT:
+            configure_socket(sock)
+        self.pending += 1  # before any wait: the bound above holds while this one waits
+        try:
+            transport = SocketTransport(sock) if native else await socket_transport(sock)
+        except BaseException:
+            self.pending -= 1
+            sock.close()
+            raise
+        connection = self._open(transport, addr)
         # On asyncio the transport reads from now on, and at once: the peer usually sent
         # its A-ASSOCIATE-RQ right after connecting, so it is answered here, without first
         # waiting for the reader's registration and the loop's next poll.
         connection.channel.read_early()
         await self._serve(connection)
 
-    def _open(self, sock: socket.socket, addr: object) -> _Connection | None:
-        """Set up the channel of a new connection (None: closed, too many pending)."""
-        if self.pending >= self.ae.max_pending_connections:
-            log.warning("too many connections awaiting A-ASSOCIATE-RQ; closing a new one")
-            sock.close()
-            return None
-        if not _ACCEPTED_INHERIT:
-            configure_socket(sock)
+    def _open(self, transport: Transport, addr: object) -> _Connection:
+        """The channel of a new connection, counted as pending, its ARTIM running."""
         peer = f"{addr[0]}:{addr[1]}" if isinstance(addr, tuple) else str(addr)
         ae = self.ae
         core = CoreAssociation(
             Role.ACCEPTOR, limits=ae.limits, artim_timeout=ae.timeouts.acse or 30.0
         )
         channel = Channel(
-            SocketTransport(sock),
+            transport,
             core,
             limits=ae.limits,
             timeouts=ae.timeouts,
@@ -242,7 +248,6 @@ class Server:
         channel.decide_association = connection.decide  # answered in the read callback
         channel.on_associate = connection.on_associate
         ae.configure_channel(channel)
-        self.pending += 1
         self._channels.add(channel)
         # PS3.8 9.2.1 (AE-5): the transport connection is up, ARTIM starts.
         core.transport_connected(channel.now())
