@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import anyio
+import anyio.lowlevel
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -65,12 +66,14 @@ def test_writer_threads_are_reused_and_run_loops_concurrently() -> None:
     gate = threading.Barrier(3, timeout=5)
     finished = threading.Event()
     count = [0]
+    lock = threading.Lock()
 
     def loop() -> None:
         gate.wait()
-        count[0] += 1
-        if count[0] == 3:
-            finished.set()
+        with lock:
+            count[0] += 1
+            if count[0] == 3:
+                finished.set()
 
     for _ in range(3):
         writers.submit(loop)
@@ -80,16 +83,19 @@ def test_writer_threads_are_reused_and_run_loops_concurrently() -> None:
 
 def test_an_idle_writer_thread_ends_after_its_timeout() -> None:
     writers = WriterThreads(idle_timeout=0.05)
-    ran = threading.Event()
-    writers.submit(ran.set)
-    assert ran.wait(5)
+    ran: list[threading.Thread] = []
+    writers.submit(lambda: ran.append(threading.current_thread()))
     deadline = time.monotonic() + 5
-    while time.monotonic() < deadline and writers.idle:
-        time.sleep(0.01)
-    assert writers.idle == 0
-    ran.clear()
-    writers.submit(ran.set)  # a new thread for the next loop
-    assert ran.wait(5) and writers.started == 2
+    while not ran and time.monotonic() < deadline:
+        time.sleep(0.001)
+    ran[0].join(5)  # it waits 0.05 s for another loop, then ends
+    assert not ran[0].is_alive() and writers.idle == 0
+    writers.submit(lambda: ran.append(threading.current_thread()))  # a new thread for it
+    ran[0].join(0)
+    deadline = time.monotonic() + 5
+    while len(ran) < 2 and time.monotonic() < deadline:
+        time.sleep(0.001)
+    assert writers.started == 2 and ran[1] is not ran[0]
 
 
 async def _stream(sink: FileSink, data: bytes, chunk: int) -> None:
@@ -179,3 +185,28 @@ async def test_a_write_error_mid_stream_drains_and_gives_the_blocks_back(
     assert not path.exists()
     assert pool.made == before  # no block made new, and every one came back
     assert len(pool._free[4096]) == idle_before
+
+
+async def test_concurrent_streams_share_the_pool_without_mixing_bytes(tmp_path: Path) -> None:
+    """Several sinks stream at once through the shared blocks and writer threads (many
+    associations): every file holds exactly its own bytes."""
+    limiter = anyio.CapacityLimiter(4)
+    datas = [os.urandom(4096 * n + 17 * n) for n in range(3, 11)]
+
+    async def one(i: int, data: bytes) -> None:
+        sink = FileSink(
+            tmp_path / f"{i}.part", limiter=limiter, durable=False, write_size=4096,
+            queue_depth=1, defer_finish=True,
+        )  # fmt: skip
+        for at in range(0, len(data), 777 + i):
+            await sink.write(memoryview(data)[at : at + 777 + i])
+            await anyio.lowlevel.checkpoint()  # interleave the streams
+        await sink.close()
+        placed = await sink.finish(lambda s, b: s.commit_sync(tmp_path / f"{i}.dcm", batch=b))
+        assert placed
+
+    async with anyio.create_task_group() as tg:
+        for i, data in enumerate(datas):
+            tg.start_soon(one, i, data)
+    for i, data in enumerate(datas):
+        assert (tmp_path / f"{i}.dcm").read_bytes() == data
