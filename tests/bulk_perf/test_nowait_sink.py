@@ -66,6 +66,7 @@ async def _store(data: bytes) -> storage_scp.StorageStats:
     return storage.stats
 
 
+@pytest.mark.fd_callbacks  # the read callback exists where the loop has add_reader
 async def test_discarding_scp_consumes_data_without_the_reader(
     reader_fragments: list[int],
 ) -> None:
