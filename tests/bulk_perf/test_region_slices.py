@@ -28,6 +28,7 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
+@pytest.mark.fd_callbacks  # file regions go by sendfile on the native transport
 @pytest.mark.parametrize("max_pdu", [4 << 20, 256 << 10])
 async def test_regions_come_one_per_slice(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, max_pdu: int

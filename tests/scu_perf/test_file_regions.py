@@ -261,6 +261,7 @@ def test_regions_only_for_large_even_datasets_over_a_willing_transport(
 # ------------------------------------------------------------------ store_many
 
 
+@pytest.mark.fd_callbacks  # file regions go by sendfile on the native transport
 @needs_sendfile
 @pytest.mark.parametrize("window", [1, 3])
 async def test_store_many_sends_regions_byte_identical(
