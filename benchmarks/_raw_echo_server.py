@@ -2,9 +2,9 @@
 answers with canned PDUs and parses nothing but PDU boundaries.
 
 It is not a DICOM implementation: it sends a fixed A-ASSOCIATE-AC (context 1 accepted,
-Implicit VR Little Endian) for any A-ASSOCIATE-RQ, a fixed C-ECHO-RSP (Message ID Being
-Responded To 1, status Success) for any P-DATA-TF, and A-RELEASE-RP for A-RELEASE-RQ. Driven
-by the raw probe client (``_rawecho.py``, one echo per association, Message ID 1), the pair
+Implicit VR Little Endian) for any A-ASSOCIATE-RQ, a fixed C-ECHO-RSP (status Success, its
+Message ID Being Responded To copied from the request's Message ID) for any P-DATA-TF, and
+A-RELEASE-RP for A-RELEASE-RQ. Driven by the raw probe client (``_rawecho.py``), the pair
 measures what this machine's loopback, scheduler and asyncio cost per association with no
 protocol work on either side: the ceiling any Python pair can approach.
 
@@ -44,16 +44,31 @@ def associate_ac(called: str, calling: str) -> bytes:
     )
 
 
-def echo_rsp() -> bytes:
+def echo_rsp(message_id: int = 1) -> bytes:
     body = (
         _element(0x0002, b"1.2.840.10008.1.1\0")
         + _element(0x0100, struct.pack("<H", 0x8030))  # C-ECHO-RSP
-        + _element(0x0120, struct.pack("<H", 1))
+        + _element(0x0120, struct.pack("<H", message_id))
         + _element(0x0800, struct.pack("<H", 0x0101))  # no data set
         + _element(0x0900, struct.pack("<H", 0x0000))
     )
     command = _element(0x0000, struct.pack("<L", len(body))) + body
     return _pdu(0x04, struct.pack(">LBB", len(command) + 2, 1, 0x03) + command)
+
+
+#: Message ID -> the canned C-ECHO-RSP answering it.
+_ECHO_RSP_FOR = {i: echo_rsp(i) for i in range(1, 65536)}
+
+
+def _message_id(pdu: bytes) -> int:
+    """Message ID (0000,0110) of the command in a one-PDV P-DATA-TF (1 if not found)."""
+    pos = 12  # PDU header 6, PDV length 4, context ID and control header 2
+    while pos + 8 <= len(pdu):
+        group, element, length = struct.unpack_from("<HHL", pdu, pos)
+        if group == 0 and element == 0x0110 and length == 2:
+            return int(struct.unpack_from("<H", pdu, pos + 8)[0])
+        pos += 8 + length
+    return 1
 
 
 class _Canned(asyncio.Protocol):
@@ -73,7 +88,10 @@ class _Canned(asyncio.Protocol):
             pdu_type, _, length = struct.unpack_from(">BBL", self.buffer)
             if len(self.buffer) < 6 + length:
                 return
-            self.buffer = self.buffer[6 + length :]
+            pdu, self.buffer = self.buffer[: 6 + length], self.buffer[6 + length :]
+            if pdu_type == 0x04:
+                self.transport.write(_ECHO_RSP_FOR.get(_message_id(pdu)) or echo_rsp())
+                continue
             answer = self.answers.get(pdu_type)
             if answer is None:  # anything else: abort (A-ABORT, source 0)
                 self.transport.write(_pdu(0x07, bytes(4)))
@@ -83,7 +101,7 @@ class _Canned(asyncio.Protocol):
 
 
 async def serve(host: str, port: int, aet: str) -> None:
-    answers = {0x01: associate_ac(aet, "BENCH"), 0x04: echo_rsp(), 0x05: _pdu(0x06, bytes(4))}
+    answers = {0x01: associate_ac(aet, "BENCH"), 0x05: _pdu(0x06, bytes(4))}
     loop = asyncio.get_running_loop()
     server = await loop.create_server(lambda: _Canned(answers), host, port, backlog=1024)
     print(f"PORT {server.sockets[0].getsockname()[1]}", flush=True)
