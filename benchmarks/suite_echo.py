@@ -87,8 +87,10 @@ def run_sequential(c: EchoCounts, s: Settings) -> list[Row]:
         ("echo.seq.aiodimse>dcmtk-nodelay", "cross", "aiodimse", "dcmtk-nodelay", c.fast),
         ("echo.seq.aiodimse>orthanc", "cross", "aiodimse", "orthanc", c.fast),
         ("echo.seq.probe>aiodimse", "probe", "probe", "aiodimse", c.fast),
-        # The floor: no DICOM work on either side (what any Python pair here can approach).
+        # The floor: no DICOM work on either side (what any Python pair here can approach),
+        # and each of our ends alone against a peer doing no DICOM work.
         ("echo.seq.probe>raw", "probe", "probe", "raw", c.fast),
+        ("echo.seq.aiodimse>raw", "cross", "aiodimse", "raw", c.fast),
     ]
     rows = []
     for ident, impl, client, server, count in plan:
