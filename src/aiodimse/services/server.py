@@ -65,6 +65,8 @@ class Server:
         #: On asyncio: connections accepted by a loop callback, each run by a plain task
         #: (see :meth:`_accept_natively`).
         self._native_tasks: set[asyncio.Task[None]] = set()
+        #: Accepting from a loop callback (the loop watches sockets: SocketTransport).
+        self._native_accept = False
 
     def policy(self) -> AcceptorPolicy:
         ae = self.ae
@@ -106,7 +108,7 @@ class Server:
         self._policy = self.policy()
         error: BaseException | None = None
         async with anyio.create_task_group() as connections:
-            native = self._accept_natively(sockets)
+            native = self._native_accept = self._accept_natively(sockets)
             async with anyio.create_task_group() as acceptor:
                 if not native:
                     for sock in sockets:
@@ -177,7 +179,7 @@ class Server:
                 loop.remove_reader(listener.fileno())
                 loop.call_later(0.1, self._resume_accepting, loop, listener, listener.fileno())
                 return
-            task = loop.create_task(self._handle(sock, addr, native=True))
+            task = loop.create_task(self._handle(sock, addr))
             self._native_tasks.add(task)
             task.add_done_callback(self._native_done)
 
@@ -207,8 +209,8 @@ class Server:
                     break
                 connections.start_soon(self._handle, sock, addr)
 
-    async def _handle(self, sock: socket.socket, addr: object, native: bool = False) -> None:
-        """Serve one accepted connection (``native``: from :meth:`_on_acceptable`)."""
+    async def _handle(self, sock: socket.socket, addr: object) -> None:
+        """Serve one accepted connection."""
         if self.pending >= self.ae.max_pending_connections:
             log.warning("too many connections awaiting A-ASSOCIATE-RQ; closing a new one")
             sock.close()
@@ -217,7 +219,9 @@ class Server:
             configure_socket(sock)
         self.pending += 1  # before any wait: the bound above holds while this one waits
         try:
-            transport = SocketTransport(sock) if native else await socket_transport(sock)
+            transport = (
+                SocketTransport(sock) if self._native_accept else await socket_transport(sock)
+            )
         except BaseException:
             self.pending -= 1
             sock.close()
