@@ -644,13 +644,17 @@ def run_row(
 
     ``measure`` returns one sample and may add details to ``row.details``. Any exception
     ends the row: it becomes an error row (keeping the samples taken so far). Stops early,
-    with a note, once ``time_budget`` seconds have been spent on the row.
+    with a note, once ``time_budget`` seconds have been spent on the row. Before each
+    repetition (untimed) the page cache's dirty data is written out (``os.sync`` where the
+    system has it), so no repetition pays for the writeback of an earlier one.
     """
     start = time.monotonic()
     for i in range(repeat):
         if time.monotonic() - start > time_budget:
             row.error = f"time budget {time_budget:.0f} s spent after {i} repetitions"
             break
+        if hasattr(os, "sync"):
+            os.sync()
         try:
             row.samples.append(measure(i))
         except Unavailable as exc:
