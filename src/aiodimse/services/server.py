@@ -222,11 +222,11 @@ class Server:
             transport = (
                 SocketTransport(sock) if self._native_accept else await socket_transport(sock)
             )
+            connection = self._open(transport, addr)
         except BaseException:
             self.pending -= 1
             sock.close()
             raise
-        connection = self._open(transport, addr)
         # On asyncio the transport reads from now on, and at once: the peer usually sent
         # its A-ASSOCIATE-RQ right after connecting, so it is answered here, without first
         # waiting for the reader's registration and the loop's next poll.
@@ -252,9 +252,9 @@ class Server:
         channel.decide_association = connection.decide  # answered in the read callback
         channel.on_associate = connection.on_associate
         ae.configure_channel(channel)
-        self._channels.add(channel)
         # PS3.8 9.2.1 (AE-5): the transport connection is up, ARTIM starts.
         core.transport_connected(channel.now())
+        self._channels.add(channel)  # last: from here on _serve removes it
         return connection
 
     async def _serve(self, connection: _Connection) -> None:
