@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import struct
 from pathlib import Path
 
 import anyio
@@ -111,3 +112,26 @@ async def test_stream_writes_gather_small_parts_and_never_hold_caller_buffers() 
     reused[:] = b"y" * len(reused)  # the caller reuses its buffer: what was sent stays
     assert rec.writes[2] == b"x" * (200 * 1024)
     assert b"".join(rec.writes[1:]) == header + b"x" * (200 * 1024) + small + small  # type: ignore[arg-type]
+
+
+async def test_a_peer_gone_before_use_is_an_oserror_not_a_crash() -> None:
+    """The requestor resets right after connecting (ROBUSTNESS 47): wrapping the accepted
+    socket raises OSError, which the acceptor treats as one lost connection."""
+    from aiodimse.net.connect import socket_transport
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    client = socket.create_connection(listener.getsockname()[:2])
+    accepted, _ = listener.accept()
+    client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    client.close()  # RST
+    with anyio.fail_after(5):
+        while True:  # the reset reaches the accepted socket
+            try:
+                accepted.getpeername()
+            except OSError:
+                break
+            await anyio.sleep(0.001)
+    with pytest.raises(OSError, match="closed before use"):
+        await socket_transport(accepted)
+    assert accepted.fileno() == -1  # closed
+    listener.close()

@@ -41,7 +41,10 @@ async def open_tcp(host: str, port: int, *, timeout: float | None) -> Transport:
             raise NetworkError(f"connection refused by {host}:{port}") from exc
         raise NetworkError(f"cannot connect to {host}:{port}: {_oserror_words(root)}") from exc
     configure_socket(sock)
-    return await socket_transport(sock)
+    try:
+        return await socket_transport(sock)
+    except OSError as exc:
+        raise NetworkError(f"connection to {host}:{port} lost: {_oserror_words(exc)}") from exc
 
 
 #: asyncio loop class -> whether it watches sockets with add_reader (see below).
@@ -78,11 +81,16 @@ async def socket_transport(sock: socket.socket) -> Transport:
     """The transport over a connected socket. On a loop that cannot watch sockets
     (Windows' proactor) the socket becomes an anyio socket stream over the loop's own
     overlapped I/O, rather than a :class:`SocketTransport` waiting through anyio's
-    selector thread (whose concurrent read and write waits on one socket fail there)."""
+    selector thread (whose concurrent read and write waits on one socket fail there).
+    Raises :class:`OSError` (the socket closed) if the peer is already gone."""
     from_socket = getattr(anyio.abc.SocketStream, "from_socket", None)  # newer anyio 4.x
     if from_socket is None or loop_watches_sockets(sock):
         return SocketTransport(sock)
-    stream: anyio.abc.SocketStream = await from_socket(sock)
+    try:
+        stream: anyio.abc.SocketStream = await from_socket(sock)
+    except ValueError as exc:  # anyio checks the peer: it reset or closed already
+        sock.close()
+        raise ConnectionResetError(errno.ENOTCONN, f"connection closed before use ({exc})") from exc
     return StreamTransport(stream, sock)
 
 

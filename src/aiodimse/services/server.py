@@ -223,6 +223,11 @@ class Server:
                 SocketTransport(sock) if self._native_accept else await socket_transport(sock)
             )
             connection = self._open(transport, addr)
+        except OSError as exc:  # the peer left before the connection could be used
+            self.pending -= 1
+            sock.close()
+            log.info("connection from %s closed before use: %s", addr, exc)
+            return
         except BaseException:
             self.pending -= 1
             sock.close()
