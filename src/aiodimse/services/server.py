@@ -207,7 +207,15 @@ class Server:
                     log.error("accept failed: %s", exc)
                     await anyio.sleep(0.1)
                     break
-                connections.start_soon(self._handle, sock, addr)
+                connections.start_soon(self._handle_logged, sock, addr)
+
+    async def _handle_logged(self, sock: socket.socket, addr: object) -> None:
+        """The anyio accept loop's task per connection: a handler that fails ends its own
+        connection only, logged (as :meth:`_native_done` does for the native path)."""
+        try:
+            await self._handle(sock, addr)
+        except Exception as exc:
+            log.error("connection handler failed: %r", exc, exc_info=exc)
 
     async def _handle(self, sock: socket.socket, addr: object) -> None:
         """Serve one accepted connection."""
