@@ -13,6 +13,7 @@ import pytest
 
 import aiodimse
 from aiodimse.services.server import Server
+from tests.net.accept_checks import failing_handler_is_logged_and_the_server_goes_on
 
 pytestmark = [pytest.mark.anyio, pytest.mark.fd_callbacks]  # the native accept path itself
 
@@ -63,25 +64,7 @@ async def test_accept_failure_pauses_then_accepting_resumes(
 async def test_a_failing_connection_handler_is_logged_and_the_server_goes_on(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    real_handle = Server._handle
-    calls = {"n": 0}
-
-    async def handle(self: Server, sock: socket.socket, addr: object) -> None:
-        calls["n"] += 1
-        if calls["n"] == 1:
-            sock.close()
-            raise RuntimeError("bug in a connection handler")
-        await real_handle(self, sock, addr)
-
-    monkeypatch.setattr(Server, "_handle", handle)
-    caplog.set_level(logging.ERROR, logger="aiodimse.server")
-    async with aiodimse.AE("SCP").serve("127.0.0.1", 0) as server:
-        with pytest.raises(aiodimse.errors.NetworkError):
-            async with aiodimse.AE("A").associate("127.0.0.1", server.port):
-                pass
-        async with aiodimse.AE("A").associate("127.0.0.1", server.port) as assoc:
-            assert (await assoc.echo()).code == 0
-    assert any("bug in a connection handler" in r.getMessage() for r in caplog.records)
+    await failing_handler_is_logged_and_the_server_goes_on(monkeypatch, caplog)
 
 
 async def test_shutdown_aborts_what_is_still_running_and_leaves_no_task() -> None:

@@ -10,7 +10,6 @@ pass of the suite, so the Windows code path is exercised on Linux CI.
 from __future__ import annotations
 
 import asyncio
-import logging
 import socket
 import struct
 from pathlib import Path
@@ -23,6 +22,7 @@ from aiodimse.net.connect import loop_watches_sockets, open_tcp
 from aiodimse.net.filesource import read_file_info
 from aiodimse.net.transport import StreamTransport
 from aiodimse.services.storage_contexts import propose_contexts
+from tests.net.accept_checks import failing_handler_is_logged_and_the_server_goes_on
 from tests.storage.storage_scu_support import RecordingSCP, contexts_for
 from tests.support import datagen, loops
 
@@ -143,24 +143,4 @@ async def test_a_failing_connection_handler_is_logged_and_the_server_goes_on(
 ) -> None:
     """The anyio accept loop (this loop, trio) keeps serving when one connection's handler
     raises, as the native accept path does."""
-    from aiodimse.services.server import Server
-
-    real_handle = Server._handle
-    calls = {"n": 0}
-
-    async def handle(self: Server, sock: socket.socket, addr: object) -> None:
-        calls["n"] += 1
-        if calls["n"] == 1:
-            sock.close()
-            raise RuntimeError("bug in a connection handler")
-        await real_handle(self, sock, addr)
-
-    monkeypatch.setattr(Server, "_handle", handle)
-    caplog.set_level(logging.ERROR, logger="aiodimse.server")
-    async with aiodimse.AE("SCP").serve("127.0.0.1", 0) as server:
-        with pytest.raises(aiodimse.errors.NetworkError):
-            async with aiodimse.AE("A").associate("127.0.0.1", server.port):
-                pass
-        async with aiodimse.AE("A").associate("127.0.0.1", server.port) as assoc:
-            assert (await assoc.echo()).code == 0
-    assert any("bug in a connection handler" in r.getMessage() for r in caplog.records)
+    await failing_handler_is_logged_and_the_server_goes_on(monkeypatch, caplog)
