@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import struct
 import sys
 
@@ -56,8 +57,10 @@ def echo_rsp(message_id: int = 1) -> bytes:
     return _pdu(0x04, struct.pack(">LBB", len(command) + 2, 1, 0x03) + command)
 
 
-#: Message ID -> the canned C-ECHO-RSP answering it.
-_ECHO_RSP_FOR = {i: echo_rsp(i) for i in range(1, 65536)}
+@functools.cache
+def _rsp_for(message_id: int) -> bytes:
+    """The canned C-ECHO-RSP answering ``message_id``, built once per ID on first use."""
+    return echo_rsp(message_id)
 
 
 def _message_id(pdu: bytes) -> int:
@@ -90,7 +93,7 @@ class _Canned(asyncio.Protocol):
                 return
             pdu, self.buffer = self.buffer[: 6 + length], self.buffer[6 + length :]
             if pdu_type == 0x04:
-                self.transport.write(_ECHO_RSP_FOR.get(_message_id(pdu)) or echo_rsp())
+                self.transport.write(_rsp_for(_message_id(pdu) or 1))
                 continue
             answer = self.answers.get(pdu_type)
             if answer is None:  # anything else: abort (A-ABORT, source 0)

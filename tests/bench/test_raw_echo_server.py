@@ -43,9 +43,9 @@ def test_raw_server_pdus_are_well_formed_for_pynetdicom() -> None:
 
 
 def test_raw_server_answers_the_request_s_message_id() -> None:
-    from benchmarks._raw_echo_server import _ECHO_RSP_FOR, _message_id, echo_rsp
+    from benchmarks._raw_echo_server import _message_id, _rsp_for, echo_rsp
 
     assert _message_id(_rawecho.echo_rq(7)) == 7
     assert _message_id(_rawecho.echo_rq(65535)) == 65535
-    assert _ECHO_RSP_FOR[7] == echo_rsp(7) != echo_rsp(1)
+    assert _rsp_for(7) == echo_rsp(7) != echo_rsp(1)
     assert _rawecho._status(echo_rsp(7)[12:]) == 0  # the command set after the PDV header
