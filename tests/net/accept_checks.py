@@ -3,30 +3,30 @@
 from __future__ import annotations
 
 import logging
-import socket
+from typing import Any
 
 import pytest
 
 import aiodimse
+from aiodimse.net.transport import Transport
 from aiodimse.services.server import Server
 
 
 async def failing_handler_is_logged_and_the_server_goes_on(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """The first connection's handler raises: that connection ends, the error is logged,
-    the next connection is served."""
-    real_handle = Server._handle
+    """Setting up the first connection raises (a bug): that connection ends, the error is
+    logged, the next connection is served."""
+    real_open = Server._open
     calls = {"n": 0}
 
-    async def handle(self: Server, sock: socket.socket, addr: object) -> None:
+    def open_connection(self: Server, transport: Transport, addr: object, *args: Any) -> Any:
         calls["n"] += 1
         if calls["n"] == 1:
-            sock.close()
             raise RuntimeError("bug in a connection handler")
-        await real_handle(self, sock, addr)
+        return real_open(self, transport, addr, *args)
 
-    monkeypatch.setattr(Server, "_handle", handle)
+    monkeypatch.setattr(Server, "_open", open_connection)
     caplog.set_level(logging.ERROR, logger="aiodimse.server")
     async with aiodimse.AE("SCP").serve("127.0.0.1", 0) as server:
         with pytest.raises(aiodimse.errors.NetworkError):

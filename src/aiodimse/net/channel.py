@@ -240,6 +240,10 @@ class _Tasks:
         if not task.cancelled() and task.exception() is not None:
             log.error("%s: a task of the association failed", self._peer, exc_info=task.exception())
 
+    def running(self) -> bool:
+        """Whether a task of the group has not finished yet."""
+        return bool(self._tasks)
+
     def cancel(self) -> bool:
         """Cancel what still runs; True when there is something to wait for."""
         self._cancelled = True
@@ -264,14 +268,18 @@ class Channel:
         timeouts: Timeouts,
         peer: str = "",
         tcp_quickack: bool = True,
+        loop: asyncio.AbstractEventLoop | None = None,
     ) -> None:
+        """``loop``: the asyncio loop it runs on, when created outside a task of it (an
+        acceptor's loop callback); found out otherwise."""
         self._transport = transport
         self._quickack_sock = quickack_socket(transport) if tcp_quickack else None
         self._core = core
         self.limits = limits
         self.timeouts = timeouts
         self.peer = peer
-        loop = asyncio_loop()
+        if loop is None:
+            loop = asyncio_loop()
         #: On asyncio the channel uses the loop's own primitives and clock (lighter than
         #: anyio's, and usable from loop callbacks: see :meth:`_fast_input`).
         self._native = loop is not None
@@ -317,6 +325,12 @@ class Channel:
         #: The reader task started by :meth:`start_lazily` once there is work for it.
         self._reader: asyncio.Task[None] | None = None
         self._lazy = False
+        #: While lazy (no reader task): the loop timer standing in for the reader's deadline
+        #: (:meth:`_arm_lazy_timer`); it starts the reader when a deadline passes.
+        self._lazy_timer: asyncio.TimerHandle | None = None
+        #: Set by an owner that does not call :meth:`stop` (the acceptor): called once when
+        #: the channel has ended and its connection is closed, by whoever ended it.
+        self.on_finished: Callable[[], None] | None = None
         self._debug = log.isEnabledFor(logging.DEBUG)
         #: Work the fast path handed to the reader, run before the core's next events.
         self._stash: deque[Callable[[], Awaitable[None]]] = deque()
@@ -328,7 +342,7 @@ class Channel:
             self._now = loop.time
         set_fast_path = getattr(transport, "set_fast_path", None)
         if set_fast_path is not None:
-            set_fast_path(self._fast_input)
+            set_fast_path(self._fast_input, self._fast_eof)
 
     # -- properties ---------------------------------------------------------------------------
 
@@ -400,13 +414,42 @@ class Channel:
                 with anyio.CancelScope(shield=True):
                     await group.wait()
         finally:
-            if getattr(self._transport, "closes_at_once", False):
-                await self._close_stream()  # never waits: nothing to shield
-            else:
-                with anyio.CancelScope(shield=True):
-                    await self._close_stream()
+            try:
+                if getattr(self._transport, "closes_at_once", False):
+                    await self._close_stream()  # never waits: nothing to shield
+                else:
+                    with anyio.CancelScope(shield=True):
+                        await self._close_stream()
+            finally:
+                self._ended()
 
-    def start_lazily(self) -> bool:
+    def _ended(self) -> None:
+        """The channel's work is over and its connection closed: tell an owner that asked
+        (``on_finished``), once."""
+        self._cancel_lazy_timer()
+        done, self.on_finished = self.on_finished, None
+        if done is not None:
+            done()
+
+    def _wind_down_now(self) -> bool:
+        """:meth:`_wind_down` without waiting, for a channel running lazily with no reader:
+        possible when no partial message, no handler task and no unsent bytes are left
+        (the connection then closes at once). False (nothing done) otherwise: the reader
+        must do it."""
+        group = self._task_group
+        if self._incoming is not None or self._stash:
+            return False
+        if isinstance(group, _Tasks) and group.running():
+            return False
+        close_now = getattr(self._transport, "close_now", None)
+        if close_now is None or not close_now():
+            return False
+        self._lazy = False
+        self._finish()
+        self._ended()
+        return True
+
+    def start_lazily(self, *, at_once: bool = False) -> bool:
         """On asyncio, instead of running :meth:`run` as a task from the start: the
         transport's read callback feeds the fast path (:meth:`_fast_input`), and the
         reader task is started only when something needs it (work the fast path cannot
@@ -414,14 +457,48 @@ class Channel:
         release) then never has a reader task. End it with :meth:`stop`. False (nothing
         changed) where this is not possible: run :meth:`run` as usual then."""
         read_ahead = getattr(self._transport, "read_ahead", None)
-        if not self._native or read_ahead is None or self.timeouts.network is not None:
-            return False  # the network idle timer needs the reader's deadline
-        self._task_group = _Tasks(self.peer)
-        if not read_ahead(self._core, self.start_reader):
-            self._task_group = None
+        if not self._native or read_ahead is None:
             return False
-        self._lazy = True
+        self._task_group = _Tasks(self.peer)
+        self._lazy = True  # before any read: what arrives at once is handled lazily
+        if not read_ahead(self._core, self.start_reader, at_once=at_once):
+            self._task_group = None
+            self._lazy = False
+            return False
+        if self._lazy:  # the timers (ARTIM from the start, as acceptor) on the loop's clock
+            self._arm_lazy_timer()
         return True
+
+    def _arm_lazy_timer(self) -> None:
+        """While lazy: make sure a loop timer fires by :meth:`_deadline` (one timer, moved
+        only when the deadline comes earlier; one that fires early is set again)."""
+        d = self._deadline()
+        handle = self._lazy_timer
+        if d == math.inf:
+            if handle is not None:  # nothing to time: let the channel go when it ends
+                self._cancel_lazy_timer()
+            return
+        if handle is not None:
+            if handle.when() <= d:
+                return
+            handle.cancel()
+        self._lazy_timer = asyncio.get_running_loop().call_at(d, self._on_lazy_timer)
+
+    def _cancel_lazy_timer(self) -> None:
+        handle, self._lazy_timer = self._lazy_timer, None
+        if handle is not None:
+            handle.cancel()
+
+    def _on_lazy_timer(self) -> None:
+        self._lazy_timer = None
+        if not self._lazy or self._closed.is_set():
+            return
+        if self._now() < self._deadline():
+            self._arm_lazy_timer()  # moved later meanwhile
+            return
+        # A deadline passed (ARTIM, a partial PDU's, network idleness): the reader finds
+        # it so at once and acts as it always does.
+        self.start_reader()
 
     def read_early(self) -> bool:
         """On asyncio, just before :meth:`run` is started as a task: the transport reads
@@ -443,13 +520,21 @@ class Channel:
         :meth:`start_lazily` finds it needed); end it with :meth:`stop`."""
         if self._reader is None:
             self._lazy = False
+            self._cancel_lazy_timer()
             self._reader = asyncio.get_running_loop().create_task(self.run())
+            if self.on_finished is not None:  # no owner awaits it: report what it raised
+                self._reader.add_done_callback(self._reader_done)
+
+    def _reader_done(self, task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            log.error("%s: the association's reader failed: %r", self.peer, exc, exc_info=exc)
 
     async def stop(self) -> BaseException | None:
         """After :meth:`start_reader` or :meth:`start_lazily`: end the channel's work
         (cancel and await the reader if it was started, else wind down here); returns what
         the reader raised."""
         reader = self._reader
+        self._cancel_lazy_timer()
         if reader is None:
             self._lazy = False
             group = self._task_group
@@ -499,6 +584,8 @@ class Channel:
             self._rearm_idle(self._now())
         if self._timer is not None:
             self._retime(self._timer)
+        elif self._lazy:
+            self._arm_lazy_timer()
 
     async def _read_loop(self) -> None:
         transport = self._transport
@@ -691,8 +778,11 @@ class Channel:
                     return False
                 if self._closed.is_set():
                     # Without a reader (start_lazily) nothing is left for one: the owner
-                    # closes the connection (stop()); else the reader sees it and ends.
-                    return self._lazy
+                    # closes the connection (stop()), or with no owner waiting
+                    # (on_finished) it is closed here; else the reader sees it and ends.
+                    if not self._lazy:
+                        return False
+                    return self.on_finished is None or self._wind_down_now()
             if not self._flush_nowait():  # what the core answered by itself (AR-9...)
                 return False
         except Exception as exc:  # raised in the reader, as if it had done the work
@@ -708,8 +798,34 @@ class Channel:
         timer = self._timer
         if timer is not None:
             self._retime(timer)
-        elif self._lazy and self._deadline() != math.inf:
-            return False  # a timer to run (ARTIM, a partial PDU's): the reader's job
+        elif self._lazy:
+            self._arm_lazy_timer()
+        return True
+
+    def _fast_eof(self, error: OSError | None) -> bool:
+        """Called by the transport's read callback when the peer closed the connection (or
+        it broke: ``error``) while the channel runs lazily: with no owner waiting
+        (``on_finished``) the end is handled here when nothing needs waiting for. False:
+        the reader must handle it (nothing done then)."""
+        if not self._lazy or self.on_finished is None or self._stash or self._closed.is_set():
+            return False
+        group = self._task_group
+        if self._incoming is not None or (isinstance(group, _Tasks) and group.running()):
+            return False
+        local = _sniffio_local
+        previous = local.name if local is not None else None
+        if local is not None:
+            local.name = "asyncio"
+        try:
+            why = "peer closed the connection"
+            if error is not None:
+                why = f"connection broken: {describe_error(error)}"
+            self._lost(why)
+            if not self._wind_down_now():  # the reader finds the channel closed and ends
+                self.start_reader()
+        finally:
+            if local is not None:
+                local.name = previous
         return True
 
     def _peer_may_wait(self) -> bool:
@@ -1289,6 +1405,7 @@ class Channel:
     async def _abort_now(self, source: int, reason: int) -> None:
         if self._closed.is_set():
             return
+        self._cancel_lazy_timer()
         with anyio.move_on_after(self.timeouts.abort, shield=True):
             try:
                 self._send_pdu(AAbort(source=source, reason=reason), self._now())

@@ -88,6 +88,7 @@ class SocketTransport:
         "_eof",
         "_error",
         "_fast",
+        "_fast_eof",
         "_loop",
         "_mode",
         "_pending",
@@ -102,7 +103,9 @@ class SocketTransport:
         "_writes",
     )
 
-    def __init__(self, sock: socket.socket) -> None:
+    def __init__(self, sock: socket.socket, loop: asyncio.AbstractEventLoop | None = None) -> None:
+        """``loop``: the asyncio loop to read on through its callbacks, when created outside
+        a task of it (an acceptor's loop callback); found out at the first read otherwise."""
         sock.setblocking(False)
         self._sock = sock
         self._read_size = MIN_READ
@@ -111,8 +114,8 @@ class SocketTransport:
         self._unyielded = 0  # bytes sent since the last trip through the event loop
         self._writes = 0  # writes since the last trip through the event loop
         # The callback path (asyncio): see the module docstring.
-        self._mode = 0  # 0 undecided, 1 loop callback, 2 anyio.wait_readable
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._mode = 0 if loop is None else 1  # 0 undecided, 1 loop callback, 2 anyio.wait_readable
+        self._loop: asyncio.AbstractEventLoop | None = loop
         self._core: CoreAssociation | None = None
         self._registered = False
         self._waiter: asyncio.Future[None] | None = None
@@ -123,6 +126,7 @@ class SocketTransport:
         self._error: OSError | None = None
         #: The channel's fast path (see :meth:`set_fast_path`).
         self._fast: Callable[[], bool] | None = None
+        self._fast_eof: Callable[[OSError | None], bool] | None = None
         #: Bytes :meth:`write_nowait` could not write yet; :meth:`send` writes them first.
         self._backlog: list[memoryview | FileRegion] = []
         self._writers = 0  # tasks waiting for room to write
@@ -131,10 +135,15 @@ class SocketTransport:
     def raw_socket(self) -> socket.socket | None:
         return self._sock
 
-    def set_fast_path(self, fast: Callable[[], bool]) -> None:
+    def set_fast_path(
+        self, fast: Callable[[], bool], eof: Callable[[OSError | None], bool] | None = None
+    ) -> None:
         """``fast()`` is called from the read callback (asyncio) when bytes arrived while
-        the reader waits; True: it handled them, the reader stays asleep."""
+        the reader waits; True: it handled them, the reader stays asleep. ``eof(error)``
+        likewise when the peer closed the connection (or it broke) before any reader
+        existed (:meth:`read_ahead`); True: handled, no reader is woken."""
         self._fast = fast
+        self._fast_eof = eof
 
     def read_ahead(
         self, core: CoreAssociation, wake: Callable[[], None], *, at_once: bool = False
@@ -315,6 +324,10 @@ class SocketTransport:
         else:
             self._eof = True
             self._pause()
+            eof = self._fast_eof
+            if eof is not None and waiter is None and self._wake is not None and eof(self._error):
+                self._wake = None
+                return
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
         elif self._wake is not None:  # read_ahead(): now the reader is needed
@@ -386,6 +399,19 @@ class SocketTransport:
     def closes_at_once(self) -> bool:
         """:meth:`aclose` will not wait (the callback path with no task waiting to write)."""
         return self._mode == 1 and self._writers == 0
+
+    def close_now(self) -> bool:
+        """Close without waiting, when nothing waits on the socket (:attr:`closes_at_once`
+        and no reader waiting). False: not closed, :meth:`aclose` must do it."""
+        if self._closed:
+            return True
+        if not self.closes_at_once or self._waiter is not None or self._backlog:
+            return False
+        self._closed = True
+        self._wake = None
+        self._pause()
+        self._sock.close()
+        return True
 
     async def aclose(self) -> None:
         if self._closed:

@@ -21,6 +21,7 @@ import socket
 import sys
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import TYPE_CHECKING
 
 import anyio
@@ -135,7 +136,7 @@ class Server:
                 # Timeouts.abort), so shutdown takes shutdown_timeout + one abort at most.
                 async with anyio.create_task_group() as aborts:
                     for ch in list(self._channels):
-                        aborts.start_soon(ch.abort)
+                        aborts.start_soon(_abort_and_stop, ch)
                 # The plain tasks of the native accept path: what an abort left running
                 # is cancelled and awaited, as the task group does for the others.
                 tasks = set(self._native_tasks)
@@ -168,7 +169,8 @@ class Server:
         return True
 
     def _on_acceptable(self, loop: asyncio.AbstractEventLoop, listener: socket.socket) -> None:
-        """Loop callback: accept everything queued, one plain task per connection."""
+        """Loop callback: accept everything queued; each connection runs on its socket's
+        read callback (:meth:`_start`), with a task only when it needs one."""
         while True:
             try:
                 sock, addr = listener.accept()
@@ -179,9 +181,44 @@ class Server:
                 loop.remove_reader(listener.fileno())
                 loop.call_later(0.1, self._resume_accepting, loop, listener, listener.fileno())
                 return
-            task = loop.create_task(self._handle(sock, addr))
-            self._native_tasks.add(task)
-            task.add_done_callback(self._native_done)
+            try:
+                self._start(loop, sock, addr)
+            except Exception as exc:  # one connection ends, logged; the server goes on
+                log.error("connection handler failed: %r", exc, exc_info=exc)
+
+    def _start(self, loop: asyncio.AbstractEventLoop, sock: socket.socket, addr: object) -> None:
+        """The native path's start of a connection, in the accept callback: its channel
+        reads in its socket's callback at once (a waiting A-ASSOCIATE-RQ is answered here)
+        and has a reader task only when something needs one (a handler that waits, a
+        timer that expired: :meth:`Channel.start_lazily`). A short association (associate,
+        C-ECHO, release) never has a task. Where that is not possible, a plain task per
+        connection (:meth:`_handle`)."""
+        if self.pending >= self.ae.max_pending_connections:
+            log.warning("too many connections awaiting A-ASSOCIATE-RQ; closing a new one")
+            sock.close()
+            return
+        if not _ACCEPTED_INHERIT:
+            configure_socket(sock)
+        self.pending += 1
+        try:
+            connection = self._open(SocketTransport(sock, loop), addr, loop)
+        except OSError as exc:  # the peer left before the connection could be used
+            self.pending -= 1
+            sock.close()
+            log.info("connection from %s closed before use: %s", addr, exc)
+            return
+        except BaseException:
+            self.pending -= 1
+            sock.close()
+            raise
+        channel = connection.channel
+        channel.on_finished = partial(self._finished, connection)
+        if channel.start_lazily(at_once=True):
+            return
+        channel.on_finished = None
+        task = loop.create_task(self._serve(connection))
+        self._native_tasks.add(task)
+        task.add_done_callback(self._native_done)
 
     def _resume_accepting(
         self, loop: asyncio.AbstractEventLoop, listener: socket.socket, fd: int
@@ -246,8 +283,14 @@ class Server:
         connection.channel.read_early()
         await self._serve(connection)
 
-    def _open(self, transport: Transport, addr: object) -> _Connection:
-        """The channel of a new connection, counted as pending, its ARTIM running."""
+    def _open(
+        self,
+        transport: Transport,
+        addr: object,
+        loop: asyncio.AbstractEventLoop | None = None,
+    ) -> _Connection:
+        """The channel of a new connection, counted as pending, its ARTIM running
+        (``loop``: see :class:`Channel`)."""
         peer = f"{addr[0]}:{addr[1]}" if isinstance(addr, tuple) else str(addr)
         ae = self.ae
         core = CoreAssociation(
@@ -260,6 +303,7 @@ class Server:
             timeouts=ae.timeouts,
             peer=peer,
             tcp_quickack=ae.tcp_quickack,
+            loop=loop,
         )
         connection = _Connection(self, channel, peer)
         channel.decide_association = connection.decide  # answered in the read callback
@@ -271,17 +315,32 @@ class Server:
         return connection
 
     async def _serve(self, connection: _Connection) -> None:
-        channel = connection.channel
         try:
-            await channel.run()
+            await connection.channel.run()
         finally:
-            self._channels.discard(channel)
-            if not self._channels and self._all_closed is not None:
-                self._all_closed.set()
-            if connection.pending:
-                self.pending -= 1
-            if connection.active:
-                self.active -= 1
+            self._finished(connection)
+
+    def _finished(self, connection: _Connection) -> None:
+        """A connection's channel has ended: it no longer counts (called once per channel)."""
+        self._channels.discard(connection.channel)
+        if not self._channels and self._all_closed is not None:
+            self._all_closed.set()
+        if connection.pending:
+            connection.pending = False
+            self.pending -= 1
+        if connection.active:
+            connection.active = False
+            self.active -= 1
+
+
+async def _abort_and_stop(channel: Channel) -> None:
+    """Shutdown's end of a running association: A-ABORT; a channel running without a task
+    of the server's (``on_finished``) is then stopped here (its reader, if it has one,
+    cancelled and awaited)."""
+    owned_here = channel.on_finished is not None
+    await channel.abort()
+    if owned_here:
+        await channel.stop()
 
 
 class _Connection:
