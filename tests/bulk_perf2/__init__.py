@@ -1,0 +1,1 @@
+"""Bulk transfer performance, second series: the sender's system calls per PDU."""
