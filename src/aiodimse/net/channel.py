@@ -50,7 +50,7 @@ import anyio.abc
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from ..association.connection import Association as CoreAssociation
-from ..association.connection import Role
+from ..association.connection import Buffer, Role
 from ..association.events import (
     CloseRequested,
     ConnectRequested,
@@ -155,8 +155,61 @@ async def _reraise(exc: BaseException) -> None:
     raise exc
 
 
+class _Signal:
+    """A one-way event for a channel on asyncio (set once, never cleared): what
+    ``asyncio.Event`` does, plus :meth:`wait_for` with a deadline on one loop timer (no
+    ``asyncio.timeout`` per wait). Set from loop callbacks as well as from tasks."""
+
+    __slots__ = ("_set", "_waiters")
+
+    def __init__(self) -> None:
+        self._set = False
+        self._waiters: list[asyncio.Future[bool]] = []
+
+    def is_set(self) -> bool:
+        return self._set
+
+    def set(self) -> None:
+        if self._set:
+            return
+        self._set = True
+        waiters, self._waiters = self._waiters, []
+        for fut in waiters:
+            if not fut.done():
+                fut.set_result(True)
+
+    async def wait(self) -> None:
+        await self.wait_for(None)
+
+    async def wait_for(self, seconds: float | None) -> bool:
+        """Wait until set (True) or for ``seconds`` (False; ``None``: no limit)."""
+        if self._set:
+            return True
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[bool] = loop.create_future()
+        self._waiters.append(fut)
+        handle = None if seconds is None else loop.call_later(seconds, _time_out, fut)
+        try:
+            return await fut
+        finally:
+            if handle is not None:
+                handle.cancel()
+            if not self._set:  # timed out or cancelled: forget it
+                self._waiters.remove(fut)
+
+
+def _time_out(fut: asyncio.Future[bool]) -> None:
+    if not fut.done():
+        fut.set_result(False)
+
+
+def _expire(fut: asyncio.Future[Any]) -> None:
+    if not fut.done():
+        fut.set_exception(TimeoutError())
+
+
 _Lock = anyio.Lock | asyncio.Lock
-_Event = anyio.Event | asyncio.Event
+_Event = anyio.Event | _Signal
 
 
 async def _acquire(lock: _Lock) -> None:
@@ -284,9 +337,9 @@ class Channel:
         #: anyio's, and usable from loop callbacks: see :meth:`_fast_input`).
         self._native = loop is not None
         self._send_lock: _Lock = asyncio.Lock() if self._native else anyio.Lock()
-        self._closed: _Event = asyncio.Event() if self._native else anyio.Event()
+        self._closed: _Event = _Signal() if self._native else anyio.Event()
         #: Established, rejected or ended.
-        self._settled: _Event = asyncio.Event() if self._native else anyio.Event()
+        self._settled: _Event = _Signal() if self._native else anyio.Event()
         self._released = False
         self._rq: AAssociateRQ | None = None
         self._ac: AAssociateAC | None = None
@@ -340,6 +393,10 @@ class Channel:
         if self._native:
             assert loop is not None
             self._now = loop.time
+        #: The transport's send without waiting (asyncio, a socket of ours), tried first.
+        self._send_nowait: Callable[[Sequence[Buffer]], bool] | None = (
+            getattr(transport, "send_nowait", None) if self._native else None
+        )
         set_fast_path = getattr(transport, "set_fast_path", None)
         if set_fast_path is not None:
             set_fast_path(self._fast_input, self._fast_eof)
@@ -697,9 +754,25 @@ class Channel:
         if not self._core.has_data_to_send and not self._transport_backlog():
             return
         lock = self._send_lock
-        await _acquire(lock)
+        send_nowait = self._send_nowait
+        taken: list[Buffer] | None = None
+        if send_nowait is not None and not lock.locked():
+            # The socket usually takes a short write at once: no lock, no trip through the
+            # transport's waiting send. What it does not take stays queued in the transport,
+            # in order, and is written below (send() writes that backlog first).
+            taken = self._core.data_to_send()
+            try:
+                if send_nowait(taken):
+                    if not self._transport_backlog():
+                        return
+                    taken = []
+            except OSError as exc:
+                raise NetworkError(f"{self.peer}: sending failed: {describe_error(exc)}") from exc
+        await _acquire(lock)  # free here: taken without yielding, nothing was queued since
         try:
             parts = self._core.data_to_send()
+            if taken:
+                parts = [*taken, *parts]
             # One write, header and payload gathered (also drains what the fast path left).
             await self._transport.send(parts)
         except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError) as exc:
@@ -1221,8 +1294,13 @@ class Channel:
         self._send_pdu(rq, now)
         await self._pump(now)
         try:
-            async with fail_after(self._native, self.timeouts.acse):
-                await self._settled.wait()
+            settled = self._settled
+            if isinstance(settled, _Signal):
+                if not await settled.wait_for(self.timeouts.acse):
+                    raise TimeoutError
+            else:
+                async with fail_after(False, self.timeouts.acse):
+                    await settled.wait()
         except TimeoutError:
             await self._abort_now(AbortSource.SERVICE_USER, 0)
             raise DicomTimeoutError("A-ASSOCIATE response", self.timeouts.acse or 0) from None
@@ -1281,12 +1359,15 @@ class Channel:
             await self.send_message(context_id, message, dataset)
             if on_sent is not None:
                 on_sent()
+            handle = None if timeout is None else fut.get_loop().call_later(timeout, _expire, fut)
             try:
-                async with fail_after(True, timeout):
-                    received = await fut
+                received = await fut
             except TimeoutError:
                 await self.abort()
                 raise DicomTimeoutError(what, timeout or 0) from None
+            finally:
+                if handle is not None:
+                    handle.cancel()
         finally:
             self._busy_changed(-1)
             if self._once.get(message_id) is fut:
@@ -1389,8 +1470,13 @@ class Channel:
         self._send_pdu(AReleaseRQ(), now)
         try:
             await self._flush()
-            async with fail_after(self._native, self.timeouts.acse):
-                await self._closed.wait()
+            closed = self._closed
+            if isinstance(closed, _Signal):
+                if not await closed.wait_for(self.timeouts.acse):
+                    raise TimeoutError
+            else:
+                async with fail_after(False, self.timeouts.acse):
+                    await closed.wait()
         except TimeoutError:
             # ROBUSTNESS 17: a peer that never answers our release is aborted.
             log.warning("%s: no A-RELEASE-RP within %s s, aborting", self.peer, self.timeouts.acse)

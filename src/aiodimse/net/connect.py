@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import functools
 import ipaddress
 import logging
 import socket
@@ -21,6 +22,7 @@ from .transport import (
     begin_connect,
     connect_socket,
     finish_connect,
+    is_inet,
 )
 
 log = logging.getLogger("aiodimse.net")
@@ -103,11 +105,9 @@ async def _connect_native(host: str, port: int, timeout: float | None) -> socket
         return None
     if asyncio_loop() is None:
         return None
-    try:
-        ip = ipaddress.ip_address(host)
-    except ValueError:
+    family = _literal_family(host)
+    if family is None:
         return None
-    family = socket.AF_INET6 if ip.version == 6 else socket.AF_INET
     sock, done = begin_connect(family, (host, port))
     if done:  # established at once (loopback): no wait, no timer
         return sock
@@ -121,6 +121,16 @@ async def _connect_native(host: str, port: int, timeout: float | None) -> socket
         sock.close()
         raise
     return sock
+
+
+@functools.lru_cache(maxsize=64)
+def _literal_family(host: str) -> socket.AddressFamily | None:
+    """The address family of an IP address literal; ``None`` for a host name."""
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return None
+    return socket.AF_INET6 if ip.version == 6 else socket.AF_INET
 
 
 async def _wait_writable_native(sock: socket.socket) -> None:
@@ -142,7 +152,7 @@ def _set_none(fut: asyncio.Future[None]) -> None:
 def configure_socket(sock: socket.socket | None) -> None:
     """TCP_NODELAY (no Nagle delay on our small PDUs) and keepalive; never SO_RCVBUF
     (setting it disables the kernel's receive-buffer autotuning on Linux)."""
-    if sock is None or sock.family not in (socket.AF_INET, socket.AF_INET6):
+    if sock is None or not is_inet(sock):
         return
     try:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)

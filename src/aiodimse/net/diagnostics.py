@@ -15,7 +15,7 @@ from ..pdu import (
     PDataTF,
     pdu_type_name,
 )
-from .transport import Transport
+from .transport import Transport, is_inet
 
 
 def summarize(item: object) -> str:
@@ -55,7 +55,7 @@ def quickack_socket(transport: Transport) -> socket.socket | None:
     if not hasattr(socket, "TCP_QUICKACK"):
         return None
     sock = transport.raw_socket
-    if sock is None or sock.family not in (socket.AF_INET, socket.AF_INET6):
+    if sock is None or not is_inet(sock):
         return None
     return sock
 

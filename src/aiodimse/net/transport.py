@@ -28,6 +28,7 @@ TLS) with one copy per read.
 
 from __future__ import annotations
 
+import _socket
 import asyncio
 import errno
 import ipaddress
@@ -61,6 +62,15 @@ YIELD_WRITES = 32
 
 _HAS_SENDMSG = hasattr(socket.socket, "sendmsg")
 _IN_PROGRESS = {errno.EINPROGRESS, errno.EWOULDBLOCK, errno.EAGAIN, 10035}  # 10035: Windows
+
+
+_FAMILY = _socket.socket.family  # the C attribute: an int (socket.socket's makes an enum)
+_INET = (socket.AF_INET, socket.AF_INET6)
+
+
+def is_inet(sock: socket.socket) -> bool:
+    """Whether ``sock`` is an IPv4 or IPv6 socket (TCP options apply)."""
+    return _FAMILY.__get__(sock) in _INET
 
 
 class Transport(Protocol):
@@ -333,6 +343,29 @@ class SocketTransport:
         elif self._wake is not None:  # read_ahead(): now the reader is needed
             wake, self._wake = self._wake, None
             wake()
+
+    def send_nowait(self, parts: Sequence[bytes | memoryview]) -> bool:
+        """:meth:`send` for when it would not wait: True when ``parts`` were written (what
+        the socket did not take is kept, in order, for the next :meth:`send`: see
+        :meth:`has_backlog`); False, nothing done, when :meth:`send` must do it (a backlog,
+        file regions, or this sender's turn to yield to the event loop)."""
+        if (
+            self._backlog
+            or self._writes + 1 >= YIELD_WRITES
+            or self._unyielded >= YIELD_EVERY
+            or has_regions(parts)
+        ):
+            return False
+        views = [memoryview(p) for p in parts if len(p)]
+        if views:
+            size = sum(len(v) for v in views)
+            sent = self._write_some(views)
+            self._unyielded += size
+            self._writes += 1
+            if sent != size:
+                drop_sent(views, sent)
+                self._backlog.extend(views)
+        return True
 
     async def send(self, parts: Sequence[bytes | memoryview]) -> None:
         """Write all of ``parts``; waits only when the socket is full. A sender that never

@@ -85,27 +85,10 @@ class Association:
             )
         return task
 
-    @asynccontextmanager
-    async def _slot(self) -> AsyncIterator[None]:
-        """Hold one slot of the invoke window (PS3.7 D.3.3.3) while an operation runs."""
-        task = self._check_reentry()
-        slots = self._invoke_slots
-        try:
-            # A free slot is taken without a trip through the event loop (anyio's
-            # ``acquire`` yields once even when it need not wait).
-            slots.acquire_nowait()
-        except anyio.WouldBlock:
-            await slots.acquire()
-        self._held[task] = self._held.get(task, 0) + 1
-        try:
-            yield
-        finally:
-            left = self._held[task] - 1
-            if left:
-                self._held[task] = left
-            else:
-                del self._held[task]
-            slots.release()
+    def _slot(self) -> _Slot:
+        """Hold one slot of the invoke window (PS3.7 D.3.3.3) while an operation runs:
+        ``async with self._slot(): ...``."""
+        return _Slot(self)
 
     @property
     def negotiated(self) -> Negotiated:
@@ -315,3 +298,38 @@ class Association:
     async def abort(self) -> None:
         """Abort now (A-ABORT, source service user)."""
         await self._channel.abort()
+
+
+class _Slot:
+    """:meth:`Association._slot`'s context (a class, not a generator: it runs once per
+    operation, C-ECHO included)."""
+
+    __slots__ = ("_assoc", "_task")
+
+    def __init__(self, assoc: Association) -> None:
+        self._assoc = assoc
+        self._task = 0
+
+    async def __aenter__(self) -> None:
+        assoc = self._assoc
+        task = self._task = assoc._check_reentry()
+        slots = assoc._invoke_slots
+        try:
+            # A free slot is taken without a trip through the event loop (anyio's
+            # ``acquire`` yields once even when it need not wait).
+            slots.acquire_nowait()
+        except anyio.WouldBlock:
+            await slots.acquire()
+        held = assoc._held
+        held[task] = held.get(task, 0) + 1
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        assoc = self._assoc
+        held = assoc._held
+        task = self._task
+        left = held[task] - 1
+        if left:
+            held[task] = left
+        else:
+            del held[task]
+        assoc._invoke_slots.release()
