@@ -291,6 +291,21 @@ class FileSink:
             buf = self._take()
             await self._hand((buf, len(buf), False))
 
+    def write_nowait(self, data: memoryview) -> bool:
+        """:meth:`write` when it needs no waiting: ``data`` is copied into the buffer held in
+        memory (True), or nothing is taken (False: the caller awaits :meth:`write`) when it
+        would reach the first hand-over to the writer thread or the sink streams already.
+        Lets the channel consume a small dataset's fragments in the transport's read
+        callback, with no trip through the association's reader task per read."""
+        if self.state is not SinkState.OPEN:
+            return True  # as write(): ignored
+        if self._streaming or len(self._buf) + len(data) >= self._first_at:
+            return False
+        self.size += len(data)
+        if self.error is None:
+            self._buf += data
+        return True
+
     async def _stream(self, data: memoryview) -> None:
         """After the first hand-over: copy into fixed-size pooled blocks (pages resident,
         no growth), each handed over when full."""
@@ -418,11 +433,11 @@ class FileSink:
 
     def commit_sync(
         self,
-        destination: Path,
+        destination: Path | str,
         replace: bool = True,
         check: Callable[[], Path] | None = None,
         batch: SyncBatch | None = None,
-        first: Path | None = None,
+        first: Path | str | None = None,
     ) -> bool:
         """:meth:`commit` in the calling (worker) thread, e.g. from :meth:`finish`'s ``then``.
         With ``batch`` the directory fsync is left to the batch (once per directory).
@@ -431,36 +446,44 @@ class FileSink:
         there* (a plain name directly in the resolved root): the file is linked there at
         once, without ``check`` (a link never follows or replaces an existing name). Only
         when that name exists (a duplicate, a planted symbolic link) or cannot be made does
-        ``check`` decide, as without ``first``."""
+        ``check`` decide, as without ``first``. It may be a ``str`` (no ``Path`` to build
+        per instance on the common path)."""
         if self.state is not SinkState.CLOSED or not self.on_disk:
             raise RuntimeError(f"cannot commit a sink in state {self.state.value}")
-        quick = first is not None and self._anonymous and self._link_new(first)
-        target = first if quick and first is not None else None
-        if target is None:
-            target = check() if check is not None else destination
+        if first is not None and self._anonymous and self._link_new(first):
+            self.state = SinkState.COMMITTED
+            self._kept = None
+            if self.durable:  # the new name is durable once its directory is
+                self._sync_directories(Path(os.path.dirname(first)), [], batch)
+            return True
+        target = check() if check is not None else Path(destination)
         try:
             try:
                 created: list[Path] = []
-                placed = True if quick else self._place(target, replace)
+                placed = self._place(target, replace)
             except FileNotFoundError:
                 created = make_parents(target.parent)  # the first file of a directory
                 if not created:
                     raise
                 placed = self._place(target, replace)
             if self.durable:
-                # The rename is durable once its directory is (and a new directory's entry
-                # in its parent): fsynced before the service answers.
-                for directory in (target.parent, *(d.parent for d in created)):
-                    if batch is None:
-                        fsync_directory(directory)
-                    else:
-                        batch.sync_directory(directory)
+                self._sync_directories(target.parent, created, batch)
         except BaseException:
             self._unlink()
             raise
         self.state = SinkState.COMMITTED
         self._kept = None
         return placed
+
+    @staticmethod
+    def _sync_directories(parent: Path, created: list[Path], batch: SyncBatch | None) -> None:
+        """The rename is durable once its directory is (and a new directory's entry in its
+        parent): fsynced before the service answers (by ``batch``, once per directory)."""
+        for directory in (parent, *(d.parent for d in created)):
+            if batch is None:
+                fsync_directory(directory)
+            else:
+                batch.sync_directory(directory)
 
     def _place(self, target: Path, replace: bool) -> bool:
         if self._anonymous:
@@ -470,7 +493,7 @@ class FileSink:
             return True
         return place_if_absent(self.path, target)
 
-    def _link_new(self, target: Path) -> bool:
+    def _link_new(self, target: Path | str) -> bool:
         """Name an anonymous file ``target`` if that name is free (closed once placed);
         False, with nothing changed, when the name exists or its directory is missing."""
         fp, files = self._fp, self._anonymous_files

@@ -122,7 +122,7 @@ class AnonymousFiles:
         self.created_on_demand += 1
         return self._create()
 
-    def link(self, fd: int, target: Path) -> None:
+    def link(self, fd: int, target: Path | str) -> None:
         """Give the file of ``fd`` the name ``target`` (same file system); raises
         ``FileExistsError`` when ``target`` exists (nothing is replaced)."""
         # linkat(AT_SYMLINK_FOLLOW) of /proc/self/fd/N: the one way to name an O_TMPFILE

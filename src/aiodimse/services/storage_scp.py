@@ -65,6 +65,7 @@ import enum
 import functools
 import io
 import logging
+import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -178,7 +179,11 @@ def _storage_sop_classes() -> tuple[str, ...]:
 STORAGE_SOP_CLASSES: Final[tuple[str, ...]] = _storage_sop_classes()
 
 #: Threads finishing instances at once: one trip's writes overlap another's fsync waits.
+#: Without fsync there is no wait to overlap: one thread, whose trips then take every
+#: instance completed meanwhile (fewer, larger trips; no second thread contending for the
+#: interpreter with the event loop).
 _BATCH_WORKERS: Final = 2
+_BATCH_WORKERS_NOT_DURABLE: Final = 1
 
 
 class DuplicatePolicy(enum.Enum):
@@ -317,6 +322,7 @@ class StorageSCP:
         self._limiter: anyio.CapacityLimiter | None = None
         self._batcher: ThreadBatcher | None = None
         self._base: Path | None = None  # the root, resolved once (install)
+        self._base_prefix: str | None = None  # the same, as a str ending with a separator
         # Nameless files made ahead of need (Linux O_TMPFILE), for instances that go
         # straight to their final name (no handler, no conversion: see ``_store``).
         self._anonymous = AnonymousFiles(self.root)
@@ -333,6 +339,7 @@ class StorageSCP:
         if not opts.ignore:
             self.root.mkdir(parents=True, exist_ok=True)
             self._base = self.root.resolve()
+            self._base_prefix = os.path.join(self._base, "")
             removed = remove_temporary_files(self.root)
             if removed:
                 log.warning("removed %d temporary file(s) left in %s", removed, self.root)
@@ -357,7 +364,8 @@ class StorageSCP:
         """Groups the write-fsync-rename trips of instances finishing at the same time (a
         dedicated thread on asyncio, anyio worker threads elsewhere)."""
         if self._batcher is None:
-            workers = min(self.options.io_threads, _BATCH_WORKERS)
+            most = _BATCH_WORKERS if self.options.durable else _BATCH_WORKERS_NOT_DURABLE
+            workers = min(self.options.io_threads, most)
             self._batcher = ThreadBatcher(SyncBatcher(self.limiter()), workers=workers)
         return self._batcher
 
@@ -555,10 +563,11 @@ class StorageSCP:
             return checked  # a failure status
         parts = checked.parts
         if sink.on_disk:
-            base = self._base
+            base, prefix = self._base, self._base_prefix
             # FLAT: one name the policy made plain, directly in the resolved root: linked
             # there at once when free; resolve_inside decides only when the name exists.
-            first = base / parts[0] if len(parts) == 1 and base is not None else None
+            # A str, not a Path: no path object built per instance on this path.
+            first = prefix + parts[0] if len(parts) == 1 and prefix is not None else None
             destination = first if first is not None else checked.path(self.root)
             try:
                 placed = sink.commit_sync(
@@ -618,7 +627,7 @@ class StorageSCP:
             return STATUS_HANDLER_FAILED, _comment(f"handler failed: {type(exc).__name__}: {exc}")
 
 
-def _log_stored(peer: str, destination: Path, sink: FileSink, placed: bool) -> None:
+def _log_stored(peer: str, destination: Path | str, sink: FileSink, placed: bool) -> None:
     if log.isEnabledFor(logging.INFO):
         log.info(
             "%s: stored %s (%d bytes)%s",
