@@ -349,6 +349,7 @@ class Channel:
         self._assembler: MessageAssembler | None = None
         self._fragmenter: Fragmenter | None = None
         self._perform_slots: anyio.Semaphore | None = None
+        self._performs = 1
         self._message_lock: _Lock = asyncio.Lock() if self._native else anyio.Lock()
         self._incoming: _Incoming | None = None
         self._waiters: dict[int, MemoryObjectSendStream[Received]] = {}
@@ -981,6 +982,8 @@ class Channel:
 
     def _answer_association(self, answer: AAssociateAC | AAssociateRJ, now: float) -> None:
         self._send_pdu(answer, now)
+        if self._send_nowait is not None:
+            self._flush_nowait()  # the answer first; setting up for the messages after it
         if isinstance(answer, AAssociateAC):
             self._set_established()
         else:
@@ -999,7 +1002,7 @@ class Channel:
             if self._core.role is Role.ACCEPTOR
             else negotiated.max_operations_performed
         )
-        self._perform_slots = anyio.Semaphore(max(1, performed))
+        self._performs = max(1, performed)  # its semaphore made on first use: _slots()
         self._assembler = MessageAssembler(
             negotiated.accepted,
             limits=self.limits,
@@ -1231,11 +1234,10 @@ class Channel:
                 return True
         # PS3.7 D.3.3.3: perform at most the negotiated number of operations at once; the
         # reader waits for a free slot (backpressure) rather than spawning without bound.
-        assert self._perform_slots is not None  # set with the negotiated parameters
         if self.inline_request is not None and self.inline_request(msg):
             return False  # performed by the reader itself
         try:
-            self._perform_slots.acquire_nowait()
+            self._slots().acquire_nowait()
         except anyio.WouldBlock:
             return False
         self._busy_changed(+1)
@@ -1259,13 +1261,20 @@ class Channel:
         if self._deliver_now(received):
             return
         assert self.on_request is not None and self._task_group is not None
-        assert self._perform_slots is not None  # set with the negotiated parameters
-        await self._perform_slots.acquire()
+        await self._slots().acquire()
         self._busy_changed(+1)
         if self.inline_request is not None and self.inline_request(msg):
             await self._run_request(received)
         else:
             self._task_group.start_soon(self._run_request, received)
+
+    def _slots(self) -> anyio.Semaphore:
+        """The semaphore bounding the requests we perform at once (PS3.7 D.3.3.3), made on
+        first use (an association that performs none, a requestor's, needs none)."""
+        slots = self._perform_slots
+        if slots is None:
+            slots = self._perform_slots = anyio.Semaphore(self._performs)
+        return slots
 
     async def _run_request(self, received: Received) -> None:
         assert self.on_request is not None and self._perform_slots is not None
