@@ -594,6 +594,8 @@ class Channel:
         reader = self._reader
         self._cancel_lazy_timer()
         if reader is None:
+            if self._wind_down_now():  # the common end: nothing left to wait for
+                return None
             self._lazy = False
             group = self._task_group
             assert isinstance(group, _Tasks)
