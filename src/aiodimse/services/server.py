@@ -63,8 +63,8 @@ class Server:
         #: Set when the last connection ends, while shutdown waits for that (else None).
         self._all_closed: anyio.Event | None = None
         self._tg: anyio.abc.TaskGroup | None = None
-        #: On asyncio: connections accepted by a loop callback, each run by a plain task
-        #: (see :meth:`_accept_natively`).
+        #: On asyncio: the tasks of connections accepted by a loop callback that could not
+        #: run on their read callbacks (see :meth:`_start`).
         self._native_tasks: set[asyncio.Task[None]] = set()
         #: Accepting from a loop callback (the loop watches sockets: SocketTransport).
         self._native_accept = False
@@ -150,9 +150,10 @@ class Server:
 
     def _accept_natively(self, sockets: Sequence[socket.socket]) -> bool:
         """On asyncio, accept from a loop callback (the listener stays registered) and run
-        each connection in a plain task: no wait/unregister per accept and no task group
-        spawn per connection (a short association costs about a millisecond in all, so
-        these showed). False elsewhere (trio; Windows' proactor loop has no add_reader)."""
+        each connection on its socket's read callback (:meth:`_start`): no wait/unregister
+        per accept, no task group spawn, and no task per connection until it needs one (a
+        short association costs well under a millisecond in all, so these showed). False
+        elsewhere (trio; Windows' proactor loop has no add_reader)."""
         loop = asyncio_loop()
         if loop is None:
             return False
