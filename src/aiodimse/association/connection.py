@@ -286,6 +286,11 @@ class Association:
         self._run(Event.Evt17, now)
         self._events.append(TransportClosed())
 
+    def release_buffers(self) -> None:
+        """Nothing more will be received: the decoder's receive buffer goes back to the
+        shared pool when nothing still refers to it (:meth:`PDUDecoder.recycle`)."""
+        self._decoder.recycle()
+
     def handle_timeout(self, now: float) -> None:
         """Evt18 if the ARTIM deadline has passed; otherwise nothing."""
         if self._deadline is None or now < self._deadline:

@@ -485,6 +485,7 @@ class Channel:
         """The channel's work is over and its connection closed: tell an owner that asked
         (``on_finished``), once."""
         self._cancel_lazy_timer()
+        self._core.release_buffers()
         done, self.on_finished = self.on_finished, None
         if done is not None:
             done()

@@ -76,6 +76,14 @@ STREAM_PDU = 256 * 1024
 #: The smallest piece of a PDV handed out before the rest of it arrived.
 PIECE_MIN = 64 * 1024
 
+#: Receive buffers of this size that finished decoders gave back (:meth:`PDUDecoder.recycle`)
+#: are kept, up to :data:`POOL_MAX`, for the next decoders: a short association then
+#: allocates (and the system zeroes and maps) no fresh buffer. ``list.append``/``pop`` are
+#: atomic, so decoders in several threads may share it.
+POOLED_SIZE = 64 * 1024
+POOL_MAX = 64
+_POOL: list[bytearray] = []
+
 _HEADER = struct.Struct(">BBI")
 _PDV_HEADER = struct.Struct(">IBB")
 #: Message control header bit 1: the last fragment of the command or dataset (PS3.8 E.2).
@@ -236,7 +244,7 @@ class PDUDecoder:
             buf = self._buf
             buf[:tail] = buf[start:end]  # the right side is a copy: no overlap issue
         else:
-            new = bytearray(size)
+            new = _POOL.pop() if size <= POOLED_SIZE and _POOL else bytearray(size)
             self._allocations += 1
             new[:tail] = self._view[start:end]
             self._buf = new
@@ -266,6 +274,21 @@ class PDUDecoder:
             return True
         finally:
             self._view = memoryview(buf)
+
+    def recycle(self) -> None:
+        """The connection is over: give the receive buffer back for other decoders when no
+        view of it is left (nothing handed out can see it change), and hold none. Decoding
+        may go on afterwards (a fresh buffer is allocated then)."""
+        buf = self._buf
+        if len(buf) != POOLED_SIZE or len(_POOL) >= POOL_MAX or self.buffered_bytes:
+            return
+        if not self._unshared():
+            return
+        self._view.release()
+        self._buf = bytearray()
+        self._view = memoryview(self._buf)
+        self._start = self._end = 0
+        _POOL.append(buf)
 
     def feed(self, data: bytes | bytearray | memoryview) -> None:
         """Append a copy of ``data`` to the stream (ignored once the decoder has failed)."""
