@@ -46,7 +46,7 @@ import logging
 import math
 import zlib
 from collections.abc import AsyncIterable, Callable, Sequence
-from contextlib import AsyncExitStack
+from contextlib import AsyncExitStack, nullcontext
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -504,9 +504,10 @@ async def _store_one(
         else:
             source = payload
         now = anyio.current_time()
-        with anyio.CancelScope(
-            deadline=now + timeout if timeout is not None else math.inf
-        ) as scope:
+        scope = anyio.CancelScope(deadline=now + timeout if timeout is not None else math.inf)
+        # Without a timeout (a pipelined batch: its watchdog keeps the deadline) nothing can
+        # cancel this scope: it is not entered (an enter and exit per instance saved).
+        with scope if timeout is not None else nullcontext():
             paced = _Paced(
                 source,
                 slice_size=slice_size,
