@@ -1,23 +1,28 @@
-"""One association over one byte stream: the anyio shell around the sans-I/O core.
+"""One association over one byte stream: the shell around the sans-I/O core.
 
 Theory of operation
 -------------------
-A :class:`Channel` owns an anyio byte stream and a sans-I/O
+A :class:`Channel` owns a transport (:mod:`aiodimse.net.transport`) and a sans-I/O
 :class:`aiodimse.association.connection.Association` (the PS3.8 state machine with its PDU
-decoder). Exactly one task, the *reader*, awaits the stream: it hands each chunk to the
+decoder). At most one task, the *reader*, awaits the transport: it hands each chunk to the
 core, sends what the core queued, and dispatches what the core indicated. Every other task
 talks to the peer by handing PDUs to the core and flushing under one send lock, so bytes
 leave in the order the core produced them.
 
-Time enters the core as ``anyio.current_time()``. The core's ARTIM deadline and the
-network idle timeout are folded into **one** cancel scope around the reader loop, whose
-deadline is re-armed after every chunk; it is re-entered only after it fired.
-Waiting policies of the user (C-ECHO response within 10 s...) belong to the caller and are
-applied with ``anyio.fail_after`` around the wait.
+On asyncio the transport also reads in the loop's callback, and :meth:`Channel._fast_input`
+handles there whatever needs no waiting (ACSE PDUs, complete command-only messages, the
+default C-ECHO answer); a channel started with :meth:`Channel.start_lazily` (the requestor's
+and the acceptor's, on asyncio) has no reader task until something needs one.
 
-DIMSE messages are reassembled by :class:`aiodimse.dimse.assembler.Assembler`; the channel
-keeps each incoming dataset in memory (bounded by ``Limits.max_in_memory_dataset``) and
-routes responses to the operation waiting for their Message ID Being Responded To, and
+Time enters the core as the loop's clock (anyio's elsewhere). The core's ARTIM deadline,
+a partial PDU's deadline and the network idle timeout are folded into **one** deadline:
+the cancel scope around the reader loop, re-armed after every chunk, or while there is no
+reader one loop timer. Waiting policies of the user (C-ECHO response within 10 s...)
+belong to the caller and are applied around the wait (:mod:`aiodimse.net.waits`).
+
+DIMSE messages are reassembled by :class:`aiodimse.dimse.assembler.MessageAssembler`; each
+incoming dataset goes to a sink (in memory, bounded by ``Limits.max_in_memory_dataset``, or
+a file); responses go to the operation waiting for their Message ID Being Responded To, and
 requests to the ``on_request`` callback, each in its own task.
 
 Transport errors are translated here, once, into :mod:`aiodimse.errors`.
@@ -28,22 +33,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-import sys
 from collections import deque
 from collections.abc import (
     AsyncIterable,
     AsyncIterator,
     Awaitable,
     Callable,
-    Coroutine,
     Iterable,
     Sequence,
 )
-from contextlib import AbstractAsyncContextManager, AbstractContextManager, asynccontextmanager
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from functools import partial
-from types import TracebackType
-from typing import Any
 
 import anyio
 import anyio.abc
@@ -95,6 +96,7 @@ from .diagnostics import describe_error, quickack_socket, rearm_quickack, summar
 from .loop import asyncio_loop
 from .sinks import DatasetSink, MemorySink
 from .transport import Transport
+from .waits import Signal, TaskSet, acquire, expire, fail_after
 
 log = logging.getLogger("aiodimse.net")
 
@@ -155,158 +157,8 @@ async def _reraise(exc: BaseException) -> None:
     raise exc
 
 
-class _Signal:
-    """A one-way event for a channel on asyncio (set once, never cleared): what
-    ``asyncio.Event`` does, plus :meth:`wait_for` with a deadline on one loop timer (no
-    ``asyncio.timeout`` per wait). Set from loop callbacks as well as from tasks."""
-
-    __slots__ = ("_set", "_waiters")
-
-    def __init__(self) -> None:
-        self._set = False
-        self._waiters: list[asyncio.Future[bool]] = []
-
-    def is_set(self) -> bool:
-        return self._set
-
-    def set(self) -> None:
-        if self._set:
-            return
-        self._set = True
-        waiters, self._waiters = self._waiters, []
-        for fut in waiters:
-            if not fut.done():
-                fut.set_result(True)
-
-    async def wait(self) -> None:
-        await self.wait_for(None)
-
-    async def wait_for(self, seconds: float | None) -> bool:
-        """Wait until set (True) or for ``seconds`` (False; ``None``: no limit)."""
-        if self._set:
-            return True
-        loop = asyncio.get_running_loop()
-        fut: asyncio.Future[bool] = loop.create_future()
-        self._waiters.append(fut)
-        handle = None if seconds is None else loop.call_later(seconds, _time_out, fut)
-        try:
-            return await fut
-        finally:
-            if handle is not None:
-                handle.cancel()
-            if not self._set:  # timed out or cancelled: forget it
-                self._waiters.remove(fut)
-
-
-def _time_out(fut: asyncio.Future[bool]) -> None:
-    if not fut.done():
-        fut.set_result(False)
-
-
-def _expire(fut: asyncio.Future[Any]) -> None:
-    if not fut.done():
-        fut.set_exception(TimeoutError())
-
-
 _Lock = anyio.Lock | asyncio.Lock
-_Event = anyio.Event | _Signal
-
-
-async def _acquire(lock: _Lock) -> None:
-    """Take ``lock``; an uncontended lock is taken without a trip through the event loop
-    (asyncio's does that by itself, anyio's through ``acquire_nowait``)."""
-    if isinstance(lock, asyncio.Lock):
-        await lock.acquire()
-        return
-    try:
-        lock.acquire_nowait()
-    except anyio.WouldBlock:
-        await lock.acquire()
-
-
-class fail_after:
-    """``async with fail_after(native, seconds)``: ``anyio.fail_after``, or on asyncio
-    (Python 3.11+) the loop's own, lighter ``asyncio.timeout``. Both raise
-    :class:`TimeoutError`; anyio's cancel scopes around either still apply."""
-
-    __slots__ = ("_async", "_sync")
-
-    def __init__(self, native: bool, seconds: float | None) -> None:
-        self._async: AbstractAsyncContextManager[object] | None = None
-        self._sync: AbstractContextManager[object] | None = None
-        if sys.version_info >= (3, 11) and native:
-            self._async = asyncio.timeout(None if seconds is None else seconds)
-        else:
-            self._sync = anyio.fail_after(seconds)
-
-    async def __aenter__(self) -> None:
-        if self._async is not None:
-            await self._async.__aenter__()
-        else:
-            assert self._sync is not None
-            self._sync.__enter__()
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> bool | None:
-        if self._async is not None:
-            return await self._async.__aexit__(exc_type, exc, tb)
-        assert self._sync is not None
-        return self._sync.__exit__(exc_type, exc, tb)
-
-
-class _Tasks:
-    """The handler tasks of one channel on asyncio (what an anyio task group does for it
-    elsewhere, without a task group's cost per association): started with
-    :meth:`start_soon`, cancelled and awaited when the association ends."""
-
-    __slots__ = ("_cancelled", "_peer", "_scopes", "_tasks")
-
-    def __init__(self, peer: str) -> None:
-        self._peer = peer
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._scopes: set[anyio.CancelScope] = set()
-        self._cancelled = False
-
-    def start_soon(self, func: Callable[..., Coroutine[Any, Any, None]], *args: object) -> None:
-        task = asyncio.get_running_loop().create_task(self._run(func(*args)))
-        self._tasks.add(task)
-        task.add_done_callback(self._done)
-
-    async def _run(self, coro: Coroutine[Any, Any, None]) -> None:
-        # Cancelled through an anyio scope, as a task group would: shielded sections of the
-        # handler (finishing a stored instance after its response went out) still finish.
-        with anyio.CancelScope() as scope:
-            if self._cancelled:  # cancelled before it started
-                scope.cancel()
-            self._scopes.add(scope)
-            try:
-                await coro
-            finally:
-                self._scopes.discard(scope)
-
-    def _done(self, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("%s: a task of the association failed", self._peer, exc_info=task.exception())
-
-    def running(self) -> bool:
-        """Whether a task of the group has not finished yet."""
-        return bool(self._tasks)
-
-    def cancel(self) -> bool:
-        """Cancel what still runs; True when there is something to wait for."""
-        self._cancelled = True
-        for scope in self._scopes:
-            scope.cancel()
-        return bool(self._tasks)
-
-    async def wait(self) -> None:
-        while self._tasks:
-            await asyncio.wait(set(self._tasks))
+_Event = anyio.Event | Signal
 
 
 class Channel:
@@ -337,9 +189,9 @@ class Channel:
         #: anyio's, and usable from loop callbacks: see :meth:`_fast_input`).
         self._native = loop is not None
         self._send_lock: _Lock = asyncio.Lock() if self._native else anyio.Lock()
-        self._closed: _Event = _Signal() if self._native else anyio.Event()
+        self._closed: _Event = Signal() if self._native else anyio.Event()
         #: Established, rejected or ended.
-        self._settled: _Event = _Signal() if self._native else anyio.Event()
+        self._settled: _Event = Signal() if self._native else anyio.Event()
         self._released = False
         self._rq: AAssociateRQ | None = None
         self._ac: AAssociateAC | None = None
@@ -358,7 +210,7 @@ class Channel:
         self._once: dict[int, asyncio.Future[Received | None]] = {}
         #: Message ID of a request we perform -> event set when the peer sends C-CANCEL.
         self.cancellations: dict[int, anyio.Event] = {}
-        self._task_group: anyio.abc.TaskGroup | _Tasks | None = None
+        self._task_group: anyio.abc.TaskGroup | TaskSet | None = None
         self.on_associate: AssociateHandler | None = None
         #: A synchronous ``on_associate`` (preferred when set): lets the fast path below
         #: answer an A-ASSOCIATE-RQ from the transport's read callback.
@@ -454,15 +306,15 @@ class Channel:
 
     async def _run_native(self, task_status: anyio.abc.TaskStatus[None]) -> None:
         group = self._task_group
-        if not isinstance(group, _Tasks):  # start_lazily() made it already
-            group = self._task_group = _Tasks(self.peer)
+        if not isinstance(group, TaskSet):  # start_lazily() made it already
+            group = self._task_group = TaskSet(self.peer)
         task_status.started()
         try:
             await self._read_loop()
         finally:
             await self._wind_down(group)
 
-    async def _wind_down(self, group: _Tasks) -> None:
+    async def _wind_down(self, group: TaskSet) -> None:
         """The end of an association on asyncio: partial input removed, waiters told,
         tasks cancelled and awaited, the connection closed."""
         try:
@@ -498,7 +350,7 @@ class Channel:
         group = self._task_group
         if self._incoming is not None or self._stash:
             return False
-        if isinstance(group, _Tasks) and group.running():
+        if isinstance(group, TaskSet) and group.running():
             return False
         close_now = getattr(self._transport, "close_now", None)
         if close_now is None or not close_now():
@@ -518,7 +370,7 @@ class Channel:
         read_ahead = getattr(self._transport, "read_ahead", None)
         if not self._native or read_ahead is None:
             return False
-        self._task_group = _Tasks(self.peer)
+        self._task_group = TaskSet(self.peer)
         self._lazy = True  # before any read: what arrives at once is handled lazily
         if not read_ahead(self._core, self.start_reader, at_once=at_once):
             self._task_group = None
@@ -599,7 +451,7 @@ class Channel:
                 return None
             self._lazy = False
             group = self._task_group
-            assert isinstance(group, _Tasks)
+            assert isinstance(group, TaskSet)
             await self._wind_down(group)
             return None
         with anyio.CancelScope(shield=True):
@@ -772,7 +624,7 @@ class Channel:
                     taken = []
             except OSError as exc:
                 raise NetworkError(f"{self.peer}: sending failed: {describe_error(exc)}") from exc
-        await _acquire(lock)  # free here: taken without yielding, nothing was queued since
+        await acquire(lock)  # free here: taken without yielding, nothing was queued since
         try:
             parts = self._core.data_to_send()
             if taken:
@@ -887,7 +739,7 @@ class Channel:
         if not self._lazy or self.on_finished is None or self._stash or self._closed.is_set():
             return False
         group = self._task_group
-        if self._incoming is not None or (isinstance(group, _Tasks) and group.running()):
+        if self._incoming is not None or (isinstance(group, TaskSet) and group.running()):
             return False
         local = _sniffio_local
         previous = local.name if local is not None else None
@@ -1307,7 +1159,7 @@ class Channel:
         await self._pump(now)
         try:
             settled = self._settled
-            if isinstance(settled, _Signal):
+            if isinstance(settled, Signal):
                 if not await settled.wait_for(self.timeouts.acse):
                     raise TimeoutError
             else:
@@ -1371,7 +1223,7 @@ class Channel:
             await self.send_message(context_id, message, dataset)
             if on_sent is not None:
                 on_sent()
-            handle = None if timeout is None else fut.get_loop().call_later(timeout, _expire, fut)
+            handle = None if timeout is None else fut.get_loop().call_later(timeout, expire, fut)
             try:
                 received = await fut
             except TimeoutError:
@@ -1433,7 +1285,7 @@ class Channel:
         command = encode_command(message)
         # PS3.8 E.1: one message's PDVs are never interleaved with another's.
         lock = self._message_lock
-        await _acquire(lock)  # uncontended: no trip through the event loop
+        await acquire(lock)  # uncontended: no trip through the event loop
         try:
             if isinstance(dataset, AsyncIterable):
                 # Streamed (large) datasets: one write per PDU keeps what is held in memory
@@ -1483,7 +1335,7 @@ class Channel:
         try:
             await self._flush()
             closed = self._closed
-            if isinstance(closed, _Signal):
+            if isinstance(closed, Signal):
                 if not await closed.wait_for(self.timeouts.acse):
                     raise TimeoutError
             else:
