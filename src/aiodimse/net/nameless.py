@@ -22,6 +22,8 @@ import time
 from pathlib import Path
 from typing import Final
 
+from .syncbatch import disfavor_wakeup
+
 log = logging.getLogger("aiodimse.filesink")
 
 __all__ = ["AnonymousFiles"]
@@ -199,6 +201,7 @@ class AnonymousFiles:
 
     def _fill(self) -> None:
         """The background thread: keeps ``size`` files ready; ends when idle or closed."""
+        disfavor_wakeup()  # waking it (a take) must not preempt the event loop
         ready: collections.deque[int] | list[int] = []
         while True:
             with self._cond:
