@@ -662,6 +662,8 @@ async def test_case_43_shutdown_with_active_association_is_bounded() -> None:
                 start = anyio.current_time()
             elapsed = anyio.current_time() - start
         assert shutdown_timeout * 0.9 <= elapsed < shutdown_timeout + 1.0
+        # Every aborted connection is off the books (on asyncio they ran without tasks).
+        assert server.active == 0 and server.pending == 0 and not server._channels
         for peer in peers:
             received = await _expect_closed(peer, within=1)
             assert all(isinstance(p, AAbort) for p in received) and len(received) <= 1, received
