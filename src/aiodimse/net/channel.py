@@ -149,10 +149,6 @@ except ImportError:  # pragma: no cover - anyio without sniffio detects asyncio 
     _sniffio_local = None  # type: ignore[assignment]
 
 
-def _nothing() -> None:
-    """The wake-up of :meth:`Channel.read_early`: its reader is on its way already."""
-
-
 async def _reraise(exc: BaseException) -> None:
     raise exc
 
@@ -410,17 +406,6 @@ class Channel:
         # A deadline passed (ARTIM, a partial PDU's, network idleness): the reader finds
         # it so at once and acts as it always does.
         self.start_reader()
-
-    def read_early(self) -> bool:
-        """On asyncio, just before :meth:`run` is started as a task: the transport reads
-        in the loop's callback from now on and tries once at once, so what already arrived
-        (an acceptor's A-ASSOCIATE-RQ) is handled by the fast path without waiting for the
-        task's first step; what the fast path cannot do waits for :meth:`run`. False
-        (nothing changed) where reading in a callback is not possible."""
-        read_ahead = getattr(self._transport, "read_ahead", None)
-        if not self._native or read_ahead is None:
-            return False
-        return bool(read_ahead(self._core, _nothing, at_once=True))
 
     def now(self) -> float:
         """The channel's clock: the asyncio loop's on asyncio, anyio's elsewhere."""

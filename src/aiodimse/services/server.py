@@ -193,24 +193,16 @@ class Server:
         and has a reader task only when something needs one (a handler that waits, a
         timer that expired: :meth:`Channel.start_lazily`). A short association (associate,
         C-ECHO, release) never has a task. Where that is not possible, a plain task per
-        connection (:meth:`_handle`)."""
-        if self.pending >= self.ae.max_pending_connections:
-            log.warning("too many connections awaiting A-ASSOCIATE-RQ; closing a new one")
-            sock.close()
+        connection (:meth:`_serve`)."""
+        if not self._admit(sock):
             return
-        if not _ACCEPTED_INHERIT:
-            configure_socket(sock)
-        self.pending += 1
         try:
             connection = self._open(SocketTransport(sock, loop), addr, loop)
         except OSError as exc:  # the peer left before the connection could be used
-            self.pending -= 1
-            sock.close()
-            log.info("connection from %s closed before use: %s", addr, exc)
+            self._drop(sock, addr, exc)
             return
         except BaseException:
-            self.pending -= 1
-            sock.close()
+            self._drop(sock, addr)
             raise
         channel = connection.channel
         channel.on_finished = partial(self._finished, connection)
@@ -256,33 +248,38 @@ class Server:
             log.error("connection handler failed: %r", exc, exc_info=exc)
 
     async def _handle(self, sock: socket.socket, addr: object) -> None:
-        """Serve one accepted connection."""
+        """Serve one accepted connection (the anyio accept loop's path: trio, loops that
+        cannot watch sockets)."""
+        if not self._admit(sock):
+            return
+        try:
+            connection = self._open(await socket_transport(sock), addr)
+        except OSError as exc:  # the peer left before the connection could be used
+            self._drop(sock, addr, exc)
+            return
+        except BaseException:
+            self._drop(sock, addr)
+            raise
+        await self._serve(connection)
+
+    def _admit(self, sock: socket.socket) -> bool:
+        """A new connection counts as pending from here (before any wait, so the bound
+        holds while it waits); over the bound it is closed at once (False)."""
         if self.pending >= self.ae.max_pending_connections:
             log.warning("too many connections awaiting A-ASSOCIATE-RQ; closing a new one")
             sock.close()
-            return
+            return False
         if not _ACCEPTED_INHERIT:
             configure_socket(sock)
-        self.pending += 1  # before any wait: the bound above holds while this one waits
-        try:
-            transport = (
-                SocketTransport(sock) if self._native_accept else await socket_transport(sock)
-            )
-            connection = self._open(transport, addr)
-        except OSError as exc:  # the peer left before the connection could be used
-            self.pending -= 1
-            sock.close()
-            log.info("connection from %s closed before use: %s", addr, exc)
-            return
-        except BaseException:
-            self.pending -= 1
-            sock.close()
-            raise
-        # On asyncio the transport reads from now on, and at once: the peer usually sent
-        # its A-ASSOCIATE-RQ right after connecting, so it is answered here, without first
-        # waiting for the reader's registration and the loop's next poll.
-        connection.channel.read_early()
-        await self._serve(connection)
+        self.pending += 1
+        return True
+
+    def _drop(self, sock: socket.socket, addr: object, error: OSError | None = None) -> None:
+        """A connection admitted but not set up: no longer pending, closed."""
+        self.pending -= 1
+        sock.close()
+        if error is not None:
+            log.info("connection from %s closed before use: %s", addr, error)
 
     def _open(
         self,
