@@ -486,6 +486,20 @@ class ManagedProcess:
             self._peak_polled = max(self._peak_polled, rss)
 
 
+def fresh_block_groups(directory: Path) -> bool:
+    """Ask ext4 to place ``directory``'s subdirectories in block groups of their own
+    (``chattr +T``, the Orlov allocator's top-of-hierarchy flag): creating a file in a
+    block group where many files were deleted in the last minutes costs 0.1-0.7 ms of
+    kernel time (the allocator skips recently deleted inodes), whoever deleted them (on a
+    shared machine, other jobs). The storage rows then measure the servers, dcmtk's and
+    ours alike, not that scan. False where it does not apply (no chattr, not ext4)."""
+    chattr = shutil.which("chattr")
+    if chattr is None:
+        return False
+    done = subprocess.run([chattr, "+T", str(directory)], capture_output=True, check=False)
+    return done.returncode == 0
+
+
 @contextlib.contextmanager
 def temp_dir(prefix: str) -> Iterator[Path]:
     """A temporary directory removed afterwards (errors on removal ignored)."""

@@ -252,6 +252,7 @@ def main(argv: list[str] | None = None) -> int:
     machine = harness.machine_info()
     start = time.perf_counter()
     tmp = Path(tempfile.mkdtemp(prefix="bench-suite-"))
+    harness.fresh_block_groups(tmp)
     try:
         rows, spent = run_cases(plan, tmp)
     except KeyboardInterrupt:
