@@ -254,3 +254,35 @@ def test_pdata_cells_same_with_and_without_transition_logging(
     out, ev, state_after_send, final, abort = fast
     assert out == encode_pdu(PDATA) and ev == PDATA and state_after_send is State.Sta6
     assert final is State.Sta13 and abort[:1] == b"\x07"  # A-ABORT for the unaccepted context
+
+
+@pytest.mark.parametrize("role", [Role.REQUESTOR, Role.ACCEPTOR])
+def test_send_command_set_is_the_one_pdv_pdata_tf_or_refuses(role: Role) -> None:
+    """``send_command_set`` queues exactly the bytes ``send`` gives for the one-PDV
+    P-DATA-TF (command, last fragment), independently encoded here; it refuses (False,
+    nothing queued, no state change) an unaccepted context, a command set longer than the
+    peer's maximum PDU, and any state but Sta6."""
+    command = bytes(range(40))
+    a = _established(role)
+    a.data_to_send()
+    assert a.send_command_set(1, command)
+    sent = b"".join(bytes(p) for p in a.data_to_send())
+    pdv_item = (2 + len(command)).to_bytes(4, "big") + bytes([1, 0x03]) + command
+    assert sent == b"\x04\x00" + len(pdv_item).to_bytes(4, "big") + pdv_item
+    assert sent == encode_pdu(
+        PDataTF(pdvs=(PDV(context_id=1, is_command=True, is_last=True, data=command),))
+    )
+    assert a.state is State.Sta6
+    assert not a.send_command_set(9, command)  # context 9 was never accepted
+    negotiated = a.negotiated
+    assert negotiated is not None
+    assert not a.send_command_set(1, bytes(negotiated.peer_max_pdu - 5))  # one byte too long
+    assert a.send_command_set(1, bytes(negotiated.peer_max_pdu - 6))  # exactly fits
+    a.data_to_send()
+    if role is Role.REQUESTOR:
+        a.send(AReleaseRQ(), 0.0)  # Sta7: awaiting the A-RELEASE-RP
+    else:
+        a.receive_data(encode_pdu(AReleaseRQ()), 0.0)  # Sta8: our answer awaited
+    assert a.state is not State.Sta6
+    a.data_to_send()
+    assert not a.send_command_set(1, command) and a.data_to_send() == []

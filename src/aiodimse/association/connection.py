@@ -66,6 +66,7 @@ Choices the standard leaves open, made here:
 from __future__ import annotations
 
 import logging
+import struct
 from collections import deque
 
 from ..config import Limits
@@ -109,6 +110,9 @@ from .negotiation import Negotiated, check_accept, provider_rejection
 
 log = logging.getLogger("aiodimse.association")
 
+#: A P-DATA-TF holding one PDV: PDU type, reserved, PDU length, item length, presentation
+#: context ID, message control header (PS3.8 9.3.5.1).
+_ONE_PDV = struct.Struct(">BBIIBB")
 _NO_TRANSPORT = (State.Sta1, State.Sta4)
 # States that wait for the local user's response primitive; see "Pausing" in the docstring.
 _AWAITING_USER = (State.Sta3, State.Sta8)
@@ -345,6 +349,24 @@ class Association:
             self._encoded = None
         if before in _AWAITING_USER and self._receiving():
             self._drain(now)  # PDUs that arrived while we waited for the user
+
+    def send_command_set(self, context_id: int, command: bytes) -> bool:
+        """Send ``command``, an encoded DIMSE command set with no dataset after it, as one
+        P-DATA-TF of one PDV, its last fragment (PS3.8 E.2: message control header 03H):
+        what :meth:`send` does with such a PDU, without the PDU being built. False, nothing
+        queued, when this shortcut does not apply (not in Sta6, transitions being logged,
+        a context not accepted, longer than the peer's maximum PDU length): then fragment
+        it and use :meth:`send`."""
+        agreed = self._negotiated
+        if self._state is not State.Sta6 or agreed is None or _debug():
+            return False
+        n = len(command)
+        if not 0 < n <= agreed.peer_max_pdu - 6 or context_id not in agreed.accepted:
+            return False
+        # Sta6 + Evt9 -> DT-1: send the P-DATA-TF PDU, stay in Sta6 (PS3.8 Table 9-7).
+        self._out.append(_ONE_PDV.pack(0x04, 0, 6 + n, 2 + n, context_id, 0x03))
+        self._out.append(command)
+        return True
 
     # -- internals --------------------------------------------------------------------
 

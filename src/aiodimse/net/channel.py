@@ -1272,6 +1272,10 @@ class Channel:
         lock = self._message_lock
         await acquire(lock)  # uncontended: no trip through the event loop
         try:
+            if dataset is None:
+                self._send_command_set(context_id, command)
+                await self._flush()
+                return
             if isinstance(dataset, AsyncIterable):
                 # Streamed (large) datasets: one write per PDU keeps what is held in memory
                 # to one PDU's worth (grouping them measured ~2 MiB more at the peak).
@@ -1300,9 +1304,17 @@ class Channel:
         other message is being sent (PS3.8 E.1: never interleaved)."""
         if self._debug:
             log.debug("%s: sending %r", self.peer, message)
-        assert self._fragmenter is not None
-        for pdata in self._fragmenter.pdus(context_id, encode_command(message), None):
-            self._send_data_pdu(pdata)
+        self._send_command_set(context_id, encode_command(message))
+
+    def _send_command_set(self, context_id: int, command: bytes) -> None:
+        """Queue a command-only message's encoded command set: one PDU straight from the
+        core when it fits (the usual case), else fragmented."""
+        if self._closed.is_set() or self.error is not None:
+            raise self.error or AssociationError(f"{self.peer}: association ended")
+        if self._debug or not self._core.send_command_set(context_id, command):
+            assert self._fragmenter is not None
+            for pdata in self._fragmenter.pdus(context_id, command, None):
+                self._send_data_pdu(pdata)
 
     def _send_data_pdu(self, pdata: PDataTF) -> None:
         # The association may end while a long message goes out (the reader saw the peer
