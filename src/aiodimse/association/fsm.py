@@ -274,11 +274,25 @@ def _abort_detail(ctx: Context) -> str:
     return f"unexpected {kind} ({ctx.event.name}) in {ctx.state.name}"
 
 
+# The transitions that depend on nothing in their context: built once (frozen values,
+# shared), not per event; the actions below return them.
+_AE_1 = Transition(State.Sta4, (OpenTransport(),))
+_AE_5 = Transition(State.Sta2, (StartARTIM(),))
+_AR_1 = Transition(State.Sta7, (SendPDU(AReleaseRQ()),))
+_AR_2 = Transition(State.Sta8, (Indicate(AReleaseRQ()),))
+_AR_3 = Transition(State.Sta1, (Indicate(AReleaseRP()), CloseTransport()))
+_AR_4 = Transition(State.Sta13, (SendPDU(AReleaseRP()), StartARTIM()))
+_AR_5 = Transition(State.Sta1, (StopARTIM(),))
+_AR_9 = Transition(State.Sta11, (SendPDU(AReleaseRP()),))
+_AR_10 = Transition(State.Sta12, (Indicate(AReleaseRP()),))
+_AA_2 = Transition(State.Sta1, (StopARTIM(), CloseTransport()))
+
+
 # --- PS3.8 Table 9-6: association establishment --------------------------------------------
 
 
 def _ae_1(ctx: Context) -> Transition:
-    return Transition(State.Sta4, (OpenTransport(),))
+    return _AE_1
 
 
 def _ae_2(ctx: Context) -> Transition:
@@ -297,7 +311,7 @@ def _ae_4(ctx: Context) -> Transition:
 
 def _ae_5(ctx: Context) -> Transition:
     # Accepting the TCP connection is the "transport connection response" (PS3.8 9.1.2).
-    return Transition(State.Sta2, (StartARTIM(),))
+    return _AE_5
 
 
 def _ae_6(ctx: Context) -> Transition:
@@ -331,23 +345,23 @@ def _dt_2(ctx: Context) -> Transition:
 
 
 def _ar_1(ctx: Context) -> Transition:
-    return Transition(State.Sta7, (SendPDU(AReleaseRQ()),))
+    return _AR_1
 
 
 def _ar_2(ctx: Context) -> Transition:
-    return Transition(State.Sta8, (Indicate(AReleaseRQ()),))
+    return _AR_2
 
 
 def _ar_3(ctx: Context) -> Transition:
-    return Transition(State.Sta1, (Indicate(AReleaseRP()), CloseTransport()))
+    return _AR_3
 
 
 def _ar_4(ctx: Context) -> Transition:
-    return Transition(State.Sta13, (SendPDU(AReleaseRP()), StartARTIM()))
+    return _AR_4
 
 
 def _ar_5(ctx: Context) -> Transition:
-    return Transition(State.Sta1, (StopARTIM(),))
+    return _AR_5
 
 
 def _ar_6(ctx: Context) -> Transition:
@@ -366,11 +380,11 @@ def _ar_8(ctx: Context) -> Transition:
 
 
 def _ar_9(ctx: Context) -> Transition:
-    return Transition(State.Sta11, (SendPDU(AReleaseRP()),))
+    return _AR_9
 
 
 def _ar_10(ctx: Context) -> Transition:
-    return Transition(State.Sta12, (Indicate(AReleaseRP()),))
+    return _AR_10
 
 
 # --- Table 9-9: association abort ---------------------------------------------------------
@@ -387,7 +401,7 @@ def _aa_1(ctx: Context) -> Transition:
 
 
 def _aa_2(ctx: Context) -> Transition:
-    return Transition(State.Sta1, (StopARTIM(), CloseTransport()))
+    return _AA_2
 
 
 def _aa_3(ctx: Context) -> Transition:
