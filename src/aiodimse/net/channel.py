@@ -1143,13 +1143,7 @@ class Channel:
         self._send_pdu(rq, now)
         await self._pump(now)
         try:
-            settled = self._settled
-            if isinstance(settled, Signal):
-                if not await settled.wait_for(self.timeouts.acse):
-                    raise TimeoutError
-            else:
-                async with fail_after(False, self.timeouts.acse):
-                    await settled.wait()
+            await self._wait(self._settled, self.timeouts.acse)
         except TimeoutError:
             await self._abort_now(AbortSource.SERVICE_USER, 0)
             raise DicomTimeoutError("A-ASSOCIATE response", self.timeouts.acse or 0) from None
@@ -1158,6 +1152,17 @@ class Channel:
         if self.negotiated is None:
             raise self.error or AssociationAborted(f"{self.peer}: association failed")
         return self.negotiated
+
+    @staticmethod
+    async def _wait(event: _Event, seconds: float | None) -> None:
+        """Wait until ``event`` is set; :class:`TimeoutError` after ``seconds`` (``None``:
+        no limit). On asyncio on one loop timer (:meth:`Signal.wait_for`)."""
+        if isinstance(event, Signal):
+            if not await event.wait_for(seconds):
+                raise TimeoutError
+            return
+        async with fail_after(False, seconds):
+            await event.wait()
 
     @asynccontextmanager
     async def expect_responses(
@@ -1331,13 +1336,7 @@ class Channel:
         self._send_pdu(AReleaseRQ(), now)
         try:
             await self._flush()
-            closed = self._closed
-            if isinstance(closed, Signal):
-                if not await closed.wait_for(self.timeouts.acse):
-                    raise TimeoutError
-            else:
-                async with fail_after(False, self.timeouts.acse):
-                    await closed.wait()
+            await self._wait(self._closed, self.timeouts.acse)
         except TimeoutError:
             # ROBUSTNESS 17: a peer that never answers our release is aborted.
             log.warning("%s: no A-RELEASE-RP within %s s, aborting", self.peer, self.timeouts.acse)
