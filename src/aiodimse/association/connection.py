@@ -496,9 +496,7 @@ class Association:
         if action is None:
             log.debug("%s in %s: blank cell, ignored", event.name, state.name)
             return
-        ctx = Context(
-            state=state, event=event, role=self._role, pdu=pdu, error=error, rejection=rejection
-        )
+        ctx = Context(state, event, self._role, pdu, error, rejection)  # positional: fastest
         transition = action(ctx)
         self._state = transition.next_state
         if log.isEnabledFor(logging.DEBUG):

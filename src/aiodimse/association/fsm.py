@@ -23,7 +23,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 from ..constants import AbortReason, AbortSource
 from ..errors import LocalProtocolError, RemoteProtocolError
@@ -208,9 +208,10 @@ class CloseTransport:
 Effect = SendPDU | Indicate | StartARTIM | StopARTIM | OpenTransport | CloseTransport
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Context:
-    """What an action may look at; everything else is none of its business.
+class Context(NamedTuple):
+    """What an action may look at; everything else is none of its business. Immutable, and
+    a named tuple rather than a frozen dataclass: one is built per event, and a tuple is
+    built several times faster.
 
     * ``pdu``: the received PDU (Evt3, 4, 6, 10, 12, 13, 16), the PDU the user asked to send
       (Evt1, 7, 8, 9, 11, 14, 15), or the stored A-ASSOCIATE-RQ for AE-2 (Evt2).
