@@ -1314,19 +1314,21 @@ class Channel:
     def _send_command_set(self, context_id: int, command: bytes) -> None:
         """Queue a command-only message's encoded command set: one PDU straight from the
         core when it fits (the usual case), else fragmented."""
-        if self._closed.is_set() or self.error is not None:
-            raise self.error or AssociationError(f"{self.peer}: association ended")
+        self._check_not_ended()
         if self._debug or not self._core.send_command_set(context_id, command):
             assert self._fragmenter is not None
             for pdata in self._fragmenter.pdus(context_id, command, None):
                 self._send_data_pdu(pdata)
 
     def _send_data_pdu(self, pdata: PDataTF) -> None:
+        self._check_not_ended()
+        self._send_pdu(pdata, self._now())
+
+    def _check_not_ended(self) -> None:
         # The association may end while a long message goes out (the reader saw the peer
         # close or abort): report that, not the core's "cannot send in Sta1".
         if self._closed.is_set() or self.error is not None:
             raise self.error or AssociationError(f"{self.peer}: association ended")
-        self._send_pdu(pdata, self._now())
 
     async def release(self) -> None:
         """A-RELEASE (PS3.8 9.2): wait for the RP (``Timeouts.acse``), else abort."""

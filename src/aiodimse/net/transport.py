@@ -356,15 +356,11 @@ class SocketTransport:
             or has_regions(parts)
         ):
             return False
-        views = [memoryview(p) for p in parts if len(p)]
-        if views:
-            size = sum(len(v) for v in views)
-            sent = self._write_some(views)
+        size = sum(len(p) for p in parts)
+        if size:
             self._unyielded += size
             self._writes += 1
-            if sent != size:
-                drop_sent(views, sent)
-                self._backlog.extend(views)
+            self.write_nowait(parts)
         return True
 
     async def send(self, parts: Sequence[bytes | memoryview]) -> None:

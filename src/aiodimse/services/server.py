@@ -66,8 +66,6 @@ class Server:
         #: On asyncio: the tasks of connections accepted by a loop callback that could not
         #: run on their read callbacks (see :meth:`_start`).
         self._native_tasks: set[asyncio.Task[None]] = set()
-        #: Accepting from a loop callback (the loop watches sockets: SocketTransport).
-        self._native_accept = False
 
     def policy(self) -> AcceptorPolicy:
         ae = self.ae
@@ -109,7 +107,7 @@ class Server:
         self._policy = self.policy()
         error: BaseException | None = None
         async with anyio.create_task_group() as connections:
-            native = self._native_accept = self._accept_natively(sockets)
+            native = self._accept_natively(sockets)
             async with anyio.create_task_group() as acceptor:
                 if not native:
                     for sock in sockets:
