@@ -246,6 +246,9 @@ class Channel:
         self._send_nowait: Callable[[Sequence[Buffer]], bool] | None = (
             getattr(transport, "send_nowait", None) if self._native else None
         )
+        #: Whether the transport holds bytes written without waiting (looked up once: asked
+        #: on every flush).
+        self._has_backlog: Callable[[], bool] | None = getattr(transport, "has_backlog", None)
         set_fast_path = getattr(transport, "set_fast_path", None)
         if set_fast_path is not None:
             set_fast_path(self._fast_input, self._fast_eof)
@@ -622,8 +625,8 @@ class Channel:
             lock.release()
 
     def _transport_backlog(self) -> bool:
-        backlog = getattr(self._transport, "has_backlog", None)
-        return bool(backlog is not None and backlog())
+        backlog = self._has_backlog
+        return backlog is not None and backlog()
 
     def _flush_nowait(self) -> bool:
         """The fast path's flush: write what the core queued without waiting. False when
