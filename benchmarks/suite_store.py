@@ -14,6 +14,11 @@ RGB, real JPEG Baseline from ``tests.support.datagen``); the SCP in three modes:
 Slow senders (pynetdicom, dcmtk with Nagle on) send only the first ``slow_count`` files of a
 workload: a rate needs no more, and the suite has a time budget. Their label says so.
 
+The 64 KiB no-fsync section has a reference row, ``raw Python ceiling``
+(:mod:`benchmarks.rawstore`): the cheapest asyncio pair doing that case's unavoidable work
+without DICOM (the same files, window 16, one connection, a new file per message, an ack
+each). No DICOM pair in Python can beat it on the same machine.
+
 The section ``Nagle senders`` answers "does aiodimse avoid their stall": senders that leave
 Nagle's algorithm on (pynetdicom, dcmtk storescu by default) against their own SCP and
 against aiodimse's (which re-arms TCP_QUICKACK).
@@ -144,8 +149,12 @@ class Setup:
     window: int = 1
 
 
-LABELS = {**bench_store.LABELS, "dcmtk": "storescu (Nagle on)"}
-SERVER_LABELS = {**bench_store.SERVER_LABELS, "dcmtk": "storescp (Nagle on)"}
+LABELS = {**bench_store.LABELS, "dcmtk": "storescu (Nagle on)",
+          "raw": "raw Python ceiling: asyncio sender, no DICOM"}  # fmt: skip
+SERVER_LABELS = {**bench_store.SERVER_LABELS, "dcmtk": "storescp (Nagle on)",
+                 "raw": "asyncio BufferedProtocol, new file per message"}  # fmt: skip
+#: The row of :mod:`benchmarks.rawstore` (read by :mod:`benchmarks.targets` as context).
+RAW_ID = "store.64k.nofsync.raw>raw"
 
 
 def setups(work: Workload) -> list[Setup]:
@@ -184,6 +193,18 @@ def setups(work: Workload) -> list[Setup]:
                     impl="aiodimse window 16",
                     client="aiodimse",
                     server="aiodimse",
+                    mode=mode,
+                    window=16,
+                )
+            )
+        if work.key == "64k" and mode == "no fsync":  # the Python ceiling (rawstore.py)
+            out.append(
+                Setup(
+                    id=RAW_ID,
+                    section=f"C-STORE {work.name}, SCP {mode}",
+                    impl="raw Python ceiling",
+                    client="raw",
+                    server="raw",
                     mode=mode,
                     window=16,
                 )
@@ -243,14 +264,15 @@ def run_workload(
     rows: list[Row] = []
     try:
         for s in setups(work):
-            if s.client not in impls or s.server not in impls:  # "orthanc" is an impl too
+            raw = s.client == "raw"  # the reference row runs whatever the implementations
+            if not raw and (s.client not in impls or s.server not in impls):  # orthanc too
                 continue
             count = slow_n if s.slow else work.count
             label = f"{LABELS[s.client]} → {SERVER_LABELS[s.server]}"
             if s.slow and slow_n < work.count:
                 label += f" (first {slow_n})"
             if s.window > 1:
-                label += f" (window {s.window}, one association)"
+                label += f" (window {s.window}, one {'connection' if raw else 'association'})"
             row = Row(
                 section=s.section,
                 impl=s.impl,
@@ -267,6 +289,10 @@ def run_workload(
                 client_args = ("-xy",)  # propose JPEG Baseline (and uncompressed)
             if s.window > 1:
                 client_args = ("--window", str(s.window))
+            check = _check(row, count, round(per_file * count), ignore=ignore)
+            if raw:
+                run_raw(row, tmp, source, repeat=repeat, check=check, window=s.window)
+                continue
             bench_store.run_setup(
                 row,
                 tmp,
@@ -278,13 +304,53 @@ def run_workload(
                 window=16 if s.window > 1 else 1,
                 repeat=repeat,
                 timeout=300,
-                check=_check(row, count, round(per_file * count), ignore=ignore),
+                check=check,
                 client_args=client_args,
             )
     finally:
         shutil.rmtree(source, ignore_errors=True)
         shutil.rmtree(tmp / f"slow-{work.key}", ignore_errors=True)
     return rows
+
+
+def run_raw(
+    row: Row,
+    tmp: Path,
+    source: Path,
+    *,
+    repeat: int,
+    check: Callable[[Server, ClientRun], float],
+    window: int,
+    timeout: float = 60,
+) -> None:
+    """The raw Python ceiling (:mod:`benchmarks.rawstore`): its receiver as a server
+    subprocess, its sender as the client, both timed and checked like the DICOM rows."""
+    print(f"  {row.section}: {row.label}", file=sys.stderr, flush=True)
+    out = tmp / "out"
+    bench_store.retire(out)
+    script = harness.BENCH_DIR / "rawstore.py"
+    try:
+        with harness.python_server(script, ["serve", "-od", str(out)], name="raw-store") as (
+            proc,
+            port,
+        ):
+            server = Server(proc=proc, port=port, aet="RAW", output=out)
+            argv = [sys.executable, str(script), "send", harness.HOST, str(port), str(source),
+                    "--window", str(window)]  # fmt: skip
+
+            def measure(i: int) -> float:
+                bench_store.retire(out)
+                proc.reset_peak()
+                run = bench_store.run_client(argv, env=None, timeout=timeout)
+                harness.append_detail(row, "server_rss", proc.peak_rss())
+                harness.append_detail(row, "client_rss", run.max_rss)
+                return check(server, run)
+
+            harness.run_row(row, repeat, measure, time_budget=2 * timeout)
+    except Exception as exc:  # reported in the row
+        row.error = f"{type(exc).__name__}: {exc}"
+    finally:
+        bench_store.retire(out)
 
 
 def run_huge(
