@@ -73,6 +73,11 @@ READ_AHEAD_OPEN: Final = 2
 READ_AHEAD_TRIP: Final = 1 << 20
 #: Files per thread trip at most.
 READ_AHEAD_TRIP_FILES: Final = 16
+#: Files sent as regions held open (only opened: nothing of them in memory) at most. They are
+#: opened in trips of up to half as many (the low-water mark), not one trip per file: a
+#: worker-thread trip costs the loop a wake-up and the GIL hand-offs (200 x 4 MiB
+#: instances: ~1 trip per instance before).
+READ_AHEAD_OPEN_REGIONS: Final = 16
 
 
 def _failed(item: _Resolved | DicomFileError, error: str, *, retryable: bool) -> StoreResult:
@@ -307,8 +312,9 @@ class _ReadAhead:
     one gives its first chunk and stays open for the instance's
     :class:`~aiodimse.net.filesource.DatasetReader` (one sent as file regions is only
     opened: :class:`~aiodimse.services.store_regions.RegionReader` reads nothing). At most
-    :data:`READ_AHEAD_BYTES`, :data:`READ_AHEAD_FILES` files and :data:`READ_AHEAD_OPEN`
-    open files are held, so memory stays bounded; the instance sent next starts without
+    :data:`READ_AHEAD_BYTES`, :data:`READ_AHEAD_FILES` files, :data:`READ_AHEAD_OPEN`
+    open files read into and :data:`READ_AHEAD_OPEN_REGIONS` files only opened are held, so
+    memory and descriptors stay bounded; the instance sent next starts without
     waiting for the disk, and a stop-and-wait association reads the next files while it
     waits for an answer.
     """
@@ -330,7 +336,8 @@ class _ReadAhead:
         self._ready: dict[int, Prefetched] = {}
         self._unused: list[Prefetched] = []  # read, then given up: to close
         self._held = 0
-        self._open = 0
+        self._open = 0  # files held open after their head (read into memory)
+        self._open_regions = 0  # files only opened (``open_only``)
         self._space: anyio.Event | None = None  # the reader waits for room
         self._arrived: anyio.Event | None = None  # consumers wait for a trip
         self._done = False
@@ -347,6 +354,7 @@ class _ReadAhead:
             self._held <= READ_AHEAD_BYTES // 2
             and len(self._ready) <= READ_AHEAD_FILES // 2
             and self._open < READ_AHEAD_OPEN
+            and self._open_regions <= READ_AHEAD_OPEN_REGIONS // 2
         )
 
     def _full(self) -> bool:
@@ -355,7 +363,19 @@ class _ReadAhead:
             self._held + READ_AHEAD_TRIP > READ_AHEAD_BYTES
             or len(self._ready) + READ_AHEAD_TRIP_FILES > READ_AHEAD_FILES
             or self._open >= READ_AHEAD_OPEN
+            # Past the low-water mark already: wait for it rather than open a few (a trip
+            # while the consumers take files would otherwise top up by one or two).
+            or self._open_regions > READ_AHEAD_OPEN_REGIONS // 2
         )
+
+    def _count(self, pre: Prefetched, index: int, sign: int) -> None:
+        """Count ``pre`` in (``sign`` 1) or out of (-1) what is held."""
+        self._held += sign * len(pre.head)
+        if pre.fp is not None:
+            if index in self._open_only:
+                self._open_regions += sign
+            else:
+                self._open += sign
 
     async def run(self) -> None:
         """The reading task (ends when every planned file was read or given up)."""
@@ -372,23 +392,29 @@ class _ReadAhead:
                 heads: list[int] = []
                 size = 0
                 opens = self._open
+                opens_regions = self._open_regions
                 while pos < len(plan) and len(group) < READ_AHEAD_TRIP_FILES:
                     index, info = plan[pos]
                     if index not in self._wanted:  # given up before it was read
                         pos += 1
                         continue
-                    n = 0 if index in self._open_only else min(info.dataset_length, self._head)
+                    region = index in self._open_only
+                    n = 0 if region else min(info.dataset_length, self._head)
                     stays_open = info.dataset_length > n
                     if group and (
                         size + n > READ_AHEAD_TRIP
                         or self._held + size + n > READ_AHEAD_BYTES
-                        or (stays_open and opens >= READ_AHEAD_OPEN)
+                        or (stays_open and not region and opens >= READ_AHEAD_OPEN)
+                        or (stays_open and region and opens_regions >= READ_AHEAD_OPEN_REGIONS)
                     ):
                         break
                     group.append((index, info))
                     heads.append(n)
                     size += n
-                    opens += stays_open
+                    if region:
+                        opens_regions += stays_open
+                    else:
+                        opens += stays_open
                     pos += 1
                 if not group:
                     continue
@@ -402,8 +428,7 @@ class _ReadAhead:
                 for (index, _), pre in zip(group, got, strict=True):
                     if index in self._wanted:
                         self._ready[index] = pre
-                        self._held += len(pre.head)
-                        self._open += pre.fp is not None
+                        self._count(pre, index, 1)
                     else:
                         pre.head = b""
                         self._unused.append(pre)
@@ -416,8 +441,7 @@ class _ReadAhead:
         self._wanted.discard(index)
         pre = self._ready.pop(index, None)
         if pre is not None:
-            self._held -= len(pre.head)
-            self._open -= pre.fp is not None
+            self._count(pre, index, -1)
             if self._space is not None and self._roomy():
                 self._space.set()
         return pre
