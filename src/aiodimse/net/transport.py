@@ -146,12 +146,15 @@ class SocketTransport:
         return self._sock
 
     def set_fast_path(
-        self, fast: Callable[[], bool], eof: Callable[[OSError | None], bool] | None = None
+        self,
+        fast: Callable[[], bool] | None,
+        eof: Callable[[OSError | None], bool] | None = None,
     ) -> None:
         """``fast()`` is called from the read callback (asyncio) when bytes arrived while
         the reader waits; True: it handled them, the reader stays asleep. ``eof(error)``
         likewise when the peer closed the connection (or it broke) before any reader
-        existed (:meth:`read_ahead`); True: handled, no reader is woken."""
+        existed (:meth:`read_ahead`); True: handled, no reader is woken. ``None`` removes
+        them (the channel does so when it ends: they are its bound methods)."""
         self._fast = fast
         self._fast_eof = eof
 
