@@ -60,4 +60,3 @@ async def test_echo_associations_leave_no_cycles(saved_garbage: list[object]) ->
                 assert (await a.echo()).is_success
         gc.collect()
         assert _ours(saved_garbage) == Counter()
-
