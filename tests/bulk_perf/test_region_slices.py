@@ -41,8 +41,10 @@ async def test_regions_come_one_per_slice(
     real = store_regions.RegionReader
 
     class Spy(real):  # type: ignore[misc, valid-type]
-        async def __anext__(self) -> bytes | FileRegion:
-            piece: bytes | FileRegion = await super().__anext__()
+        # The sender takes the chunks without awaiting (RegionReader is a plain iterator
+        # too; its async iteration goes through the same __next__).
+        def __next__(self) -> bytes | FileRegion:
+            piece: bytes | FileRegion = super().__next__()
             if isinstance(piece, FileRegion):
                 regions.append(len(piece))
             return piece

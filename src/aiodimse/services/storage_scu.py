@@ -13,7 +13,10 @@ maximum length, and nothing holds more than a chunk or two (bit-preserving, boun
 Over a plain TCP socket on Linux a dataset larger than one chunk is not read at all: a
 :class:`~aiodimse.services.store_regions.RegionReader` hands out regions of the open file
 and the transport writes them with ``os.sendfile`` (no copy, no worker-thread trip per
-chunk). Pacing (progress, the no-progress deadline) is :mod:`~aiodimse.services.store_pacing`.
+chunk). Handing out a region never waits, so such a dataset goes to the channel as a plain
+iterable (:meth:`~aiodimse.services.store_pacing._Paced.regions`): the command leaves with
+the first data PDU's headers in one gathered write, a short last PDU in one more. Pacing
+(progress, the no-progress deadline) is :mod:`~aiodimse.services.store_pacing`.
 
 Otherwise the dataset is converted while it is sent
 (:class:`~aiodimse.services.storage_convert.ConvertedSource`): an uncompressed source is
@@ -45,7 +48,7 @@ from __future__ import annotations
 import logging
 import math
 import zlib
-from collections.abc import AsyncIterable, Callable, Sequence
+from collections.abc import AsyncIterable, Callable, Iterable, Sequence
 from contextlib import AsyncExitStack, nullcontext
 from dataclasses import dataclass
 from functools import partial
@@ -478,6 +481,7 @@ async def _store_one(
             payload = prefetched.head  # the whole dataset, read ahead: no reader needed
     async with AsyncExitStack() as stack:
         source: DatasetReader | RegionReader | ConvertedSource | bytes
+        by_regions = False  # a RegionReader: the dataset is a plain iterable (no waiting)
         if converted is not None:
             stack.push_async_callback(converted.aclose)
             # The first piece before the request: a missing codec, a file that cannot be
@@ -498,6 +502,7 @@ async def _store_one(
                 # A region holds nothing in memory: one per slice (one PDU), so the pacing
                 # has nothing to merge (a 4 MiB PDU: 1 region instead of 4 read chunks).
                 reader = RegionReader(item, chunk_size=slice_size, prefetched=prefetched)
+                by_regions = True
             else:
                 reader = DatasetReader(item, chunk_size=chunk_size, prefetched=prefetched)
             source = await stack.enter_async_context(reader)
@@ -526,6 +531,8 @@ async def _store_one(
                     # The fragmenter and the socket transport take FileRegion chunks too.
                     dataset=paced.whole()
                     if source is payload
+                    else cast("Iterable[memoryview]", paced.regions())
+                    if by_regions
                     else cast("AsyncIterable[memoryview]", paced),
                     on_sent=paced.settle,
                 )

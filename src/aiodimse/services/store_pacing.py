@@ -170,6 +170,58 @@ class _Paced:
             self._pending = len(piece)
             yield piece
 
+    def regions(self) -> Iterator[memoryview | FileRegion]:
+        """A :class:`RegionReader` source as a plain (not async) dataset: the same slices as
+        the async iteration, each counted when the next is asked for (:meth:`settle` counts
+        the last). Handing out regions never waits, so the sender may gather a message's
+        PDUs (the command with the first data PDU, the short last PDU) in fewer writes."""
+        source = self._source
+        assert isinstance(source, RegionReader)
+        size = self._size
+        while True:
+            self.settle()
+            view = self._view
+            if not view:
+                held, self._held = self._held, None
+                if held is not None:
+                    chunk = held
+                else:
+                    try:
+                        chunk = source.__next__()
+                    except StopIteration:
+                        return
+                    self.rearm()
+                view = chunk if isinstance(chunk, FileRegion) else memoryview(chunk)
+            n = size - self._handed % size
+            if isinstance(view, FileRegion) and len(view) < n:
+                view = self._merge_now(source, view, n)
+            piece = view[:n]
+            self._view = view[n:]
+            self._pending = len(piece)
+            self._handed += len(piece)
+            yield piece
+
+    def _merge_now(self, source: RegionReader, region: FileRegion, n: int) -> FileRegion:
+        """:meth:`_merge` for :meth:`regions` (no waiting: the chunks come from ``source``)."""
+        while len(region) < n:
+            try:
+                chunk = source.__next__()
+            except StopIteration:
+                break
+            self.rearm()
+            if (
+                not isinstance(chunk, FileRegion)
+                or chunk.fd != region.fd
+                or chunk.owner is not region.owner
+                or chunk.offset != region.offset + region.length
+            ):
+                self._held = chunk
+                break
+            region = FileRegion(
+                region.fd, region.offset, region.length + chunk.length, region.owner
+            )
+        return region
+
     def __aiter__(self) -> _Paced:
         return self
 

@@ -75,7 +75,7 @@ def regions_possible(transport: object, info: DicomFileInfo, chunk_size: int) ->
 
 
 class RegionReader:
-    """The dataset of a probed file as an async iterable of :class:`FileRegion` chunks of
+    """The dataset of a probed file as an (async) iterable of :class:`FileRegion` chunks of
     ``chunk_size`` bytes (the last one shorter), after the ``prefetched`` head (bytes) if
     one is given (this reader then owns its file). Use as ``async with``; the file is
     opened on entry, off the loop (raising :class:`DicomFileError`/``FileChanged`` as
@@ -179,6 +179,17 @@ class RegionReader:
         return self
 
     async def __anext__(self) -> bytes | FileRegion:
+        try:
+            return self.__next__()
+        except StopIteration:
+            raise StopAsyncIteration from None
+
+    def __iter__(self) -> RegionReader:
+        """The chunks without awaiting: handing out a region reads nothing, so the reader is
+        a plain iterator too (the sender then writes a message's PDUs in gathered writes)."""
+        return self
+
+    def __next__(self) -> bytes | FileRegion:
         head, self._head = self._head, None
         if isinstance(head, DicomFileError):
             raise head
@@ -186,7 +197,7 @@ class RegionReader:
             self.bytes_read += len(head)
             return head
         if self._offset >= self._end:
-            raise StopAsyncIteration
+            raise StopIteration
         fp = self._fp
         if fp is None:
             raise DicomFileError(self.info.path, "reader is not open (use 'async with')")
