@@ -33,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import time
 from collections import deque
 from collections.abc import (
     AsyncIterable,
@@ -241,7 +242,10 @@ class Channel:
         self._now: Callable[[], float] = anyio.current_time
         if self._native:
             assert loop is not None
-            self._now = loop.time
+            # The standard loop's time() is time.monotonic(): call that directly (read
+            # after every read callback); other loops (uvloop) keep their own.
+            plain = type(loop).time is asyncio.BaseEventLoop.time
+            self._now = time.monotonic if plain else loop.time
         #: The transport's send without waiting (asyncio, a socket of ours), tried first.
         self._send_nowait: Callable[[Sequence[Buffer]], bool] | None = (
             getattr(transport, "send_nowait", None) if self._native else None

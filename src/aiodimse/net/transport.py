@@ -193,19 +193,37 @@ class SocketTransport:
     def write_nowait(self, parts: Sequence[bytes | memoryview]) -> bool:
         """Write ``parts`` now, without waiting; what the socket does not take is kept, in
         order, and written first by the next :meth:`send`. True when all went out."""
-        if self._backlog or has_regions(parts):
-            # Regions are written by send() only (it may wait): keep them, in order.
-            self._backlog.extend(
-                p if isinstance(p, FileRegion) else memoryview(p) for p in parts if len(p)
-            )
-            return False
-        views = [memoryview(p) for p in parts if len(p)]
-        if views:
-            drop_sent(views, self._write_some(views))
-            self._backlog.extend(views)
-        return not self._backlog
+        if not self._backlog and self._write_now(parts) is not None:
+            return not self._backlog
+        # Behind a backlog, or file regions (written by send() only: it may wait): keep
+        # them, in order.
+        self._backlog.extend(
+            p if isinstance(p, FileRegion) else memoryview(p) for p in parts if len(p)
+        )
+        return False
 
-    def _write_some(self, views: list[memoryview]) -> int:
+    def _write_now(self, parts: Sequence[bytes | memoryview]) -> int | None:
+        """With no backlog: one non-blocking write of ``parts``, what the socket does not
+        take kept in the backlog; returns the bytes handed over (written or kept), or
+        ``None`` (nothing done) when ``parts`` hold a file region."""
+        out: list[bytes | memoryview] = []
+        size = 0
+        for p in parts:
+            if isinstance(p, FileRegion):
+                return None
+            n = len(p)
+            if n:
+                out.append(p)
+                size += n
+        if size:
+            sent = self._write_some(out)
+            if sent < size:  # the socket is full: the rest goes first in the next send()
+                views = [memoryview(p) for p in out]
+                drop_sent(views, sent)
+                self._backlog.extend(views)
+        return size
+
+    def _write_some(self, views: Sequence[bytes | memoryview]) -> int:
         """One non-blocking write of ``views``: the number of bytes sent (0 if full)."""
         try:
             if len(views) == 1:
@@ -352,18 +370,14 @@ class SocketTransport:
         the socket did not take is kept, in order, for the next :meth:`send`: see
         :meth:`has_backlog`); False, nothing done, when :meth:`send` must do it (a backlog,
         file regions, or this sender's turn to yield to the event loop)."""
-        if (
-            self._backlog
-            or self._writes + 1 >= YIELD_WRITES
-            or self._unyielded >= YIELD_EVERY
-            or has_regions(parts)
-        ):
+        if self._backlog or self._writes + 1 >= YIELD_WRITES or self._unyielded >= YIELD_EVERY:
             return False
-        size = sum(len(p) for p in parts)
+        size = self._write_now(parts)
+        if size is None:  # file regions: send() writes them
+            return False
         if size:
             self._unyielded += size
             self._writes += 1
-            self.write_nowait(parts)
         return True
 
     async def send(self, parts: Sequence[bytes | memoryview]) -> None:
