@@ -277,8 +277,7 @@ class Association:
 
     def process_received(self, now: float) -> None:
         """Run the events of the complete PDUs committed by :meth:`buffer_filled`."""
-        if self._receiving():
-            self._drain(now)
+        self._drain(now)  # which checks _receiving() first
 
     def transport_closed(self, now: float) -> None:
         """The transport connection is closed (Evt17); ignored in Sta1 (already closed)."""
@@ -424,14 +423,16 @@ class Association:
         return None
 
     def _drain(self, now: float) -> None:
-        while self._receiving():
+        decoder = self._decoder
+        # _receiving(), inlined: checked before every PDU (an event may stop reception).
+        while not self._rx_stopped and self._state not in _NO_TRANSPORT:
             if (
                 self._state in _AWAITING_USER
-                and self._decoder.buffered_bytes <= _AWAITING_USER_BUFFER_CAP
+                and decoder.buffered_bytes <= _AWAITING_USER_BUFFER_CAP
             ):
                 return  # resumed by send() once the user has answered
             try:
-                pdu = self._decoder.next_pdu()
+                pdu = decoder.next_pdu()
             except PDUDecodeError as exc:
                 log.warning("invalid PDU from the peer in %s: %s", self._state.name, exc)
                 self._peer_fault(exc, now)
