@@ -118,6 +118,24 @@ class Batcher(Protocol):
 #: Linux's scheduling policy for threads whose wake-up must not preempt a running thread.
 _SCHED_BATCH: Final = getattr(os, "SCHED_BATCH", None)
 
+#: This process's id, kept current in a forked child by an at-fork hook (POSIX): the
+#: fork checks below compare with it instead of calling ``getpid`` (a system call) for
+#: every job. Where there is no fork (Windows) it never changes.
+_PID: list[int] = [os.getpid()]
+
+
+def _after_fork_in_child() -> None:
+    _PID[0] = os.getpid()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def current_pid() -> int:
+    """This process's id (see ``_PID``), without a system call."""
+    return _PID[0]
+
 
 def disfavor_wakeup() -> None:
     """Called by a helper thread of ours (finishing trips, writer loops, nameless files)
@@ -300,7 +318,7 @@ class ThreadBatcher:
         self._queue = queue.SimpleQueue()
         self._pending = {}
         self._lock = threading.Lock()
-        self._threads, self._waiting, self._pid = set(), 0, os.getpid()
+        self._threads, self._waiting, self._pid = set(), 0, current_pid()
 
     @property
     def trips(self) -> int:
@@ -354,7 +372,7 @@ class ThreadBatcher:
     def _hand_over(self, loop: asyncio.AbstractEventLoop) -> None:
         """On ``loop``: queue the jobs its callers added since the last hand-over."""
         jobs = self._pending.pop(loop)
-        if self._pid != os.getpid():  # a forked child: the parent's threads are not here
+        if self._pid != _PID[0]:  # a forked child: the parent's threads are not here
             self._forget_parent()
         if self._closed:  # the threads are stopping: one more, for these jobs only
             threading.Thread(
@@ -362,6 +380,11 @@ class ThreadBatcher:
             ).start()
             return
         self._queue.put((jobs, loop))  # before the check below: see _work's idle exit
+        # Nothing to start when a thread waits (it takes the item: one leaving on its idle
+        # timeout re-checks the queue under the lock first) or when all run (each gets the
+        # queue again after its trip): read without the lock, which only a start needs.
+        if self._waiting or len(self._threads) >= self._workers:
+            return
         with self._lock:
             if not self._waiting and len(self._threads) < self._workers:
                 thread = threading.Thread(
@@ -536,8 +559,8 @@ class WriterThreads:
     def submit(self, job: Callable[[], None]) -> None:
         """Run ``job`` in a thread of the pool, now (``job`` must not raise)."""
         with self._lock:
-            if self._pid != os.getpid():  # a forked child: no thread of ours survived
-                self._idle, self._pid = [], os.getpid()
+            if self._pid != _PID[0]:  # a forked child: no thread of ours survived
+                self._idle, self._pid = [], _PID[0]
             if self._idle:
                 self._idle.pop().put(job)
                 return
