@@ -91,20 +91,29 @@ async def _write_views(
     flags: int,
     wait_writable: Callable[[], Awaitable[None]],
 ) -> None:
-    while views:
+    left = sum(map(len, views))
+    while left:
         try:
             sent = sock.sendmsg(views, (), flags)
         except (BlockingIOError, InterruptedError):
             await wait_writable()
             continue
+        if sent >= left:  # the usual case: all of it at once
+            views.clear()
+            return
+        left -= sent
         drop_sent(views, sent)
+    views.clear()
 
 
 def drop_sent(views: list[memoryview], sent: int) -> None:
     """Remove the first ``sent`` bytes of ``views``, in place (after a partial write)."""
     i = 0
-    while i < len(views) and sent >= len(views[i]):
-        sent -= len(views[i])
+    for view in views:
+        n = len(view)
+        if sent < n:
+            break
+        sent -= n
         i += 1
     del views[:i]
     if views and sent:
@@ -191,7 +200,7 @@ async def write_with_regions(
     run: list[memoryview] = []
     held = 0  # bytes of small regions read into ``run``
     for p in parts:
-        if isinstance(p, FileRegion):
+        if type(p) is FileRegion:
             if not p.length:
                 continue
             if p.length <= SMALL_REGION:
@@ -209,6 +218,6 @@ async def write_with_regions(
                 run, held = [], 0
             await _write_region(sock, p, wait_writable)
         elif len(p):
-            run.append(memoryview(p))
+            run.append(memoryview(p))  # type: ignore[arg-type]
     if run:
         await _write_views(sock, run, 0, wait_writable)

@@ -46,10 +46,9 @@ per MiB), and always once at the end of each instance with ``bytes_sent == total
 from __future__ import annotations
 
 import logging
-import math
 import zlib
 from collections.abc import AsyncIterable, Callable, Iterable, Sequence
-from contextlib import AsyncExitStack, nullcontext
+from contextlib import nullcontext
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -88,6 +87,7 @@ from .store_pacing import (
     Progress,
     _Meter,
     _Paced,
+    loop_clock,
     read_chunk_size,
     slice_size_for,
 )
@@ -418,7 +418,8 @@ async def _store_one(
     if prefetched is not None and (choice.convert or not isinstance(item, DicomFileInfo)):
         await _discard(prefetched)
         prefetched = None
-    started = anyio.current_time()
+    clock = loop_clock()
+    started = clock()
     payload: bytes | None = None
     converted: ConvertedSource | None = None
     if choice.conversion is Conversion.ENCODE:
@@ -479,11 +480,16 @@ async def _store_one(
             raise prefetched.error  # as opening it now would: nothing was sent
         if prefetched.fp is None:
             payload = prefetched.head  # the whole dataset, read ahead: no reader needed
-    async with AsyncExitStack() as stack:
+    # What to close once the request went out (or failed): the converter, or the reader
+    # (neither takes the exception: a plain try/finally, no exit stack per instance).
+    close_converted: ConvertedSource | None = None
+    close_reader: DatasetReader | RegionReader | None = None
+    scope: anyio.CancelScope | None = None
+    try:
         source: DatasetReader | RegionReader | ConvertedSource | bytes
         by_regions = False  # a RegionReader: the dataset is a plain iterable (no waiting)
         if converted is not None:
-            stack.push_async_callback(converted.aclose)
+            close_converted = converted
             # The first piece before the request: a missing codec, a file that cannot be
             # decoded or transcoded fails this instance here, with nothing on the wire.
             try:
@@ -505,14 +511,16 @@ async def _store_one(
                 by_regions = True
             else:
                 reader = DatasetReader(item, chunk_size=chunk_size, prefetched=prefetched)
-            source = await stack.enter_async_context(reader)
+            source = await reader.__aenter__()
+            close_reader = reader
         else:
             source = payload
-        now = anyio.current_time()
-        scope = anyio.CancelScope(deadline=now + timeout if timeout is not None else math.inf)
+        now = clock()
         # Without a timeout (a pipelined batch: its watchdog keeps the deadline) nothing can
-        # cancel this scope: it is not entered (an enter and exit per instance saved).
-        with scope if timeout is not None else nullcontext():
+        # cancel the send: no scope (a scope made, entered and left per instance saved).
+        if timeout is not None:
+            scope = anyio.CancelScope(deadline=now + timeout)
+        with scope if scope is not None else nullcontext():
             paced = _Paced(
                 source,
                 slice_size=slice_size,
@@ -543,7 +551,12 @@ async def _store_one(
                 with anyio.CancelScope(shield=True):
                     await channel.abort()
                 raise
-    if scope.cancelled_caught:
+    finally:
+        if close_reader is not None:
+            await close_reader.__aexit__(None, None, None)
+        elif close_converted is not None:
+            await close_converted.aclose()
+    if scope is not None and scope.cancelled_caught:
         await channel.abort()
         raise DicomTimeoutError("progress of the C-STORE (no byte sent or answer)", timeout or 0)
     rsp = received.message
@@ -573,7 +586,7 @@ async def _store_one(
         converted=choice.transfer_syntax != item.transfer_syntax_uid,
         conversion=choice.conversion,
         warnings=item.warnings if isinstance(item, DicomFileInfo) else (),
-        elapsed=anyio.current_time() - started,
+        elapsed=clock() - started,
     )
 
 

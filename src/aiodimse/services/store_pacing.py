@@ -13,6 +13,7 @@ and :mod:`aiodimse.services.store_batch` (a batch's meter). The source is a
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Iterator
 from typing import Final, TypeAlias
 
@@ -31,6 +32,7 @@ __all__ = [
     "PROGRESS_INTERVAL",
     "REARM_SLACK",
     "Progress",
+    "loop_clock",
     "read_chunk_size",
     "slice_size_for",
 ]
@@ -45,6 +47,16 @@ MIN_SLICE: Final = 1024 * 1024
 
 #: ``progress(bytes_sent, total)``.
 Progress: TypeAlias = Callable[[int, int], None]
+
+
+def loop_clock() -> Callable[[], float]:
+    """``anyio.current_time`` of the running backend, resolved once: on asyncio the loop's
+    own ``time`` (what anyio returns there), called without a backend lookup per call."""
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:  # another backend (trio)
+        return anyio.current_time
+    return loop.time
 
 
 class _Meter:
@@ -84,6 +96,7 @@ class _Paced:
 
     __slots__ = (
         "_armed",
+        "_converted",
         "_estimate",
         "_handed",
         "_held",
@@ -103,13 +116,14 @@ class _Paced:
         source: DatasetReader | RegionReader | ConvertedSource | bytes,
         *,
         slice_size: int,
-        scope: anyio.CancelScope,
+        scope: anyio.CancelScope | None,
         timeout: float | None,
         meter: _Meter,
         planned: int = 0,
         armed: float = -1e300,
     ) -> None:
-        """``planned``: what ``meter.total`` counts for it; ``armed``: ``scope``'s last arming."""
+        """``planned``: what ``meter.total`` counts for it; ``armed``: ``scope``'s last arming
+        (``scope`` is the deadline re-armed per slice: needed with a ``timeout`` only)."""
         self._source = source
         self._view: memoryview | FileRegion = (
             memoryview(source) if isinstance(source, bytes) else memoryview(b"")
@@ -127,9 +141,10 @@ class _Paced:
         self.meter = meter
         self.sent = 0
         self._estimate = planned
+        self._converted = isinstance(source, ConvertedSource)
 
     def rearm(self) -> None:
-        if self._timeout is not None:
+        if self._timeout is not None and self._scope is not None:
             now = anyio.current_time()
             if now - self._armed >= self._slack:
                 self._armed = now
@@ -137,14 +152,16 @@ class _Paced:
 
     def _reestimate(self) -> None:
         # A converted length is known only at the end: keep the meter's total estimated.
-        if isinstance(self._source, ConvertedSource):
+        if self._converted:
+            assert isinstance(self._source, ConvertedSource)
             estimate = self._source.estimate
             self.meter.total += estimate - self._estimate
             self._estimate = estimate
 
     def settle(self) -> None:
         """The last slice went out too (progress: count it, re-arm the deadline)."""
-        self._reestimate()
+        if self._converted:
+            self._reestimate()
         if self._pending:
             self.sent += self._pending
             self.meter.add(self._pending)
@@ -178,39 +195,47 @@ class _Paced:
         source = self._source
         assert isinstance(source, RegionReader)
         size = self._size
+        empty = memoryview(b"")
+        piece: memoryview | FileRegion
         while True:
             self.settle()
             view = self._view
-            if not view:
-                held, self._held = self._held, None
-                if held is not None:
-                    chunk = held
-                else:
+            if type(view) is not FileRegion and not view:
+                chunk, self._held = self._held, None
+                if chunk is None:
                     try:
                         chunk = source.__next__()
                     except StopIteration:
                         return
                     self.rearm()
                 view = chunk if isinstance(chunk, FileRegion) else memoryview(chunk)
+            # End on a slice boundary of the whole dataset (chunks need not be multiples).
             n = size - self._handed % size
-            if isinstance(view, FileRegion) and len(view) < n:
-                view = self._merge_now(source, view, n)
-            piece = view[:n]
-            self._view = view[n:]
-            self._pending = len(piece)
-            self._handed += len(piece)
+            if type(view) is FileRegion:
+                if view.length < n:
+                    view = self._merge_now(source, view, n)
+                if view.length <= n:  # the usual case: one region, one slice
+                    piece, self._view = view, empty
+                else:
+                    piece, self._view = view[:n], view[n:]
+                got = piece.length
+            else:
+                piece, self._view = view[:n], view[n:]
+                got = len(piece)
+            self._pending = got
+            self._handed += got
             yield piece
 
     def _merge_now(self, source: RegionReader, region: FileRegion, n: int) -> FileRegion:
         """:meth:`_merge` for :meth:`regions` (no waiting: the chunks come from ``source``)."""
-        while len(region) < n:
+        while region.length < n:
             try:
                 chunk = source.__next__()
             except StopIteration:
                 break
             self.rearm()
             if (
-                not isinstance(chunk, FileRegion)
+                type(chunk) is not FileRegion
                 or chunk.fd != region.fd
                 or chunk.owner is not region.owner
                 or chunk.offset != region.offset + region.length
