@@ -20,10 +20,11 @@ the cancel scope around the reader loop, re-armed after every chunk, or while th
 reader one loop timer. Waiting policies of the user (C-ECHO response within 10 s...)
 belong to the caller and are applied around the wait (:mod:`aiodimse.net.waits`).
 
-DIMSE messages are reassembled by :class:`aiodimse.dimse.assembler.MessageAssembler`; each
-incoming dataset goes to a sink (in memory, bounded by ``Limits.max_in_memory_dataset``, or
-a file); responses go to the operation waiting for their Message ID Being Responded To, and
-requests to the ``on_request`` callback, each in its own task.
+DIMSE messages coming in and going out are the channel's other two parts, each a module
+of its own: :mod:`aiodimse.net.inbound` (reassembly into sinks, responses to the operations
+waiting for them, requests to ``on_request`` within the window) and
+:mod:`aiodimse.net.outbound` (fragmenting, one message at a time, waiting for responses);
+:mod:`aiodimse.net.channel_state` declares what the three share.
 
 Transport errors are translated here, once, into :mod:`aiodimse.errors`.
 """
@@ -36,20 +37,15 @@ import math
 import time
 from collections import deque
 from collections.abc import (
-    AsyncIterable,
-    AsyncIterator,
     Awaitable,
     Callable,
-    Iterable,
     Sequence,
 )
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from functools import partial
 
 import anyio
 import anyio.abc
-from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+from anyio.streams.memory import MemoryObjectSendStream
 
 from ..association.connection import Association as CoreAssociation
 from ..association.connection import Buffer, Role
@@ -63,16 +59,10 @@ from ..association.negotiation import Negotiated
 from ..config import Limits, Timeouts
 from ..constants import AbortSource, abort_reason_text
 from ..dimse.assembler import (
-    CommandReceived,
-    DataFragment,
-    MalformedCommand,
     MessageAssembler,
-    MessageComplete,
 )
-from ..dimse.command_codec import encode_command
 from ..dimse.fragmenter import Fragmenter
-from ..dimse.messages import CCancelRQ, DimseMessage, DimseRequest, DimseResponse
-from ..dimse.operations import DEFAULT_MESSAGE_ID_ALLOCATOR
+from ..dimse.messages import DimseMessage
 from ..errors import (
     AssociationAborted,
     AssociationError,
@@ -80,11 +70,9 @@ from ..errors import (
     DicomError,
     DicomTimeoutError,
     NetworkError,
-    RemoteProtocolError,
 )
 from ..pdu import (
     PDU,
-    PDV,
     AAbort,
     AAssociateAC,
     AAssociateRJ,
@@ -93,55 +81,38 @@ from ..pdu import (
     AReleaseRQ,
     PDataTF,
 )
+from .channel_state import Event, Lock
 from .diagnostics import describe_error, quickack_socket, rearm_quickack, summarize
+from .inbound import (
+    Inbound,
+    Incoming,
+    InlineResponder,
+    Received,
+    RequestHandler,
+    SinkFactory,
+    WriteNowait,
+)
 from .loop import asyncio_loop
-from .sinks import DatasetSink, MemorySink
+from .outbound import Outbound
 from .transport import Transport
-from .waits import Signal, TaskSet, acquire, expire, fail_after
+from .waits import Signal, TaskSet, acquire, fail_after
+
+__all__ = [
+    "AssociateDecider",
+    "AssociateHandler",
+    "Channel",
+    "InlineResponder",
+    "Received",
+    "RequestHandler",
+    "SinkFactory",
+    "WriteNowait",
+]
 
 log = logging.getLogger("aiodimse.net")
 
 
-@dataclass(slots=True, kw_only=True)
-class Received:
-    """A complete incoming DIMSE message.
-
-    ``dataset`` holds the bytes when the dataset went to the default in-memory sink;
-    ``sink`` is the sink the ``sink_factory`` chose (a file sink, say), already closed.
-    """
-
-    context_id: int
-    message: DimseMessage
-    dataset: bytes | None = None
-    sink: DatasetSink | None = None
-
-
-@dataclass(slots=True)
-class _Incoming:
-    context_id: int
-    message: DimseMessage
-    sink: DatasetSink | None
-    #: The sink's optional ``write_nowait(data) -> bool`` (see :data:`WriteNowait`).
-    write_nowait: WriteNowait | None = None
-
-
-#: A sink may offer ``write_nowait(data: memoryview) -> bool``: take ``data`` at once, with
-#: no waiting (True), or take nothing (False: the reader awaits ``write`` for it instead).
-#: Data fragments of a message whose sink has it are then consumed in the transport's read
-#: callback (asyncio), without a trip through the reader task per read (a discarding SCP).
-WriteNowait = Callable[[memoryview], bool]
-
-
-#: Chooses the sink for the dataset of an incoming message; ``None``: keep it in memory.
-SinkFactory = Callable[["Channel", int, DimseMessage], "DatasetSink | None"]
-
-
 AssociateHandler = Callable[[AAssociateRQ], Awaitable[AAssociateAC | AAssociateRJ]]
 AssociateDecider = Callable[[AAssociateRQ], AAssociateAC | AAssociateRJ]
-RequestHandler = Callable[["Channel", Received], Awaitable[None]]
-#: Answers a request at once (no I/O, no waiting): the response, or ``None`` to let
-#: ``on_request`` perform it.
-InlineResponder = Callable[[DimseMessage], "DimseResponse | None"]
 
 
 try:
@@ -154,11 +125,7 @@ async def _reraise(exc: BaseException) -> None:
     raise exc
 
 
-_Lock = anyio.Lock | asyncio.Lock
-_Event = anyio.Event | Signal
-
-
-class Channel:
+class Channel(Inbound, Outbound):
     """Drives one association (either role) over ``stream``. Create, then ``run()``."""
 
     def __init__(
@@ -185,10 +152,10 @@ class Channel:
         #: On asyncio the channel uses the loop's own primitives and clock (lighter than
         #: anyio's, and usable from loop callbacks: see :meth:`_fast_input`).
         self._native = loop is not None
-        self._send_lock: _Lock = asyncio.Lock() if self._native else anyio.Lock()
-        self._closed: _Event = Signal() if self._native else anyio.Event()
+        self._send_lock: Lock = asyncio.Lock() if self._native else anyio.Lock()
+        self._closed: Event = Signal() if self._native else anyio.Event()
         #: Established, rejected or ended.
-        self._settled: _Event = Signal() if self._native else anyio.Event()
+        self._settled: Event = Signal() if self._native else anyio.Event()
         self._released = False
         self._rq: AAssociateRQ | None = None
         self._ac: AAssociateAC | None = None
@@ -199,8 +166,8 @@ class Channel:
         self._fragmenter: Fragmenter | None = None
         self._perform_slots: anyio.Semaphore | None = None
         self._performs = 1
-        self._message_lock: _Lock = asyncio.Lock() if self._native else anyio.Lock()
-        self._incoming: _Incoming | None = None
+        self._message_lock: Lock = asyncio.Lock() if self._native else anyio.Lock()
+        self._incoming: Incoming | None = None
         self._waiters: dict[int, MemoryObjectSendStream[Received]] = {}
         #: Single-response requests on asyncio (:meth:`request_one`): Message ID -> future
         #: (its result ``None`` when the association ended first).
@@ -868,289 +835,7 @@ class Channel:
         )
         self._settled.set()
 
-    # -- DIMSE in ------------------------------------------------------------------------------
-
-    def _pdata_now(self, pdata: PDataTF, now: float) -> bool:
-        """The fast path for P-DATA: one complete command PDV (a response, a C-ECHO, a
-        C-CANCEL, or the command of a request whose dataset follows), or data PDVs of the
-        message in progress when its sink takes data without waiting (``write_nowait``).
-        Anything else goes to :meth:`_on_pdata` (False: nothing done); what cannot be done
-        here once a PDV was taken is queued in ``_stash``, in order."""
-        if self._debug:
-            log.debug("%s: received %s", self.peer, summarize(pdata))
-        pdvs = pdata.pdvs
-        if self._assembler is None or not pdvs:
-            return False
-        inc = self._incoming
-        if inc is None:
-            pdv = pdvs[0]
-            if len(pdvs) != 1 or not (pdv.is_command and pdv.is_last):
-                return False
-        elif inc.write_nowait is None:
-            return False
-        else:
-            for pdv in pdvs:
-                if pdv.is_command:  # a command of the next message: the reader's job
-                    return False
-        for pdv in pdvs:
-            events = self._assemble(pdv, now)
-            if events is None:
-                if self.error is not None:
-                    return True  # aborted: nothing more to do
-                continue  # a malformed command was answered with a failure status
-            for ev in events:
-                self._assembled_now(ev)
-        return True
-
-    def _assembled_now(self, ev: object) -> None:
-        """:meth:`_handle_assembled` for what needs no waiting; the rest goes to ``_stash``
-        (and everything after it, to keep the order)."""
-        stash = self._stash
-        if stash:  # keep the order: the reader does the rest
-            stash.append(partial(self._handle_assembled, ev))
-        elif isinstance(ev, DataFragment):
-            inc = self._incoming
-            if inc is not None and inc.sink is not None:
-                write = inc.write_nowait
-                if write is None or not write(ev.data):
-                    stash.append(partial(self._handle_assembled, ev))
-        elif isinstance(ev, CommandReceived) and ev.message.has_dataset:
-            # The sink factory (application code) runs in the reader, never here.
-            stash.append(partial(self._handle_assembled, ev))
-        elif isinstance(ev, CommandReceived):
-            self._command_received(ev)
-        elif isinstance(ev, MessageComplete):
-            inc = self._incoming
-            assert inc is not None  # the assembler checked the order
-            if inc.sink is not None:  # closed and delivered by the reader
-                stash.append(partial(self._handle_assembled, ev))
-                return
-            self._incoming = None
-            received = Received(context_id=inc.context_id, message=inc.message)
-            if not self._deliver_now(received):
-                stash.append(partial(self._deliver, received))
-        else:  # pragma: no cover - the assembler gives the three events above
-            stash.append(partial(self._handle_assembled, ev))
-
-    def _assemble(self, pdv: PDV, now: float) -> Sequence[object] | None:
-        """Feed one PDV to the assembler; protocol errors are answered here (no waiting)
-        and give ``None``."""
-        assert self._assembler is not None
-        try:
-            return self._assembler.receive_pdv(pdv)
-        except MalformedCommand as exc:
-            self._malformed_command(exc, now)
-        except RemoteProtocolError as exc:
-            # PS3.8 Annex E violated (order, interleaving, size): A-ABORT with the
-            # reason the error carries (ROBUSTNESS 22-23).
-            log.error("%s: %s; aborting", self.peer, exc)
-            self._fail(
-                AssociationAborted(f"{self.peer}: {exc}", source=2, reason=int(exc.abort_reason))
-            )
-            self._send_pdu(
-                AAbort(source=AbortSource.SERVICE_PROVIDER, reason=exc.abort_reason), now
-            )
-        return None
-
-    def _command_received(self, ev: CommandReceived) -> None:
-        sink: DatasetSink | None = None
-        if ev.message.has_dataset:
-            if self.sink_factory is not None:
-                sink = self.sink_factory(self, ev.context_id, ev.message)
-            if sink is None:
-                sink = MemorySink(self.limits.max_in_memory_dataset)
-        write_nowait: WriteNowait | None = getattr(sink, "write_nowait", None)
-        self._incoming = _Incoming(ev.context_id, ev.message, sink, write_nowait)
-
-    async def _on_pdata(self, pdata: PDataTF, now: float) -> None:
-        if self._assembler is None:
-            return
-        for pdv in pdata.pdvs:
-            events = self._assemble(pdv, now)
-            if events is None:
-                if self.error is not None:
-                    return  # aborted
-                continue  # a malformed command was answered with a failure status
-            for ev in events:
-                await self._handle_assembled(ev)
-
-    async def _handle_assembled(self, ev: object) -> None:
-        """One event of the assembler: data to the sink, a command opens one, a complete
-        message is delivered."""
-        if isinstance(ev, DataFragment):
-            inc = self._incoming
-            if inc is not None and inc.sink is not None:
-                await inc.sink.write(ev.data)
-        elif isinstance(ev, CommandReceived):
-            self._command_received(ev)
-        elif isinstance(ev, MessageComplete):
-            inc = self._incoming
-            assert inc is not None  # the assembler checked the order
-            self._incoming = None
-            dataset: bytes | None = None
-            if inc.sink is not None:
-                await inc.sink.close()
-                if isinstance(inc.sink, MemorySink):
-                    if inc.sink.error is not None:
-                        log.error("%s: %s", self.peer, inc.sink.error)
-                    else:
-                        dataset = inc.sink.getvalue()
-            await self._deliver(
-                Received(
-                    context_id=inc.context_id,
-                    message=inc.message,
-                    dataset=dataset,
-                    sink=inc.sink,
-                )
-            )
-
-    def _malformed_command(self, exc: MalformedCommand, now: float) -> None:
-        """PS3.7 C.5 / ROBUSTNESS 24: answer with a failure status when possible, else abort."""
-        from ..dimse.messages import response_class_for
-
-        cls = None
-        if exc.command_field is not None:
-            from ..dimse.messages import MESSAGE_CLASSES, CommandField
-
-            try:
-                rq_cls = MESSAGE_CLASSES.get(CommandField(exc.command_field))
-            except ValueError:
-                rq_cls = None
-            cls = response_class_for(rq_cls) if rq_cls is not None else None
-        if exc.status is not None and exc.message_id is not None and cls is not None:
-            log.warning("%s: %s; answering 0x%04X", self.peer, exc, exc.status)
-            rsp = cls(
-                message_id_being_responded_to=exc.message_id,
-                status=exc.status,
-                error_comment=str(exc.cause)[:64] or None,
-                offending_element=exc.offending_element or None,
-            )
-            if self._task_group is not None:
-                self._task_group.start_soon(self.send_message, exc.context_id, rsp)
-            return
-        log.error("%s: %s; aborting", self.peer, exc)
-        self._fail(
-            AssociationAborted(f"{self.peer}: {exc}", source=2, reason=int(exc.abort_reason))
-        )
-        self._send_pdu(AAbort(source=AbortSource.SERVICE_PROVIDER, reason=exc.abort_reason), now)
-
-    def _deliver_now(self, received: Received) -> bool:
-        """Deliver ``received`` if that needs no waiting; False: nothing done, the caller
-        hands it to :meth:`_deliver`."""
-        msg = received.message
-        if isinstance(msg, CCancelRQ):
-            # PS3.7 9.3.2.3: C-CANCEL refers to an operation we perform; unknown ones are
-            # logged and ignored (ROBUSTNESS 26).
-            cancel = self.cancellations.get(msg.message_id_being_responded_to)
-            if cancel is None:
-                log.info(
-                    "%s: C-CANCEL for unknown message ID %d ignored",
-                    self.peer,
-                    msg.message_id_being_responded_to,
-                )
-            else:
-                cancel.set()
-            return True
-        if isinstance(msg, DimseResponse):
-            responding_to = msg.message_id_being_responded_to
-            once = self._once.get(responding_to)
-            if once is not None:
-                # Left in ``_once`` (its requestor removes it) so that :meth:`_peer_may_wait`
-                # counts it as answered.
-                if not once.done():
-                    once.set_result(received)
-                else:
-                    log.warning(
-                        "%s: second response to message ID %d ignored", self.peer, responding_to
-                    )
-                return True
-            send = self._waiters.get(responding_to)
-            if send is None:
-                # ROBUSTNESS 26: a response to an unknown Message ID is logged and ignored.
-                log.warning(
-                    "%s: response to unknown message ID %d ignored", self.peer, responding_to
-                )
-                return True
-            try:
-                send.send_nowait(received)
-            except anyio.WouldBlock:
-                return False
-            except (anyio.BrokenResourceError, anyio.ClosedResourceError):
-                log.info("%s: response to message %d no longer awaited", self.peer, responding_to)
-            return True
-        if self.on_request is None or self._task_group is None:
-            log.warning("%s: request %s ignored (no handler)", self.peer, type(msg).__name__)
-            return True
-        responder = self.inline_response
-        if responder is not None and not self._message_lock.locked():
-            rsp = responder(msg)
-            if rsp is not None:
-                # Answered at once, from here: no task, no slot held across a wait.
-                self._send_message_now(received.context_id, rsp)
-                return True
-        # PS3.7 D.3.3.3: perform at most the negotiated number of operations at once; the
-        # reader waits for a free slot (backpressure) rather than spawning without bound.
-        if self.inline_request is not None and self.inline_request(msg):
-            return False  # performed by the reader itself
-        try:
-            self._slots().acquire_nowait()
-        except anyio.WouldBlock:
-            return False
-        self._busy_changed(+1)
-        self._task_group.start_soon(self._run_request, received)
-        return True
-
-    async def _deliver(self, received: Received) -> None:
-        msg = received.message
-        if isinstance(msg, DimseResponse):
-            responding_to = msg.message_id_being_responded_to
-            send = self._waiters.get(responding_to)
-            if send is not None:
-                try:
-                    # Blocks the reader while the consumer is behind: backpressure.
-                    await send.send(received)
-                except (anyio.BrokenResourceError, anyio.ClosedResourceError):
-                    log.info(
-                        "%s: response to message %d no longer awaited", self.peer, responding_to
-                    )
-                return
-        if self._deliver_now(received):
-            return
-        assert self.on_request is not None and self._task_group is not None
-        await self._slots().acquire()
-        self._busy_changed(+1)
-        if self.inline_request is not None and self.inline_request(msg):
-            await self._run_request(received)
-        else:
-            self._task_group.start_soon(self._run_request, received)
-
-    def _slots(self) -> anyio.Semaphore:
-        """The semaphore bounding the requests we perform at once (PS3.7 D.3.3.3), made on
-        first use (an association that performs none, a requestor's, needs none)."""
-        slots = self._perform_slots
-        if slots is None:
-            slots = self._perform_slots = anyio.Semaphore(self._performs)
-        return slots
-
-    async def _run_request(self, received: Received) -> None:
-        assert self.on_request is not None and self._perform_slots is not None
-        try:
-            await self.on_request(self, received)
-        except DicomError as exc:
-            # After the association ended, every queued handler fails the same way: say it once.
-            level = logging.DEBUG if self._closed.is_set() else logging.WARNING
-            log.log(
-                level, "%s: handling %s failed: %s", self.peer, type(received.message).__name__, exc
-            )
-        except Exception:
-            # A bug in a handler ends this association (A-ABORT), never the whole server.
-            log.exception("%s: handling %s raised", self.peer, type(received.message).__name__)
-            await self.abort()
-        finally:
-            self._perform_slots.release()
-            self._busy_changed(-1)
-
-    # -- user side -----------------------------------------------------------------------------
+    # -- ACSE, user side ----------------------------------------------------------------------
 
     async def associate(self, rq: AAssociateRQ) -> Negotiated:
         """As requestor: send ``rq`` and wait for the answer (``Timeouts.acse``)."""
@@ -1170,7 +855,7 @@ class Channel:
         return self.negotiated
 
     @staticmethod
-    async def _wait(event: _Event, seconds: float | None) -> None:
+    async def _wait(event: Event, seconds: float | None) -> None:
         """Wait until ``event`` is set; :class:`TimeoutError` after ``seconds`` (``None``:
         no limit). On asyncio on one loop timer (:meth:`Signal.wait_for`)."""
         if isinstance(event, Signal):
@@ -1179,172 +864,6 @@ class Channel:
             return
         async with fail_after(False, seconds):
             await event.wait()
-
-    @asynccontextmanager
-    async def expect_responses(
-        self, message_id: int
-    ) -> AsyncIterator[MemoryObjectReceiveStream[Received]]:
-        """Register interest in responses to ``message_id`` (before sending the request)."""
-        send, receive = anyio.create_memory_object_stream[Received](64)
-        self._waiters[message_id] = send
-        self._busy_changed(+1)
-        try:
-            yield receive
-        finally:
-            self._busy_changed(-1)
-            if self._waiters.get(message_id) is send:
-                del self._waiters[message_id]
-            send.close()
-            receive.close()
-
-    async def request_one(
-        self,
-        context_id: int,
-        message: DimseRequest,
-        timeout: float | None,
-        what: str,
-        *,
-        dataset: bytes
-        | memoryview
-        | Iterable[bytes | memoryview]
-        | AsyncIterable[bytes | memoryview]
-        | None = None,
-        on_sent: Callable[[], None] | None = None,
-    ) -> Received:
-        """Send a request that has exactly one response (C-ECHO, C-STORE) with its
-        ``dataset`` (as :meth:`send_message`), call ``on_sent``, and return the response;
-        a timeout aborts the association and names ``what``. On asyncio the response is
-        handed over through a future (no response stream)."""
-        message_id = message.message_id
-        if not self._native:
-            async with self.expect_responses(message_id) as responses:
-                await self.send_message(context_id, message, dataset)
-                if on_sent is not None:
-                    on_sent()
-                return await self.next_response(responses, timeout, what)
-        fut: asyncio.Future[Received | None] = asyncio.get_running_loop().create_future()
-        self._once[message_id] = fut
-        self._busy_changed(+1)
-        try:
-            await self.send_message(context_id, message, dataset)
-            if on_sent is not None:
-                on_sent()
-            handle = None if timeout is None else fut.get_loop().call_later(timeout, expire, fut)
-            try:
-                received = await fut
-            except TimeoutError:
-                await self.abort()
-                raise DicomTimeoutError(what, timeout or 0) from None
-            finally:
-                if handle is not None:
-                    handle.cancel()
-        finally:
-            self._busy_changed(-1)
-            if self._once.get(message_id) is fut:
-                del self._once[message_id]
-        if received is None:
-            raise self.error or AssociationAborted(
-                f"{self.peer}: association ended while waiting for {what}"
-            )
-        return received
-
-    async def next_response(
-        self, responses: MemoryObjectReceiveStream[Received], timeout: float | None, what: str
-    ) -> Received:
-        """Wait for the next response; a timeout aborts the association and names ``what``."""
-        try:
-            try:
-                return responses.receive_nowait()
-            except anyio.WouldBlock:
-                pass
-            async with fail_after(self._native, timeout):
-                return await responses.receive()
-        except TimeoutError:
-            await self.abort()
-            raise DicomTimeoutError(what, timeout or 0) from None
-        except (anyio.EndOfStream, anyio.ClosedResourceError):
-            raise self.error or AssociationAborted(
-                f"{self.peer}: association ended while waiting for {what}"
-            ) from None
-
-    async def send_message(
-        self,
-        context_id: int,
-        message: DimseMessage,
-        dataset: bytes
-        | memoryview
-        | Iterable[bytes | memoryview]
-        | AsyncIterable[bytes | memoryview]
-        | None = None,
-    ) -> None:
-        """Send a DIMSE message (PS3.7) fragmented to the peer's maximum PDU length.
-
-        ``dataset`` may be an async iterable of chunks (e.g. a file read off the loop): it is
-        pulled one chunk at a time while the PDUs go out, never joined. If it raises, the
-        message is left incomplete on the wire: the caller must abort the association.
-        """
-        if self.negotiated is None or self._closed.is_set():
-            raise self.error or AssociationError("association is not established")
-        if self._debug:
-            log.debug("%s: sending %r", self.peer, message)
-        assert self._fragmenter is not None
-        command = encode_command(message)
-        # PS3.8 E.1: one message's PDVs are never interleaved with another's.
-        lock = self._message_lock
-        await acquire(lock)  # uncontended: no trip through the event loop
-        try:
-            if dataset is None:
-                self._send_command_set(context_id, command)
-                await self._flush()
-                return
-            if isinstance(dataset, AsyncIterable):
-                # Streamed (large) datasets: one write per PDU keeps what is held in memory
-                # to one PDU's worth (grouping them measured ~2 MiB more at the peak).
-                pdus = self._fragmenter.apdus(context_id, command, dataset)
-                try:
-                    async for pdata in pdus:
-                        self._send_data_pdu(pdata)
-                        await self._flush()
-                finally:
-                    # An async generator: close it now, not when it is garbage collected.
-                    aclose = getattr(pdus, "aclose", None)
-                    if aclose is not None:
-                        await aclose()
-                return
-            # A message in memory (a command, a small dataset): its PDUs in gathered writes
-            # (one write for a 64 KiB instance instead of one per PDU).
-            for group in self._fragmenter.batches(context_id, command, dataset):
-                for pdata in group:
-                    self._send_data_pdu(pdata)
-                await self._flush()
-        finally:
-            lock.release()
-
-    def _send_message_now(self, context_id: int, message: DimseMessage) -> None:
-        """Queue a command-only message (no waiting; the caller flushes). Only while no
-        other message is being sent (PS3.8 E.1: never interleaved)."""
-        if self._debug:
-            log.debug("%s: sending %r", self.peer, message)
-        self._send_command_set(context_id, encode_command(message))
-
-    def _send_command_set(self, context_id: int, command: bytes) -> None:
-        """Queue a command-only message's encoded command set: one PDU straight from the
-        core when it fits (the usual case), else fragmented."""
-        self._check_not_ended()
-        if self._debug or not self._core.send_command_set(context_id, command):
-            assert self._fragmenter is not None
-            for pdata in self._fragmenter.pdus(context_id, command, None):
-                self._send_data_pdu(pdata)
-
-    def _send_data_pdu(self, pdata: PDataTF) -> None:
-        self._check_not_ended()
-        self._send_pdu(pdata, self._now())
-
-    def _check_not_ended(self) -> None:
-        # The association may end while a long message goes out (the reader saw the peer
-        # close or abort): report that, not the core's "cannot send in Sta1".
-        if self._closed.is_set() or self.error is not None:
-            raise self.error or AssociationError(f"{self.peer}: association ended")
 
     async def release(self) -> None:
         """A-RELEASE (PS3.8 9.2): wait for the RP (``Timeouts.acse``), else abort."""
@@ -1380,12 +899,6 @@ class Channel:
         self._closed.set()
         with anyio.CancelScope(shield=True):
             await self._close_stream()
-
-    def next_message_id(self) -> int:
-        """A Message ID unique in this process while outstanding (PS3.7 9.3.1.1)."""
-        if self._once:
-            return DEFAULT_MESSAGE_ID_ALLOCATOR.allocate(self._waiters.keys() | self._once.keys())
-        return DEFAULT_MESSAGE_ID_ALLOCATOR.allocate(self._waiters)
 
     async def wait_closed(self) -> None:
         await self._closed.wait()

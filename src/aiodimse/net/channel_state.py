@@ -1,0 +1,122 @@
+"""What the parts of a :class:`~aiodimse.net.channel.Channel` share.
+
+A channel is one class assembled from parts, each a concept of its own module:
+
+* :mod:`aiodimse.net.channel`: the connection and the association (the reader, the timers,
+  the fast path in the transport's read callback, ACSE: associate, release, abort);
+* :mod:`aiodimse.net.inbound`: DIMSE messages coming in (reassembly into sinks, responses
+  to the operations waiting for them, requests to their handlers within the window);
+* :mod:`aiodimse.net.outbound`: DIMSE messages going out (fragmenting, one message at a
+  time, and waiting for the responses to our requests).
+
+:class:`ChannelState` declares the state they share (initialised by
+``Channel.__init__``) and the few operations one part calls in another, so each part
+type-checks on its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from abc import ABC, abstractmethod
+from collections import deque
+from collections.abc import AsyncIterable, Awaitable, Callable, Iterable
+from typing import TYPE_CHECKING
+
+import anyio
+import anyio.abc
+from anyio.streams.memory import MemoryObjectSendStream
+
+from ..association.connection import Association as CoreAssociation
+from ..association.negotiation import Negotiated
+from ..config import Limits, Timeouts
+from ..dimse.assembler import MessageAssembler
+from ..dimse.fragmenter import Fragmenter
+from ..dimse.messages import DimseMessage
+from ..errors import AssociationError
+from ..pdu import PDU
+from .waits import Signal, TaskSet
+
+if TYPE_CHECKING:
+    from .inbound import Incoming, InlineResponder, Received, RequestHandler, SinkFactory
+
+__all__ = ["ChannelState", "Event", "Lock"]
+
+Lock = anyio.Lock | asyncio.Lock
+Event = anyio.Event | Signal
+
+
+class ChannelState(ABC):
+    """State and cross-part operations of a channel (see the module docstring)."""
+
+    # -- set once -------------------------------------------------------------------------
+    peer: str
+    limits: Limits
+    timeouts: Timeouts
+    _core: CoreAssociation
+    #: On asyncio: the loop's own primitives and clock.
+    _native: bool
+    _debug: bool
+    _now: Callable[[], float]
+
+    # -- the association --------------------------------------------------------------------
+    negotiated: Negotiated | None
+    error: AssociationError | None
+    _closed: Event
+    _assembler: MessageAssembler | None
+    _fragmenter: Fragmenter | None
+    _task_group: anyio.abc.TaskGroup | TaskSet | None
+    #: Work the fast path handed to the reader, run before the core's next events.
+    _stash: deque[Callable[[], Awaitable[None]]]
+
+    # -- DIMSE in ---------------------------------------------------------------------------
+    _incoming: Incoming | None
+    on_request: RequestHandler | None
+    inline_request: Callable[[DimseMessage], bool] | None
+    inline_response: InlineResponder | None
+    sink_factory: SinkFactory | None
+    cancellations: dict[int, anyio.Event]
+    _perform_slots: anyio.Semaphore | None
+    _performs: int
+
+    # -- DIMSE out --------------------------------------------------------------------------
+    _message_lock: Lock
+    _waiters: dict[int, MemoryObjectSendStream[Received]]
+    _once: dict[int, asyncio.Future[Received | None]]
+
+    # -- operations of one part used by another ---------------------------------------------
+    @abstractmethod
+    def _fail(self, error: AssociationError) -> None:
+        """Record ``error`` as the association's end (first one wins) and wake waiters."""
+
+    @abstractmethod
+    def _send_pdu(self, pdu: PDU, now: float) -> None:
+        """Hand a PDU to the core (it queues the bytes; :meth:`_flush` writes them)."""
+
+    @abstractmethod
+    async def _flush(self) -> None:
+        """Write what the core queued, in order."""
+
+    @abstractmethod
+    def _busy_changed(self, delta: int) -> None:
+        """Handlers running plus responses awaited changed by ``delta`` (idle timer)."""
+
+    @abstractmethod
+    async def abort(self) -> None:
+        """Send A-ABORT and close."""
+
+    @abstractmethod
+    async def send_message(
+        self,
+        context_id: int,
+        message: DimseMessage,
+        dataset: bytes
+        | memoryview
+        | Iterable[bytes | memoryview]
+        | AsyncIterable[bytes | memoryview]
+        | None = None,
+    ) -> None:
+        """Send a DIMSE message (:mod:`aiodimse.net.outbound`)."""
+
+    @abstractmethod
+    def _send_message_now(self, context_id: int, message: DimseMessage) -> None:
+        """Queue a command-only message without waiting (:mod:`aiodimse.net.outbound`)."""
