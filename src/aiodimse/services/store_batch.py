@@ -51,7 +51,15 @@ from .storage_scu import (
     choose_instance_context,
     resolve_items,
 )
-from .store_pacing import REARM_SLACK, Progress, _Meter, read_chunk_size, slice_size_for
+from .store_pacing import (
+    REARM_SLACK,
+    Progress,
+    _Event,
+    _event_factory,
+    _Meter,
+    read_chunk_size,
+    slice_size_for,
+)
 from .store_regions import regions_possible
 
 if TYPE_CHECKING:
@@ -108,10 +116,15 @@ class _ItemMeter(_Meter):
     and marks the moment every byte of the dataset has gone to the transport (the moment
     the next request of a pipeline may start: :meth:`wait_sent_all`)."""
 
-    __slots__ = ("_batch", "_on_progress", "_reported_total", "_sent_all", "_waiter")
+    __slots__ = ("_batch", "_new_event", "_on_progress", "_reported_total", "_sent_all", "_waiter")
 
     def __init__(
-        self, batch: _Meter, total: int, *, on_progress: Callable[[], None] | None = None
+        self,
+        batch: _Meter,
+        total: int,
+        *,
+        on_progress: Callable[[], None] | None = None,
+        new_event: Callable[[], _Event] = anyio.Event,
     ) -> None:
         super().__init__(None, total)
         self._batch = batch
@@ -120,7 +133,8 @@ class _ItemMeter(_Meter):
         self._sent_all = False
         # Made only when someone has to wait (most requests are sent before the next one
         # is considered): no event per instance.
-        self._waiter: anyio.Event | None = None
+        self._waiter: _Event | None = None
+        self._new_event = new_event
 
     def add(self, n: int) -> None:
         self.sent += n
@@ -144,7 +158,7 @@ class _ItemMeter(_Meter):
     async def wait_sent_all(self) -> None:
         if not self._sent_all:
             if self._waiter is None:
-                self._waiter = anyio.Event()
+                self._waiter = self._new_event()
             await self._waiter.wait()
 
     def sync_total(self) -> None:
@@ -487,19 +501,21 @@ class _Workers:
     is outstanding (the window), so at most ``width`` workers ever exist. :meth:`close`
     lets them end once every submitted job ran; cancelling the task group stops them."""
 
-    __slots__ = ("_closed", "_jobs", "_run", "_sleepers", "_started", "_tg", "_width")
+    __slots__ = ("_closed", "_jobs", "_new_event", "_run", "_sleepers", "_started", "_tg", "_width")
 
     def __init__(
         self,
         tg: anyio.abc.TaskGroup,
         run: Callable[[int, _Resolved, _ItemMeter], Awaitable[None]],
         width: int,
+        new_event: Callable[[], _Event] = anyio.Event,
     ) -> None:
         self._tg = tg
         self._run = run
         self._width = width
         self._jobs: collections.deque[tuple[int, _Resolved, _ItemMeter]] = collections.deque()
-        self._sleepers: collections.deque[anyio.Event] = collections.deque()
+        self._sleepers: collections.deque[_Event] = collections.deque()
+        self._new_event = new_event
         self._started = 0
         self._closed = False
 
@@ -523,7 +539,7 @@ class _Workers:
                 await self._run(*jobs.popleft())
             if self._closed:
                 return
-            wake = anyio.Event()
+            wake = self._new_event()
             self._sleepers.append(wake)
             await wake.wait()
 
@@ -605,7 +621,7 @@ class _Batch:
                     outer.start_soon(self.read_ahead.run)
                 async with anyio.create_task_group() as tg:
                     self._tg = tg
-                    workers = _Workers(tg, self._send_one, self.width)
+                    workers = _Workers(tg, self._send_one, self.width, _event_factory())
                     try:
                         await self._spawn_all(workers)
                     finally:
@@ -626,6 +642,7 @@ class _Batch:
 
     async def _spawn_all(self, workers: _Workers) -> None:
         previous: _ItemMeter | None = None
+        new_event = _event_factory()
         for index, r in enumerate(self.resolved):
             if self.stop.reason is not None:
                 self._not_sent(index, r)
@@ -657,6 +674,7 @@ class _Batch:
                 self.meter,
                 total,
                 on_progress=self.watchdog.rearm if self.watchdog is not None else None,
+                new_event=new_event,
             )
             if self.width == 1:
                 # One at a time: no task of its own, no trip through the event loop.

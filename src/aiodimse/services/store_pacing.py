@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Iterator
-from typing import Final, TypeAlias
+from typing import Final, Protocol, TypeAlias
 
 import anyio
 
@@ -24,6 +24,7 @@ from ..dimse.file_region import FileRegion
 from ..dimse.fragmenter import resolve_max_pdu_length
 from ..net.channel import Channel
 from ..net.filesource import DEFAULT_CHUNK_SIZE, DatasetReader
+from ..net.waits import Signal
 from .storage_convert import ConvertedSource
 from .store_regions import RegionReader
 
@@ -57,6 +58,26 @@ def loop_clock() -> Callable[[], float]:
     except RuntimeError:  # another backend (trio)
         return anyio.current_time
     return loop.time
+
+
+class _Event(Protocol):
+    """What the batch waits with: ``anyio.Event``, or on asyncio the channel's lighter
+    :class:`~aiodimse.net.waits.Signal` (a loop future per wait, no backend lookup)."""
+
+    def set(self) -> object: ...
+
+    async def wait(self) -> object: ...
+
+
+def _event_factory() -> Callable[[], _Event]:
+    """How to make the batch's one-shot events: per instance (the spawner waiting for the
+    previous request's last byte, a worker waiting for its next job) anyio's cost several
+    calls more than :class:`~aiodimse.net.waits.Signal`, which does the same on asyncio."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:  # another backend (trio)
+        return anyio.Event
+    return Signal
 
 
 class _Meter:
