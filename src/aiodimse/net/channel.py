@@ -335,6 +335,8 @@ class Channel(Inbound, Outbound):
         if close_now is None or not close_now():
             return False
         self._lazy = False
+        if isinstance(group, TaskSet):
+            group.cancel()  # workers waiting for a request end
         self._finish()
         self._ended()
         return True

@@ -47,6 +47,7 @@ from ..pdu import PDV, AAbort, PDataTF
 from .channel_state import ChannelState
 from .diagnostics import summarize
 from .sinks import DatasetSink, MemorySink
+from .waits import TaskSet
 
 if TYPE_CHECKING:
     from .channel import Channel
@@ -339,7 +340,7 @@ class Inbound(ChannelState):
         except anyio.WouldBlock:
             return False
         self._busy_changed(+1)
-        self._task_group.start_soon(self._run_request, received)
+        self._perform(received)
         return True
 
     async def _deliver(self, received: Received) -> None:
@@ -364,7 +365,17 @@ class Inbound(ChannelState):
         if self.inline_request is not None and self.inline_request(msg):
             await self._run_request(received)
         else:
-            self._task_group.start_soon(self._run_request, received)
+            self._perform(received)
+
+    def _perform(self, received: Received) -> None:
+        """Run the handler of ``received`` in a task of the channel's (on asyncio a worker
+        of its :class:`~aiodimse.net.waits.TaskSet`, reused from request to request)."""
+        group = self._task_group
+        assert group is not None
+        if isinstance(group, TaskSet):
+            group.perform(partial(self._run_request, received))
+        else:
+            group.start_soon(self._run_request, received)
 
     def _slots(self) -> anyio.Semaphore:
         """The semaphore bounding the requests we perform at once (PS3.7 D.3.3.3), made on

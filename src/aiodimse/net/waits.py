@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from types import TracebackType
 from typing import Any
@@ -124,19 +124,40 @@ class fail_after:
 class TaskSet:
     """The handler tasks of one channel on asyncio (what an anyio task group does for it
     elsewhere, without a task group's cost per association): started with
-    :meth:`start_soon`, cancelled and awaited when the association ends. ``peer`` names
-    the association in the log line of a task that failed."""
+    :meth:`start_soon`, or for the requests the channel performs with :meth:`perform`;
+    cancelled and awaited when the association ends. ``peer`` names the association in
+    the log line of a task that failed.
 
-    __slots__ = ("_cancelled", "_peer", "_scopes", "_tasks")
+    :meth:`perform` runs each job in a *worker*: a task that, its job done, waits for the
+    next one instead of ending, so a stream of requests (pipelined C-STOREs, ten C-STOREs
+    per association) pays for one task and one cancel scope per worker, not per request.
+    A waiting worker does not count as running; the set's cancellation ends it."""
+
+    __slots__ = ("_cancelled", "_idle", "_peer", "_scopes", "_tasks")
 
     def __init__(self, peer: str) -> None:
         self._peer = peer
         self._tasks: set[asyncio.Task[None]] = set()
         self._scopes: set[anyio.CancelScope] = set()
         self._cancelled = False
+        #: Workers waiting for a job: each waits on its future here.
+        self._idle: list[asyncio.Future[Callable[[], Awaitable[None]] | None]] = []
 
     def start_soon(self, func: Callable[..., Coroutine[Any, Any, None]], *args: object) -> None:
-        task = asyncio.get_running_loop().create_task(self._run(func(*args)))
+        self._start(self._run(func(*args)))
+
+    def perform(self, job: Callable[[], Awaitable[None]]) -> None:
+        """Run ``job()`` soon in a waiting worker, or in a new one."""
+        idle = self._idle
+        while idle:
+            fut = idle.pop()
+            if not fut.done():
+                fut.set_result(job)
+                return
+        self._start(self._work(job))
+
+    def _start(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._done)
 
@@ -152,20 +173,49 @@ class TaskSet:
             finally:
                 self._scopes.discard(scope)
 
+    async def _work(self, job: Callable[[], Awaitable[None]] | None) -> None:
+        """A worker: ``job``, then each job :meth:`perform` hands it, under one anyio
+        cancel scope (see :meth:`_run`); ends when the set is cancelled."""
+        loop = asyncio.get_running_loop()
+        with anyio.CancelScope() as scope:
+            if self._cancelled:
+                scope.cancel()
+            self._scopes.add(scope)
+            try:
+                while job is not None:
+                    await job()
+                    if self._cancelled:
+                        return
+                    fut: asyncio.Future[Callable[[], Awaitable[None]] | None]
+                    fut = loop.create_future()
+                    self._idle.append(fut)
+                    try:
+                        job = await fut
+                    finally:
+                        if fut in self._idle:  # cancelled while waiting
+                            self._idle.remove(fut)
+            finally:
+                self._scopes.discard(scope)
+
     def _done(self, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
             log.error("%s: a task of the association failed", self._peer, exc_info=task.exception())
 
     def running(self) -> bool:
-        """Whether a task of the group has not finished yet."""
-        return bool(self._tasks)
+        """Whether a task of the set has work left (a waiting worker has none)."""
+        return len(self._tasks) > len(self._idle)
 
     def cancel(self) -> bool:
-        """Cancel what still runs; True when there is something to wait for."""
+        """Cancel what still runs (and end the waiting workers); True when there is
+        something to wait for."""
         self._cancelled = True
         for scope in self._scopes:
             scope.cancel()
+        idle, self._idle = self._idle, []
+        for fut in idle:  # let them end at once (their scope's cancellation would too)
+            if not fut.done():
+                fut.set_result(None)
         return bool(self._tasks)
 
     async def wait(self) -> None:
