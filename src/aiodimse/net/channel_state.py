@@ -39,10 +39,15 @@ from .waits import Signal, TaskSet
 if TYPE_CHECKING:
     from .inbound import Incoming, InlineResponder, Received, RequestHandler, SinkFactory
 
-__all__ = ["ChannelState", "Event", "Lock"]
+__all__ = ["ChannelState", "Event", "Lock", "OutgoingDataset"]
 
 Lock = anyio.Lock | asyncio.Lock
 Event = anyio.Event | Signal
+#: A message's dataset as the channel sends it: bytes, chunks, or chunks produced while
+#: sending (a file read off the loop); ``None``: no dataset.
+OutgoingDataset = (
+    bytes | memoryview | Iterable[bytes | memoryview] | AsyncIterable[bytes | memoryview] | None
+)
 
 
 class ChannelState(ABC):
@@ -109,11 +114,7 @@ class ChannelState(ABC):
         self,
         context_id: int,
         message: DimseMessage,
-        dataset: bytes
-        | memoryview
-        | Iterable[bytes | memoryview]
-        | AsyncIterable[bytes | memoryview]
-        | None = None,
+        dataset: OutgoingDataset = None,
     ) -> None:
         """Send a DIMSE message (:mod:`aiodimse.net.outbound`)."""
 

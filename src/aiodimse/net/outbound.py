@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterable, AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 import anyio
@@ -25,7 +25,7 @@ from ..dimse.messages import DimseMessage, DimseRequest
 from ..dimse.operations import DEFAULT_MESSAGE_ID_ALLOCATOR
 from ..errors import AssociationAborted, AssociationError, DicomTimeoutError
 from ..pdu import PDataTF
-from .channel_state import ChannelState
+from .channel_state import ChannelState, OutgoingDataset
 from .inbound import Received
 from .waits import acquire, expire, fail_after
 
@@ -61,11 +61,7 @@ class Outbound(ChannelState):
         timeout: float | None,
         what: str,
         *,
-        dataset: bytes
-        | memoryview
-        | Iterable[bytes | memoryview]
-        | AsyncIterable[bytes | memoryview]
-        | None = None,
+        dataset: OutgoingDataset = None,
         on_sent: Callable[[], None] | None = None,
     ) -> Received:
         """Send a request that has exactly one response (C-ECHO, C-STORE) with its
@@ -128,11 +124,7 @@ class Outbound(ChannelState):
         self,
         context_id: int,
         message: DimseMessage,
-        dataset: bytes
-        | memoryview
-        | Iterable[bytes | memoryview]
-        | AsyncIterable[bytes | memoryview]
-        | None = None,
+        dataset: OutgoingDataset = None,
     ) -> None:
         """Send a DIMSE message (PS3.7) fragmented to the peer's maximum PDU length.
 
