@@ -198,6 +198,8 @@ class Channel(Inbound, Outbound):
         #: While lazy (no reader task): the loop timer standing in for the reader's deadline
         #: (:meth:`_arm_lazy_timer`); it starts the reader when a deadline passes.
         self._lazy_timer: asyncio.TimerHandle | None = None
+        self._deferred_flush: asyncio.Handle | None = None
+        self._deferred = 0
         #: Set by an owner that does not call :meth:`stop` (the acceptor): called once when
         #: the channel has ended and its connection is closed, by whoever ended it.
         self.on_finished: Callable[[], None] | None = None
@@ -307,6 +309,9 @@ class Channel(Inbound, Outbound):
         """The channel's work is over and its connection closed: tell an owner that asked
         (``on_finished``), once."""
         self._cancel_lazy_timer()
+        if self._deferred_flush is not None:
+            self._deferred_flush.cancel()
+            self._deferred_flush = None
         self._core.release_buffers()
         # The transport holds our bound methods and we hold its (and the server's
         # connection object's): drop them, so that the connection's objects are freed by

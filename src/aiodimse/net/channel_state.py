@@ -87,6 +87,9 @@ class ChannelState(ABC):
     _message_lock: Lock
     _waiters: dict[int, MemoryObjectSendStream[Received]]
     _once: dict[int, asyncio.Future[Received | None]]
+    #: The loop callback writing responses queued together (:mod:`aiodimse.net.outbound`).
+    _deferred_flush: asyncio.Handle | None
+    _deferred: int
 
     # -- operations of one part used by another ---------------------------------------------
     @abstractmethod
@@ -100,6 +103,10 @@ class ChannelState(ABC):
     @abstractmethod
     async def _flush(self) -> None:
         """Write what the core queued, in order."""
+
+    @abstractmethod
+    def _flush_nowait(self) -> bool:
+        """Write what the core queued without waiting; False: not all of it went out."""
 
     @abstractmethod
     def _busy_changed(self, delta: int) -> None:

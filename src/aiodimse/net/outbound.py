@@ -23,7 +23,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream
 from ..dimse.command_codec import encode_command
 from ..dimse.messages import DimseMessage, DimseRequest
 from ..dimse.operations import DEFAULT_MESSAGE_ID_ALLOCATOR
-from ..errors import AssociationAborted, AssociationError, DicomTimeoutError
+from ..errors import AssociationAborted, AssociationError, DicomTimeoutError, NetworkError
 from ..pdu import PDataTF
 from .channel_state import ChannelState, OutgoingDataset
 from .inbound import Received
@@ -32,6 +32,10 @@ from .waits import acquire, expire, fail_after
 __all__ = ["Outbound"]
 
 log = logging.getLogger("aiodimse.net")
+
+#: At most this many command-only messages wait for one write at the loop's next turn
+#: (:meth:`Outbound._defer_flush`): the window's responses, not a handler's stream.
+DEFER_MAX = 64
 
 
 class Outbound(ChannelState):
@@ -144,7 +148,8 @@ class Outbound(ChannelState):
         try:
             if dataset is None:
                 self._send_command_set(context_id, command)
-                await self._flush()
+                if not self._defer_flush():
+                    await self._flush()
                 return
             if isinstance(dataset, AsyncIterable):
                 # Streamed (large) datasets: one write per PDU keeps what is held in memory
@@ -168,6 +173,41 @@ class Outbound(ChannelState):
                 await self._flush()
         finally:
             lock.release()
+
+    def _defer_flush(self) -> bool:
+        """While several requests we perform are in flight (a window, PS3.7 D.3.3.3), their
+        responses are written together: a command-only message queued now goes out with
+        whatever else becomes ready in this turn of the event loop, in one write at the
+        next turn, not in a write of its own. True: deferred (on asyncio only)."""
+        slots = self._perform_slots
+        if not self._native or slots is None or self._performs - slots.value < 2:
+            return False
+        if self._deferred_flush is None:
+            loop = asyncio.get_running_loop()
+            self._deferred_flush = loop.call_soon(self._write_deferred)
+            self._deferred = 0
+        elif self._deferred >= DEFER_MAX:
+            return False  # a handler sending many without waiting: write (and yield) now
+        self._deferred += 1
+        return True
+
+    def _write_deferred(self) -> None:
+        self._deferred_flush = None
+        if self._closed.is_set():
+            return  # what the association sent last was written by its end
+        if not self._flush_nowait() and not self._closed.is_set():
+            # The socket took part of it, or another task is sending: make sure a flush
+            # follows (it writes what is left, in order).
+            group = self._task_group
+            if group is not None:
+                group.start_soon(self._flush_or_fail)
+
+    async def _flush_or_fail(self) -> None:
+        try:
+            await self._flush()
+        except NetworkError as exc:  # nobody waits for this write: the association ends
+            self._fail(exc)
+            self._closed.set()
 
     def _send_message_now(self, context_id: int, message: DimseMessage) -> None:
         """Queue a command-only message (no waiting; the caller flushes). Only while no
