@@ -20,7 +20,8 @@ import pytest
 
 import aiodimse
 
-pytestmark = pytest.mark.anyio
+# The socket transport and the channel holding each other is the loop-callback path.
+pytestmark = [pytest.mark.anyio, pytest.mark.fd_callbacks]
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 from abc import ABC, abstractmethod
 from collections import deque
-from collections.abc import AsyncIterable, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterable, Awaitable, Callable, Iterable, Sequence
 from typing import TYPE_CHECKING
 
 import anyio
@@ -27,6 +27,7 @@ import anyio.abc
 from anyio.streams.memory import MemoryObjectSendStream
 
 from ..association.connection import Association as CoreAssociation
+from ..association.connection import Buffer
 from ..association.negotiation import Negotiated
 from ..config import Limits, Timeouts
 from ..dimse.assembler import MessageAssembler
@@ -89,6 +90,8 @@ class ChannelState(ABC):
     _once: dict[int, asyncio.Future[Received | None]]
     #: The loop callback writing responses queued together (:mod:`aiodimse.net.outbound`).
     _deferred_flush: asyncio.Handle | None
+    #: The transport's send without waiting (asyncio, a socket of ours); ``None`` elsewhere.
+    _send_nowait: Callable[[Sequence[Buffer]], bool] | None
     _deferred: int
 
     # -- operations of one part used by another ---------------------------------------------

@@ -180,8 +180,8 @@ class Outbound(ChannelState):
         whatever else becomes ready in this turn of the event loop, in one write at the
         next turn, not in a write of its own. True: deferred (on asyncio only)."""
         slots = self._perform_slots
-        if not self._native or slots is None or self._performs - slots.value < 2:
-            return False
+        if self._send_nowait is None or slots is None or self._performs - slots.value < 2:
+            return False  # not our socket on asyncio (no write without waiting), or no window
         if self._deferred_flush is None:
             loop = asyncio.get_running_loop()
             self._deferred_flush = loop.call_soon(self._write_deferred)
