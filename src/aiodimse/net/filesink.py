@@ -327,13 +327,36 @@ class FileSink:
                 self._block = None
                 await self._hand((block, size, True))
 
+    def close_nowait(self) -> bool:
+        """:meth:`close` when it needs no waiting: with ``defer_finish``, a dataset held in
+        memory (smaller than one hand-over) is closed at once (True); otherwise nothing is
+        done (False: await :meth:`close`)."""
+        if self.state is not SinkState.OPEN:
+            return True
+        if self._streaming or not self.defer_finish:
+            return False
+        self.state = SinkState.CLOSED
+        if self.error is None:
+            self._close_held()
+        return True
+
+    def _close_held(self) -> None:
+        """Closing a dataset held in memory with ``defer_finish``: kept as it is."""
+        self._decide_skip()
+        if self.in_memory_max and len(self._buf) <= self.in_memory_max:
+            self.data = bytes(self._take())
+            return
+        body = self._take()
+        self._kept = body  # the head is read from it (see ``head``)
+        self._body = body
+
     async def close(self) -> None:
         """Message complete: everything is on disk (fsynced when durable) or in memory.
 
         With ``defer_finish`` the bytes are only handed over (no worker-thread trip for a
         dataset smaller than one hand-over): call :meth:`finish` before using the file.
         """
-        if self.state is not SinkState.OPEN:
+        if self.close_nowait():
             return
         self.state = SinkState.CLOSED
         if self._streaming:
@@ -348,16 +371,13 @@ class FileSink:
             if not self.defer_finish:
                 await anyio.to_thread.run_sync(self._done.wait, limiter=self._limiter)
             return
-        if self.error is None:
+        if self.error is None:  # not deferred (close_nowait() did that): written now
             self._decide_skip()
             if self.in_memory_max and len(self._buf) <= self.in_memory_max:
                 self.data = bytes(self._take())
                 return
             body = self._take()
             self._kept = body  # the head is read from it (see ``head``)
-            if self.defer_finish:
-                self._body = body
-                return
             await anyio.to_thread.run_sync(self._write_whole, body, limiter=self._limiter)
 
     async def finish(

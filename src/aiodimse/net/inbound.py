@@ -157,19 +157,21 @@ class Inbound(ChannelState):
                 write = inc.write_nowait
                 if write is None or not write(ev.data):
                     stash.append(partial(self._handle_assembled, ev))
-        elif isinstance(ev, CommandReceived) and ev.message.has_dataset:
-            # The sink factory (application code) runs in the reader, never here.
-            stash.append(partial(self._handle_assembled, ev))
         elif isinstance(ev, CommandReceived):
+            # A dataset follows: the sink factory (synchronous, as in the reader; what it
+            # raises goes to the reader like any error of the fast path) opens its sink.
             self._command_received(ev)
         elif isinstance(ev, MessageComplete):
             inc = self._incoming
             assert inc is not None  # the assembler checked the order
-            if inc.sink is not None:  # closed and delivered by the reader
-                stash.append(partial(self._handle_assembled, ev))
-                return
+            sink = inc.sink
+            if sink is not None:
+                close_nowait: Callable[[], bool] | None = getattr(sink, "close_nowait", None)
+                if close_nowait is None or not close_nowait():
+                    stash.append(partial(self._handle_assembled, ev))  # close() waits
+                    return
             self._incoming = None
-            received = Received(context_id=inc.context_id, message=inc.message)
+            received = self._received(inc)
             if not self._deliver_now(received):
                 stash.append(partial(self._deliver, received))
         else:  # pragma: no cover - the assembler gives the three events above
@@ -230,22 +232,20 @@ class Inbound(ChannelState):
             inc = self._incoming
             assert inc is not None  # the assembler checked the order
             self._incoming = None
-            dataset: bytes | None = None
             if inc.sink is not None:
                 await inc.sink.close()
-                if isinstance(inc.sink, MemorySink):
-                    if inc.sink.error is not None:
-                        log.error("%s: %s", self.peer, inc.sink.error)
-                    else:
-                        dataset = inc.sink.getvalue()
-            await self._deliver(
-                Received(
-                    context_id=inc.context_id,
-                    message=inc.message,
-                    dataset=dataset,
-                    sink=inc.sink,
-                )
-            )
+            await self._deliver(self._received(inc))
+
+    def _received(self, inc: Incoming) -> Received:
+        """The complete message of ``inc``, its sink closed."""
+        sink = inc.sink
+        dataset: bytes | None = None
+        if isinstance(sink, MemorySink):
+            if sink.error is not None:
+                log.error("%s: %s", self.peer, sink.error)
+            else:
+                dataset = sink.getvalue()
+        return Received(context_id=inc.context_id, message=inc.message, dataset=dataset, sink=sink)
 
     def _malformed_command(self, exc: MalformedCommand, now: float) -> None:
         """PS3.7 C.5 / ROBUSTNESS 24: answer with a failure status when possible, else abort."""

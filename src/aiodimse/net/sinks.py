@@ -9,6 +9,11 @@ Awaiting ``write`` is the backpressure: a sink with a bounded queue in front of 
 blocks the association's reader, which stops reading the socket, which makes TCP slow the
 peer down; memory stays bounded.
 
+A sink may also offer ``close_nowait() -> bool``: close at once when that needs no waiting
+(True), else change nothing (False: the channel awaits ``close``). The channel then
+delivers a complete message from the transport's read callback, with no trip through the
+association's reader task.
+
 ``write`` receives a view of the receive buffer; a sink that keeps the data past the call
 must keep the view (the decoder never reuses a buffer that has views) or copy it.
 A sink never raises from ``write`` for its own I/O trouble: it records the error and
@@ -58,6 +63,10 @@ class MemorySink:
 
     async def close(self) -> None:
         return None
+
+    def close_nowait(self) -> bool:
+        """:meth:`close` without waiting (nothing to do): True."""
+        return True
 
     async def discard(self) -> None:
         self._chunks.clear()

@@ -285,6 +285,9 @@ class _NullSink:
     async def close(self) -> None:
         return None
 
+    def close_nowait(self) -> bool:
+        return True
+
     async def discard(self) -> None:
         return None
 
