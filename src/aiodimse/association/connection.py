@@ -160,6 +160,9 @@ class Association:
         self._encoded: tuple[PDU, list[Buffer]] | None = None
         # Our A-ASSOCIATE-RQ, encoded once: issued in Sta1 (Evt1), sent on Evt2 (AE-2).
         self._request_parts: list[Buffer] | None = None
+        #: Debug logging of transitions, decided once per association (as the channel's
+        #: own): on, every event goes through the table and is logged.
+        self._trace = _debug()
 
     # -- introspection ---------------------------------------------------------------
 
@@ -312,7 +315,7 @@ class Association:
         Raises :class:`~aiodimse.errors.LocalProtocolError` if the primitive is not allowed
         in this state or for this role, or ``pdu`` is invalid; nothing changes then.
         """
-        if type(pdu) is PDataTF and self._state is State.Sta6 and not _debug():
+        if type(pdu) is PDataTF and self._state is State.Sta6 and not self._trace:
             # The commonest cell, applied directly: Sta6 + Evt9 -> DT-1, send the P-DATA-TF
             # PDU and stay in Sta6 (PS3.8 Table 9-7); the same checks as below.
             self._check_outgoing(pdu)
@@ -357,7 +360,7 @@ class Association:
         a context not accepted, longer than the peer's maximum PDU length): then fragment
         it and use :meth:`send`."""
         agreed = self._negotiated
-        if self._state is not State.Sta6 or agreed is None or _debug():
+        if self._state is not State.Sta6 or agreed is None or self._trace:
             return False
         n = len(command)
         if not 0 < n <= agreed.peer_max_pdu - 6 or context_id not in agreed.accepted:
@@ -476,7 +479,7 @@ class Association:
                         now,
                     )
                     return
-            if state is State.Sta6 and not _debug():
+            if state is State.Sta6 and not self._trace:
                 # The commonest cell, applied directly: Sta6 + Evt10 -> DT-2, indicate the
                 # P-DATA and stay in Sta6 (PS3.8 Table 9-7).
                 self._events.append(pdu)

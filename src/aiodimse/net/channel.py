@@ -459,8 +459,9 @@ class Channel(Inbound, Outbound):
         else:
             self._idle_deadline = math.inf
 
-    def _rearm_pdu(self, now: float) -> None:
-        if self._core.buffered_bytes == 0 or self.timeouts.pdu is None:
+    def _rearm_pdu(self, now: float, buffered: int) -> None:
+        """``buffered``: the core's ``buffered_bytes`` (a partial PDU's bytes)."""
+        if buffered == 0 or self.timeouts.pdu is None:
             self._pdu_deadline = math.inf
         elif self._pdu_deadline == math.inf:
             self._pdu_deadline = now + self.timeouts.pdu
@@ -500,7 +501,7 @@ class Channel(Inbound, Outbound):
                     if self._closed.is_set():
                         return
                     self._rearm_idle(now)
-                    self._rearm_pdu(now)
+                    self._rearm_pdu(now, self._core.buffered_bytes)
                     self._retime(timer)
             self._timer = None
             if timer.cancelled_caught:
@@ -695,10 +696,11 @@ class Channel(Inbound, Outbound):
         finally:
             if local is not None:
                 local.name = previous
-        if self._quickack_sock is not None and self._peer_may_wait():
+        buffered = core.buffered_bytes
+        if self._quickack_sock is not None and self._peer_may_wait(buffered):
             rearm_quickack(self._quickack_sock)
         self._rearm_idle(now)
-        self._rearm_pdu(now)
+        self._rearm_pdu(now, buffered)
         timer = self._timer
         if timer is not None:
             self._retime(timer)
@@ -732,13 +734,13 @@ class Channel(Inbound, Outbound):
                 local.name = previous
         return True
 
-    def _peer_may_wait(self) -> bool:
+    def _peer_may_wait(self, buffered: int) -> bool:
         """Whether the peer may be waiting for our ACK: a sender with Nagle on holds its
         next small write until its last one is acknowledged, and Linux delays our ACK by up
         to 40 ms. That matters while part of a PDU or message is here or more responses are
         due; otherwise it is our turn to write, and what we write carries the ACK (so the
         fast path spares a ``setsockopt`` and a bare ACK segment per message)."""
-        if self._core.buffered_bytes or self._incoming is not None or self._waiters:
+        if buffered or self._incoming is not None or self._waiters:  # core.buffered_bytes
             return True
         answered = 0
         for fut in self._once.values():
