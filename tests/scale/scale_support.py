@@ -7,7 +7,8 @@ counts the requests being performed at once (``max_active``), lets a test hold a
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,7 +20,8 @@ from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 import aiodimse
 from aiodimse.dimse.messages import CStoreRQ, CStoreRSP
 from aiodimse.net.channel import Channel, Received
-from aiodimse.services.contexts import Context
+from aiodimse.services.association import Association
+from aiodimse.services.contexts import VERIFICATION, Context
 from tests.storage.storage_scu_support import HashSink
 
 CT = "1.2.840.10008.5.1.4.1.1.2"
@@ -144,3 +146,17 @@ class Gate:
         if self.waiting >= self.count:
             self.opened.set()
         await self.opened.wait()
+
+
+@asynccontextmanager
+async def session(scp: WindowSCP, *, invoked: int = 16) -> AsyncIterator[Association]:
+    """An association from an SCU proposing a window of ``invoked`` to ``scp``."""
+    scu = aiodimse.AE("SCU", max_operations_invoked=invoked)
+    async with scp.ae.serve("127.0.0.1", 0) as server:
+        async with scu.associate(
+            "127.0.0.1",
+            server.port,
+            called_ae="WINDOWSCP",
+            contexts=[*storage_contexts(CT), VERIFICATION],
+        ) as assoc:
+            yield assoc

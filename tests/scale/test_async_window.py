@@ -8,7 +8,6 @@ response before the next request would never get past the first (``fail_after`` 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 
 import anyio
@@ -18,7 +17,6 @@ from pydicom.dataset import Dataset
 import aiodimse
 from aiodimse import QueryLevel, QueryModel
 from aiodimse.net.channel import Channel
-from aiodimse.services.association import Association
 from aiodimse.services.contexts import VERIFICATION
 from aiodimse.services.qr_models import find_contexts
 from aiodimse.services.storage_scp import StorageOptions
@@ -28,6 +26,7 @@ from tests.scale.scale_support import (
     Gate,
     WindowSCP,
     make_instance,
+    session,
     storage_contexts,
 )
 
@@ -39,19 +38,6 @@ LIMIT = 20.0  # seconds; a broken pipeline deadlocks against the gates, this end
 @pytest.fixture(params=["asyncio", "trio"])
 def anyio_backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
-
-
-@asynccontextmanager
-async def session(scp: WindowSCP, *, invoked: int = 16) -> AsyncIterator[Association]:
-    scu = aiodimse.AE("SCU", max_operations_invoked=invoked)
-    async with scp.ae.serve("127.0.0.1", 0) as server:
-        async with scu.associate(
-            "127.0.0.1",
-            server.port,
-            called_ae="WINDOWSCP",
-            contexts=[*storage_contexts(CT), VERIFICATION],
-        ) as assoc:
-            yield assoc
 
 
 async def test_window_is_proposed_granted_and_clamped() -> None:

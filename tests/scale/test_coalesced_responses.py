@@ -12,11 +12,9 @@ from __future__ import annotations
 import anyio
 import pytest
 
-import aiodimse
 from aiodimse.net import transport as transport_mod
 from aiodimse.net.channel import Channel
-from aiodimse.services.contexts import VERIFICATION
-from tests.scale.scale_support import CT, Gate, WindowSCP, make_instance, storage_contexts
+from tests.scale.scale_support import Gate, WindowSCP, make_instance, session
 
 pytestmark = pytest.mark.anyio
 
@@ -47,18 +45,11 @@ async def test_a_windows_responses_leave_in_few_writes(monkeypatch: pytest.Monke
         return None
 
     scp = WindowSCP(hook=hook, max_operations_performed=WINDOW)
-    scu = aiodimse.AE("SCU", max_operations_invoked=WINDOW)
     with anyio.fail_after(20):
-        async with scp.ae.serve("127.0.0.1", 0) as server:
-            async with scu.associate(
-                "127.0.0.1",
-                server.port,
-                called_ae="WINDOWSCP",
-                contexts=[*storage_contexts(CT), VERIFICATION],
-            ) as assoc:
-                assert assoc.operations_window == WINDOW
-                results = await assoc.store_many([make_instance(i) for i in range(WINDOW)])
-                after = writes[opened_at[0] :]
+        async with session(scp, invoked=WINDOW) as assoc:
+            assert assoc.operations_window == WINDOW
+            results = await assoc.store_many([make_instance(i) for i in range(WINDOW)])
+            after = writes[opened_at[0] :]
     assert [r.ok for r in results] == [True] * WINDOW
     assert sorted(scp.answered) == list(range(WINDOW))
     # The gate opened with every request performed: their responses (and nothing else,

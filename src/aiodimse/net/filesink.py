@@ -337,18 +337,19 @@ class FileSink:
             return False
         self.state = SinkState.CLOSED
         if self.error is None:
-            self._close_held()
+            self._body = self._close_held()  # written by finish()
         return True
 
-    def _close_held(self) -> None:
-        """Closing a dataset held in memory with ``defer_finish``: kept as it is."""
+    def _close_held(self) -> bytearray | None:
+        """Close a dataset held in memory (not streamed): kept in ``data`` when small
+        enough (``None``), else its body to be written is returned."""
         self._decide_skip()
         if self.in_memory_max and len(self._buf) <= self.in_memory_max:
             self.data = bytes(self._take())
-            return
+            return None
         body = self._take()
         self._kept = body  # the head is read from it (see ``head``)
-        self._body = body
+        return body
 
     async def close(self) -> None:
         """Message complete: everything is on disk (fsynced when durable) or in memory.
@@ -372,13 +373,9 @@ class FileSink:
                 await anyio.to_thread.run_sync(self._done.wait, limiter=self._limiter)
             return
         if self.error is None:  # not deferred (close_nowait() did that): written now
-            self._decide_skip()
-            if self.in_memory_max and len(self._buf) <= self.in_memory_max:
-                self.data = bytes(self._take())
-                return
-            body = self._take()
-            self._kept = body  # the head is read from it (see ``head``)
-            await anyio.to_thread.run_sync(self._write_whole, body, limiter=self._limiter)
+            body = self._close_held()
+            if body is not None:
+                await anyio.to_thread.run_sync(self._write_whole, body, limiter=self._limiter)
 
     async def finish(
         self,

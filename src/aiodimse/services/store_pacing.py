@@ -106,6 +106,15 @@ class _Meter:
             self._callback(self.sent, self.total)
 
 
+def _continues(region: FileRegion, chunk: FileRegion) -> bool:
+    """Whether ``chunk`` is the part of ``region``'s file right after it (one region then)."""
+    return (
+        chunk.fd == region.fd
+        and chunk.owner is region.owner
+        and chunk.offset == region.offset + region.length
+    )
+
+
 class _Paced:
     """The dataset in slices; each request for the next slice means the previous one went
     out (the fragmenter pulls lazily), so it counts progress and re-arms the deadline.
@@ -255,12 +264,7 @@ class _Paced:
             except StopIteration:
                 break
             self.rearm()
-            if (
-                type(chunk) is not FileRegion
-                or chunk.fd != region.fd
-                or chunk.owner is not region.owner
-                or chunk.offset != region.offset + region.length
-            ):
+            if not isinstance(chunk, FileRegion) or not _continues(region, chunk):
                 self._held = chunk
                 break
             region = FileRegion(
@@ -289,12 +293,7 @@ class _Paced:
                 chunk = await self._chunk()
             except StopAsyncIteration:
                 break
-            if (
-                not isinstance(chunk, FileRegion)
-                or chunk.fd != region.fd
-                or chunk.owner is not region.owner
-                or chunk.offset != region.offset + region.length
-            ):
+            if not isinstance(chunk, FileRegion) or not _continues(region, chunk):
                 self._held = chunk
                 break
             region = FileRegion(
