@@ -371,7 +371,11 @@ async def test_cancelling_a_store_mid_transfer_aborts_the_association(
     scp = RecordingSCP(
         contexts=contexts_for([huge.sop_class_uid], ALL_TS),
         keep_bytes=False,
-        sink_delay=0.01,  # per dataset fragment: 256 KiB PDUs make ~80 of them
+        # Per 256 KiB fragment: in the 0.3 s before the cancel the SCP takes ~2.5 MiB, and
+        # the socket buffers (autotuned up to ~10 MiB on Linux) and the reader's read-ahead
+        # (2 MiB) hold the rest of what was sent: well short of the 20 MiB, so the cancel
+        # always lands mid-message (at 0.01 s per fragment it could all fit: flaky).
+        sink_delay=0.03,
         slow_bytes=1 << 30,
         max_pdu=256 * 1024,
     )
