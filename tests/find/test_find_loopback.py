@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -149,6 +150,8 @@ class Endless:
         self.closed = anyio.Event()
         self.stall_after = stall_after
         self.cancelled_in_pull = False
+        #: Set when it starts waiting for its source (a thread may wait for it).
+        self.stalled = threading.Event()
 
     async def find(
         self, identifier: Dataset, model: QueryModel, level: QueryLevel | None
@@ -156,6 +159,7 @@ class Endless:
         try:
             while True:
                 if self.stall_after is not None and self.produced >= self.stall_after:
+                    self.stalled.set()
                     try:
                         await anyio.sleep(3600)
                     except anyio.get_cancelled_exc_class():

@@ -677,6 +677,9 @@ async def test_pynetdicom_scu_cancels_our_scp() -> None:
             for status, _ in assoc.send_c_find(query, StudyFind, msg_id=4321):
                 statuses.append(int(status.Status))
                 if len(statuses) == 3:
+                    # Once our backend waits for its source (it has produced its 10), so
+                    # the C-CANCEL must reach it there, not at its next item.
+                    assert backend.stalled.wait(10)
                     cid = assoc.accepted_contexts[0].context_id
                     assoc.send_c_cancel(4321, cid)
         finally:
@@ -688,11 +691,9 @@ async def test_pynetdicom_scu_cancels_our_scp() -> None:
         statuses = await anyio.to_thread.run_sync(client, server.port)
         with anyio.fail_after(5):
             await backend.closed.wait()
-    # Those already sent (at least the 3 before the C-CANCEL, at most the 10 produced: a
-    # loaded machine may see the C-CANCEL before the 10th went out), then Cancel, then nothing.
-    sent = len(statuses) - 1
-    assert statuses == [0xFF00] * sent + [0xFE00]
-    assert 3 <= sent <= backend.produced <= 10
-    if sent == 10:  # the backend was waiting for its source: cancelled there, not left running
-        assert backend.cancelled_in_pull
+    # The 10 produced, then Cancel, then nothing; the backend was waiting for its source
+    # when the C-CANCEL came: cancelled there, not left running.
+    assert statuses == [0xFF00] * 10 + [0xFE00]
+    assert backend.produced == 10
+    assert backend.cancelled_in_pull
     assert scp.cancelled == 1
