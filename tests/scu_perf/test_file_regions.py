@@ -36,7 +36,7 @@ from aiodimse.pdu import PDataTF, pdata_tf_parts
 from aiodimse.services import storage_scu, store_regions
 from aiodimse.services.storage_contexts import propose_contexts
 from aiodimse.services.store_regions import RegionReader, regions_possible
-from tests.storage.storage_scu_support import RecordingSCP, contexts_for
+from tests.storage.storage_scu_support import RecordingSCP, contexts_for, store_many_to
 from tests.support import datagen
 
 pytestmark = pytest.mark.anyio
@@ -288,12 +288,7 @@ async def test_store_many_sends_regions_byte_identical(
     monkeypatch.setattr("aiodimse.net.transport.write_with_regions", counting)
     ts = (ExplicitVRLittleEndian, ImplicitVRLittleEndian)
     scp = RecordingSCP(contexts=contexts_for([f.sop_class_uid for f in files], ts), max_pdu=65536)
-    scu = aiodimse.AE("SCU", max_operations_invoked=window)
-    async with scp.ae.serve("127.0.0.1", 0) as server:
-        async with scu.associate(
-            "127.0.0.1", server.port, contexts=propose_contexts(files)
-        ) as assoc:
-            results = await assoc.store_many(files, window=window)
+    results = await store_many_to(scp, files, window=window)
     assert all(r.ok for r in results), [r.describe() for r in results]
     assert len(used) == 3 and all(r.bytes_read == big_file.dataset_length for r in used)
     # One write per PDU (PDU header, PDV header, region; nothing joined).

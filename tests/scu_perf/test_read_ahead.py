@@ -28,7 +28,7 @@ from aiodimse.net.filesource import (
 )
 from aiodimse.services import store_batch
 from aiodimse.services.storage_contexts import propose_contexts
-from tests.storage.storage_scu_support import RecordingSCP, contexts_for
+from tests.storage.storage_scu_support import RecordingSCP, contexts_for, store_many_to
 from tests.support import datagen
 
 pytestmark = pytest.mark.anyio
@@ -184,12 +184,7 @@ async def test_store_many_sends_read_ahead_files_byte_identical_in_few_trips(
     monkeypatch.setattr(store_batch, "prefetch_datasets", counting)
     files = [*small_files[:6], big_file, *small_files[6:]]
     scp = _scp(files)
-    scu = aiodimse.AE("SCU", max_operations_invoked=window)
-    async with scp.ae.serve("127.0.0.1", 0) as server:
-        async with scu.associate(
-            "127.0.0.1", server.port, contexts=propose_contexts(files)
-        ) as assoc:
-            results = await assoc.store_many(files, window=window)
+    results = await store_many_to(scp, files, window=window)
     assert all(r.ok for r in results), [r.describe() for r in results]
     assert sum(batches) == len(files) and len(batches) < len(files) // 2
     by_uid = {a.sop_instance_uid: a for a in scp.arrived}

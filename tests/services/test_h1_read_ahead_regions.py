@@ -21,7 +21,7 @@ from aiodimse.net.filesource import DicomFileInfo, Prefetched, read_file_info
 from aiodimse.net.sendfile import SENDFILE_SUPPORTED
 from aiodimse.services import store_batch
 from aiodimse.services.storage_contexts import propose_contexts
-from tests.storage.storage_scu_support import RecordingSCP, contexts_for
+from tests.storage.storage_scu_support import RecordingSCP, contexts_for, store_many_to
 from tests.support import datagen
 
 pytestmark = [
@@ -80,12 +80,7 @@ async def test_region_files_are_opened_many_per_trip_and_bounded(
     monkeypatch.setattr(store_batch, "prefetch_datasets", trips)
     files = region_files * 3  # 36 instances
     scp = _scp(files)
-    scu = aiodimse.AE("SCU", max_operations_invoked=window)
-    async with scp.ae.serve("127.0.0.1", 0) as server:
-        async with scu.associate(
-            "127.0.0.1", server.port, contexts=propose_contexts(files)
-        ) as assoc:
-            results = await assoc.store_many(files, window=window)
+    results = await store_many_to(scp, files, window=window)
     assert all(r.ok for r in results), [r.describe() for r in results]
     # Only opened (every head 0), each file once, in trips of at least half the cap (the
     # last one may be shorter): 36 files, cap 16 -> at most 1 + 36 // 8 trips.

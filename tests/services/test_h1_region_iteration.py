@@ -17,7 +17,6 @@ import anyio
 import pytest
 from pydicom.uid import ExplicitVRLittleEndian
 
-import aiodimse
 from aiodimse.dimse.file_region import FileRegion
 from aiodimse.net import sendfile as sendfile_mod
 from aiodimse.net.filesource import (
@@ -27,10 +26,9 @@ from aiodimse.net.filesource import (
     read_file_info,
 )
 from aiodimse.net.sendfile import SENDFILE_SUPPORTED
-from aiodimse.services.storage_contexts import propose_contexts
 from aiodimse.services.store_pacing import _Meter, _Paced
 from aiodimse.services.store_regions import RegionReader
-from tests.storage.storage_scu_support import RecordingSCP, contexts_for
+from tests.storage.storage_scu_support import RecordingSCP, contexts_for, store_many_to
 from tests.support import datagen
 
 pytestmark = pytest.mark.anyio
@@ -135,12 +133,7 @@ async def test_a_region_instance_goes_in_two_writes(
     ts = (ExplicitVRLittleEndian, info.transfer_syntax_uid)
     scp = RecordingSCP(contexts=contexts_for([info.sop_class_uid], ts), max_pdu=peer_max)
     files = [info] * 3
-    scu = aiodimse.AE("SCU", max_operations_invoked=window)
-    async with scp.ae.serve("127.0.0.1", 0) as server:
-        async with scu.associate(
-            "127.0.0.1", server.port, contexts=propose_contexts(files)
-        ) as assoc:
-            results = await assoc.store_many(files, window=window)
+    results = await store_many_to(scp, files, window=window)
     assert all(r.ok for r in results), [r.describe() for r in results]
     assert len(writes) == 2 * len(files)
     for first, last in zip(writes[::2], writes[1::2], strict=True):

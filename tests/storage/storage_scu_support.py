@@ -17,7 +17,10 @@ import anyio
 import aiodimse
 from aiodimse.dimse.messages import CStoreRQ, CStoreRSP, DimseMessage
 from aiodimse.net.channel import Channel, Received
+from aiodimse.net.filesource import DicomFileInfo
 from aiodimse.services.contexts import Context
+from aiodimse.services.storage_contexts import propose_contexts
+from aiodimse.services.storage_scu import StoreResult
 
 
 class HashSink:
@@ -121,3 +124,16 @@ def contexts_for(sop_classes: Sequence[str], transfer_syntaxes: Sequence[str]) -
         Context(abstract_syntax=c, transfer_syntaxes=tuple(transfer_syntaxes))
         for c in dict.fromkeys(sop_classes)
     ]
+
+
+async def store_many_to(
+    scp: RecordingSCP, files: Sequence[DicomFileInfo], *, window: int
+) -> list[StoreResult]:
+    """``files`` sent with ``store_many`` over one association proposing ``window`` to
+    ``scp`` (served for the call); the results."""
+    scu = aiodimse.AE("SCU", max_operations_invoked=window)
+    async with scp.ae.serve("127.0.0.1", 0) as server:
+        async with scu.associate(
+            "127.0.0.1", server.port, contexts=propose_contexts(files)
+        ) as assoc:
+            return await assoc.store_many(files, window=window)
