@@ -19,9 +19,8 @@ answer) it is strictly one request at a time, as before.
 from __future__ import annotations
 
 import asyncio
-import collections
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Final
@@ -493,59 +492,8 @@ class _ReadAhead:
                 await anyio.to_thread.run_sync(_close_all, left, limiter=file_io_limiter())
 
 
-class _Workers:
-    """Up to ``width`` long-lived tasks of a pipelined batch, each running one instance's
-    send after another (:meth:`submit` order). Starting a task per instance cost more
-    than the rest of the batch's own bookkeeping for it (anyio task set-up, ~20 us at 64
-    KiB); a worker that finished waits for the next one instead. The caller bounds what
-    is outstanding (the window), so at most ``width`` workers ever exist. :meth:`close`
-    lets them end once every submitted job ran; cancelling the task group stops them."""
-
-    __slots__ = ("_closed", "_jobs", "_new_event", "_run", "_sleepers", "_started", "_tg", "_width")
-
-    def __init__(
-        self,
-        tg: anyio.abc.TaskGroup,
-        run: Callable[[int, _Resolved, _ItemMeter], Awaitable[None]],
-        width: int,
-        new_event: Callable[[], _Event] = anyio.Event,
-    ) -> None:
-        self._tg = tg
-        self._run = run
-        self._width = width
-        self._jobs: collections.deque[tuple[int, _Resolved, _ItemMeter]] = collections.deque()
-        self._sleepers: collections.deque[_Event] = collections.deque()
-        self._new_event = new_event
-        self._started = 0
-        self._closed = False
-
-    def submit(self, index: int, r: _Resolved, meter: _ItemMeter) -> None:
-        self._jobs.append((index, r, meter))
-        if self._sleepers:
-            self._sleepers.popleft().set()
-        elif self._started < self._width:
-            self._started += 1
-            self._tg.start_soon(self._work)
-
-    def close(self) -> None:
-        self._closed = True
-        while self._sleepers:
-            self._sleepers.popleft().set()
-
-    async def _work(self) -> None:
-        jobs = self._jobs
-        while True:
-            while jobs:
-                await self._run(*jobs.popleft())
-            if self._closed:
-                return
-            wake = self._new_event()
-            self._sleepers.append(wake)
-            await wake.wait()
-
-
 class _Batch:
-    """One ``store_many`` call: the spawner loop, the per-instance tasks, the stop rules."""
+    """One ``store_many`` call: its senders (one task per outstanding request), the stop rules."""
 
     def __init__(
         self,
@@ -577,7 +525,9 @@ class _Batch:
         self.stop = _Stop()
         self.crash: list[Exception] = []
         self.width = width
-        self.in_flight = anyio.Semaphore(width)
+        self._next = 0  # the next index to claim
+        self._previous: _ItemMeter | None = None  # the meter of the last one claimed
+        self._new_event = _event_factory()
         #: The context of each (SOP class, transfer syntax) that has one, chosen once.
         self.choices: dict[tuple[str, str], ContextChoice] = {}
         self.read_ahead: _ReadAhead | None = None
@@ -621,11 +571,12 @@ class _Batch:
                     outer.start_soon(self.read_ahead.run)
                 async with anyio.create_task_group() as tg:
                     self._tg = tg
-                    workers = _Workers(tg, self._send_one, self.width, _event_factory())
-                    try:
-                        await self._spawn_all(workers)
-                    finally:
-                        workers.close()  # the workers end once every instance was sent
+                    if self.width == 1:
+                        # One at a time: no task of its own, no trip through the event loop.
+                        await self._sender()
+                    else:
+                        for _ in range(min(self.width, len(self.resolved))):
+                            tg.start_soon(self._sender)
                 outer.cancel_scope.cancel()
         finally:
             if self.read_ahead is not None:
@@ -640,10 +591,24 @@ class _Batch:
             done.append(result)
         return done
 
-    async def _spawn_all(self, workers: _Workers) -> None:
-        previous: _ItemMeter | None = None
-        new_event = _event_factory()
-        for index, r in enumerate(self.resolved):
+    async def _sender(self) -> None:
+        """One of up to ``width`` long-lived tasks: claims the next instance, sends it and
+        waits for its answer, then claims the next. A sender whose answer came goes on
+        with the next instance in the same step (no spawner to wake, no worker to hand it
+        to: one task switch per instance)."""
+        while (job := await self._claim()) is not None:
+            await self._send_one(*job)
+
+    async def _claim(self) -> tuple[int, _Resolved, _ItemMeter] | None:
+        """The next instance to send, in input order, once it may start (``None``: none
+        left): the results of the ones never sent are given on the way."""
+        resolved = self.resolved
+        while True:
+            index = self._next
+            if index >= len(resolved):
+                return None
+            self._next = index + 1
+            r = resolved[index]
             if self.stop.reason is not None:
                 self._not_sent(index, r)
                 continue
@@ -652,38 +617,40 @@ class _Batch:
                 if not self.continue_on_error:
                     self.stop.set(f"not sent: stopped after {r.path} failed", retryable=False)
                 continue
-            # PS3.7 D.3.3.3: at most the agreed number of requests outstanding. A free slot
-            # is taken without a trip through the event loop.
-            await _acquire(self.in_flight)
-            if self.slots is not None:
-                try:
+            # Made before any wait: the sender claiming the next one waits for this one.
+            previous = self._previous
+            meter = self._previous = _ItemMeter(
+                self.meter,
+                r.dataset_length if isinstance(r, DicomFileInfo) else 0,
+                on_progress=self.watchdog.rearm if self.watchdog is not None else None,
+                new_event=self._new_event,
+            )
+            # PS3.7 D.3.3.3: at most the agreed number of requests outstanding (one per
+            # sender; ``slots`` counts the association's other operations too). A free
+            # slot is taken without a trip through the event loop.
+            try:
+                if self.slots is not None:
                     await _acquire(self.slots)
-                except BaseException:
-                    self.in_flight.release()
-                    raise
+            except BaseException:
+                meter.set_sent_all()
+                raise
             # PS3.8 E.1: one whole message at a time, in input order; the next one starts
             # when the previous one's last byte went out (never queued behind it).
             if previous is not None and not previous.sent_all:
-                await previous.wait_sent_all()
+                try:
+                    await previous.wait_sent_all()
+                except BaseException:
+                    meter.set_sent_all()
+                    self._release()
+                    raise
             if self.stop.reason is not None:
+                meter.set_sent_all()
                 self._release()
                 self._not_sent(index, r)
                 continue
-            total = r.dataset_length if isinstance(r, DicomFileInfo) else 0
-            previous = _ItemMeter(
-                self.meter,
-                total,
-                on_progress=self.watchdog.rearm if self.watchdog is not None else None,
-                new_event=new_event,
-            )
-            if self.width == 1:
-                # One at a time: no task of its own, no trip through the event loop.
-                await self._send_one(index, r, previous)
-            else:
-                workers.submit(index, r, previous)
+            return index, r, meter
 
     def _release(self) -> None:
-        self.in_flight.release()
         if self.slots is not None:
             self.slots.release()
 
