@@ -84,6 +84,19 @@ POOLED_SIZE = 64 * 1024
 POOL_MAX = 64
 _POOL: list[bytearray] = []
 
+#: A receive buffer larger than :data:`BUFFER_SIZE` (a bulk transfer) is allocated in whole
+#: multiples of :data:`LARGE_STEP` (interchangeable sizes). When the decoder moves on to a
+#: new one while views of the old one remain (a sink writing them in another thread), it
+#: keeps the old one (up to :data:`RETIRED_MAX`) until their views are gone; then it goes to
+#: a pool of spare large buffers shared by every decoder (at most :data:`SPARE_BYTES` in all,
+#: the oldest are freed first), where new large buffers come from: a large dataset streams
+#: through resident buffers instead of a fresh (zeroed, page-faulted) one per read. The
+#: spares are about what a sink's bounded queue keeps in views at its peak anyway.
+RETIRED_MAX = 16
+LARGE_STEP = 256 * 1024
+SPARE_BYTES = 12 * 1024 * 1024
+_SPARE: list[bytearray] = []
+
 _HEADER = struct.Struct(">BBI")
 _PDV_HEADER = struct.Struct(">IBB")
 #: Message control header bit 1: the last fragment of the command or dataset (PS3.8 E.2).
@@ -164,6 +177,7 @@ class PDUDecoder:
         "_pdv_control",
         "_pdv_left",
         "_pending",
+        "_retired",
         "_scratch",
         "_start",
         "_stream_above",
@@ -195,6 +209,7 @@ class PDUDecoder:
         self._error: PDUDecodeError | None = None
         self._scratch: bytearray | None = None
         self._allocations = 0
+        self._retired: list[bytearray] = []
 
     # -- introspection ---------------------------------------------------------------
 
@@ -244,13 +259,41 @@ class PDUDecoder:
             buf = self._buf
             buf[:tail] = buf[start:end]  # the right side is a copy: no overlap issue
         else:
-            new = _POOL.pop() if size <= POOLED_SIZE and _POOL else bytearray(size)
-            self._allocations += 1
+            new = None
+            if size > BUFFER_SIZE:
+                size = -(-size // LARGE_STEP) * LARGE_STEP  # interchangeable sizes
+                new = self._reuse(size)
+            if new is None:
+                new = _POOL.pop() if size <= POOLED_SIZE and _POOL else bytearray(size)
+                self._allocations += 1
             new[:tail] = self._view[start:end]
+            old = self._buf
+            if len(old) > BUFFER_SIZE and _CPYTHON and len(self._retired) < RETIRED_MAX:
+                self._retired.append(old)  # views may remain: reused once they are gone
             self._buf = new
             self._view = memoryview(new)
         self._start = 0
         self._end = tail
+
+    def _reuse(self, size: int) -> bytearray | None:
+        """A spare large buffer of at least ``size`` bytes (the latest such), or None.
+        Retired buffers whose views are all gone become spares first (those still viewed
+        stay retired)."""
+        if self._retired:
+            keep = []
+            for buf in self._retired:
+                if _free(buf):
+                    _spare(buf)
+                else:
+                    keep.append(buf)
+            self._retired = keep
+        for i in range(len(_SPARE) - 1, -1, -1):
+            try:
+                if len(_SPARE[i]) >= size:
+                    return _SPARE.pop(i)
+            except IndexError:  # another thread took it
+                break
+        return None
 
     def _unshared(self) -> bool:
         """True if no view of the current buffer exists any more (then it may be reused).
@@ -279,6 +322,8 @@ class PDUDecoder:
         """The connection is over: give the receive buffer back for other decoders when no
         view of it is left (nothing handed out can see it change), and hold none. Decoding
         may go on afterwards (a fresh buffer is allocated then)."""
+        self._reuse(0)  # free retired buffers become spares
+        self._retired = []
         buf = self._buf
         if len(buf) != POOLED_SIZE or len(_POOL) >= POOL_MAX or self.buffered_bytes:
             return
@@ -462,9 +507,35 @@ class PDUDecoder:
         self._stream_left = self._streamed = self._pdv_left = 0
         self._error = exc
         # Drop what is buffered; views already handed out keep their buffer alive.
+        self._retired = []
         self._buf = bytearray()
         self._view = memoryview(self._buf)
         self._start = self._end = self._pending = 0
+
+
+def _free(buf: bytearray) -> bool:
+    """True if no view of ``buf`` exists (CPython: a one-byte resize succeeds only then;
+    it is undone at once, keeping the allocation)."""
+    try:
+        last = buf.pop()
+    except BufferError:
+        return False
+    buf.append(last)
+    return True
+
+
+def _spare(buf: bytearray) -> None:
+    """Keep a free large buffer for the next decoder that needs one; the oldest spares are
+    dropped to stay within SPARE_BYTES."""
+    if len(buf) > SPARE_BYTES:
+        return
+    total = sum(len(b) for b in _SPARE) + len(buf)
+    while total > SPARE_BYTES and _SPARE:
+        try:
+            total -= len(_SPARE.pop(0))
+        except IndexError:  # another thread emptied it
+            break
+    _SPARE.append(buf)
 
 
 def decode_pdu(data: bytes | bytearray | memoryview, limits: Limits = _DEFAULT_LIMITS) -> PDU:
