@@ -442,6 +442,35 @@ class Fragmenter:
     ) -> Iterator[list[PDataTF]]:
         """:meth:`pdus` in groups to be written at once (one gathered write each): up to
         :data:`BATCH_BYTES` of PDUs and at most :data:`BATCH_PDUS` PDUs per group."""
+        room = self._max - PDV_HEADER_LENGTH
+        if (
+            type(command) is bytes
+            and type(dataset) is bytes
+            and 0 < len(command) < BATCH_BYTES
+            and len(command) <= room
+            and 0 < len(dataset) <= room
+            and not self._command_and_data
+        ):
+            # The usual small message (a C-STORE of a dataset read into memory): the command
+            # PDU and one data PDU, each one last fragment (PS3.8 E.2), in one group: what
+            # the general path below gives, without its generators.
+            _check_context_id(context_id)
+            yield [
+                PDataTF(
+                    pdvs=(PDV(context_id=context_id, is_command=True, is_last=True, data=command),)
+                ),
+                PDataTF(
+                    pdvs=(
+                        PDV(
+                            context_id=context_id,
+                            is_command=False,
+                            is_last=True,
+                            data=memoryview(dataset),
+                        ),
+                    )
+                ),
+            ]
+            return
         batch: list[PDataTF] = []
         size = 0
         for pdu in self.pdus(context_id, command, dataset):
