@@ -88,7 +88,9 @@ from .inbound import (
     Incoming,
     InlineResponder,
     Received,
+    RequestDone,
     RequestHandler,
+    RequestStarter,
     SinkFactory,
     WriteNowait,
 )
@@ -103,7 +105,9 @@ __all__ = [
     "Channel",
     "InlineResponder",
     "Received",
+    "RequestDone",
     "RequestHandler",
+    "RequestStarter",
     "SinkFactory",
     "WriteNowait",
 ]
@@ -187,6 +191,9 @@ class Channel(Inbound, Outbound):
         #: Like ``inline_request`` but answered synchronously, so the fast path can reply
         #: from the read callback (the default C-ECHO SCP).
         self.inline_response: InlineResponder | None = None
+        #: Starts a request from the read callback, finished by loop callbacks instead of a
+        #: task (see :data:`~aiodimse.net.inbound.RequestStarter`).
+        self.start_request: RequestStarter | None = None
         self.sink_factory: SinkFactory | None = None
         self._idle_deadline = math.inf
         self._pdu_deadline = math.inf

@@ -38,7 +38,14 @@ from ..pdu import PDU
 from .waits import Signal, TaskSet
 
 if TYPE_CHECKING:
-    from .inbound import Incoming, InlineResponder, Received, RequestHandler, SinkFactory
+    from .inbound import (
+        Incoming,
+        InlineResponder,
+        Received,
+        RequestHandler,
+        RequestStarter,
+        SinkFactory,
+    )
 
 __all__ = ["ChannelState", "Event", "Lock", "OutgoingDataset"]
 
@@ -79,6 +86,7 @@ class ChannelState(ABC):
     on_request: RequestHandler | None
     inline_request: Callable[[DimseMessage], bool] | None
     inline_response: InlineResponder | None
+    start_request: RequestStarter | None
     sink_factory: SinkFactory | None
     cancellations: dict[int, anyio.Event]
     _perform_slots: anyio.Semaphore | None

@@ -466,6 +466,24 @@ class FileSink:
             batcher = SyncBatcher(self._limiter)
         return await batcher.run(self, then)
 
+    def finish_soon(
+        self,
+        then: Callable[[FileSink, SyncBatch], T],
+        done: Callable[[Callable[[], T]], None],
+        *,
+        batcher: ThreadBatcher,
+    ) -> bool:
+        """:meth:`finish` from a loop callback (no task to wait in): ``done(outcome)`` is
+        called on the loop afterwards, ``outcome()`` returning ``then``'s result or raising
+        its exception. False, nothing done, where only :meth:`finish` can (see
+        :meth:`ThreadBatcher.submit`)."""
+        if self.state is not SinkState.CLOSED or self._finished:
+            raise RuntimeError(f"cannot finish a sink in state {self.state.value}")
+        if not batcher.submit(self, then, done):
+            return False
+        self._finished = True
+        return True
+
     @property
     def whole(self) -> bool:
         """True when the dataset is held whole (never handed to a writer thread): what

@@ -16,7 +16,9 @@ message is *delivered*:
 * a C-CANCEL to the operation it names;
 * a request to ``on_request`` in a task of its own, at most the negotiated number at once
   (PS3.7 D.3.3.3: the reader waits for a free slot), or answered at once by
-  ``inline_response`` (the default C-ECHO SCP).
+  ``inline_response`` (the default C-ECHO SCP), or started at once by ``start_request``
+  and finished by loop callbacks (the storage SCP's C-STORE: a worker thread writes the
+  file, its completion sends the response), with no task.
 
 Everything that needs no waiting can run in the transport's read callback (the ``*_now``
 methods, used by the channel's fast path); the rest runs in the reader. A malformed command
@@ -57,7 +59,9 @@ __all__ = [
     "Incoming",
     "InlineResponder",
     "Received",
+    "RequestDone",
     "RequestHandler",
+    "RequestStarter",
     "SinkFactory",
     "WriteNowait",
 ]
@@ -103,6 +107,17 @@ RequestHandler = Callable[["Channel", Received], Awaitable[None]]
 #: Answers a request at once (no I/O, no waiting): the response, or ``None`` to let
 #: ``on_request`` perform it.
 InlineResponder = Callable[[DimseMessage], "DimseResponse | None"]
+#: Given by the channel to a :data:`RequestStarter`: call it once the request is performed
+#: (``None``), or with the async rest of the work (sending a response that could not go
+#: out at once, say), which the channel then runs in a task. Either way the request's
+#: slot in the window is freed after that.
+RequestDone = Callable[[Callable[[], Awaitable[None]] | None], None]
+#: Starts performing a request from the transport's read callback, without a task: True
+#: when it took the request and will call ``done`` exactly once (at once, or later from a
+#: loop callback); False: nothing was done, ``on_request`` performs it in a task. It never
+#: raises. Used on asyncio only (the channel's :class:`~aiodimse.net.waits.TaskSet` counts
+#: the request as running until ``done``: the association's end waits for it).
+RequestStarter = Callable[["Channel", Received, RequestDone], bool]
 
 
 class Inbound(ChannelState):
@@ -340,7 +355,7 @@ class Inbound(ChannelState):
         except anyio.WouldBlock:
             return False
         self._busy_changed(+1)
-        self._perform(received)
+        self._start_or_perform(received)
         return True
 
     async def _deliver(self, received: Received) -> None:
@@ -365,7 +380,29 @@ class Inbound(ChannelState):
         if self.inline_request is not None and self.inline_request(msg):
             await self._run_request(received)
         else:
-            self._perform(received)
+            self._start_or_perform(received)
+
+    def _start_or_perform(self, received: Received) -> None:
+        """Perform ``received`` (its slot taken): started at once by ``start_request`` when
+        that takes it, else in a task."""
+        starter = self.start_request
+        group = self._task_group
+        if starter is not None and isinstance(group, TaskSet):
+            group.hold()
+            if starter(self._channel(), received, self._request_done):
+                return
+            group.unhold()
+        self._perform(received)
+
+    def _request_done(self, rest: Callable[[], Awaitable[None]] | None) -> None:
+        """The :data:`RequestDone` of a request ``start_request`` took."""
+        group = self._task_group
+        assert isinstance(group, TaskSet)
+        if rest is not None:
+            group.perform(partial(self._perform_job, rest, "the rest of a request"))
+        else:
+            self._request_ended()
+        group.unhold()
 
     def _perform(self, received: Received) -> None:
         """Run the handler of ``received`` in a task of the channel's (on asyncio a worker
@@ -386,19 +423,26 @@ class Inbound(ChannelState):
         return slots
 
     async def _run_request(self, received: Received) -> None:
-        assert self.on_request is not None and self._perform_slots is not None
+        assert self.on_request is not None
+        job = partial(self.on_request, self._channel(), received)
+        await self._perform_job(job, type(received.message).__name__)
+
+    async def _perform_job(self, job: Callable[[], Awaitable[None]], what: str) -> None:
+        """Run the work of a request we perform, then free its slot in the window."""
         try:
-            await self.on_request(self._channel(), received)
+            await job()
         except DicomError as exc:
             # After the association ended, every queued handler fails the same way: say it once.
             level = logging.DEBUG if self._closed.is_set() else logging.WARNING
-            log.log(
-                level, "%s: handling %s failed: %s", self.peer, type(received.message).__name__, exc
-            )
+            log.log(level, "%s: handling %s failed: %s", self.peer, what, exc)
         except Exception:
             # A bug in a handler ends this association (A-ABORT), never the whole server.
-            log.exception("%s: handling %s raised", self.peer, type(received.message).__name__)
+            log.exception("%s: handling %s raised", self.peer, what)
             await self.abort()
         finally:
-            self._perform_slots.release()
-            self._busy_changed(-1)
+            self._request_ended()
+
+    def _request_ended(self) -> None:
+        assert self._perform_slots is not None
+        self._perform_slots.release()
+        self._busy_changed(-1)

@@ -195,6 +195,9 @@ class Outbound(ChannelState):
         self._deferred_flush = None
         if self._closed.is_set():
             return  # what the association sent last was written by its end
+        self._write_or_flush_soon()
+
+    def _write_or_flush_soon(self) -> None:
         if not self._flush_nowait() and not self._closed.is_set():
             # The socket took part of it, or another task is sending: make sure a flush
             # follows (it writes what is left, in order).
@@ -208,6 +211,26 @@ class Outbound(ChannelState):
         except NetworkError as exc:  # nobody waits for this write: the association ends
             self._fail(exc)
             self._closed.set()
+
+    def respond_nowait(self, context_id: int, message: DimseMessage) -> bool:
+        """:meth:`send_message` of a command-only message (a response) from a loop callback,
+        for a request performed without a task (see
+        :data:`~aiodimse.net.inbound.RequestStarter`): True when it was queued and its
+        write started (written with the other responses of this loop turn when several
+        requests are in flight); False, nothing done, where that needs waiting (another
+        message is being sent, a transport that cannot write without waiting, the
+        association ended): await :meth:`send_message` then."""
+        if (
+            self._send_nowait is None
+            or self._message_lock.locked()
+            or self._closed.is_set()
+            or self.error is not None
+        ):
+            return False
+        self._send_message_now(context_id, message)
+        if not self._defer_flush():
+            self._write_or_flush_soon()
+        return True
 
     def _send_message_now(self, context_id: int, message: DimseMessage) -> None:
         """Queue a command-only message (no waiting; the caller flushes). Only while no

@@ -37,6 +37,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import functools
 import logging
 import os
 import queue
@@ -398,6 +399,33 @@ class ThreadBatcher:
                     return
                 self._threads.add(thread)
                 self._waiting += 1  # it will wait first: later jobs need no other thread
+
+    def submit(
+        self,
+        sink: FileSink,
+        then: Callable[[FileSink, SyncBatch], T],
+        done: Callable[[Callable[[], T]], None],
+    ) -> bool:
+        """:meth:`run` for a caller that is not a task (a loop callback): the job goes to the
+        threads the same way, and ``done(outcome)`` is called on the loop once its trip has
+        ended (``outcome()`` returns ``then``'s result or raises its exception). False,
+        nothing done, where only :meth:`run` can do it (not on asyncio, closed)."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return False
+        if self._closed:
+            return False
+        job: _Job[T] = _Job(sink, then)
+        job.future = future = loop.create_future()
+        future.add_done_callback(lambda _: done(functools.partial(_outcome, job)))
+        pending = self._pending.get(loop)  # as in run()
+        if pending is None:
+            self._pending[loop] = [job]
+            loop.call_soon(self._hand_over, loop)
+        else:
+            pending.append(job)
+        return True
 
     def _fail_queued(self, exc: BaseException) -> None:
         """No thread runs and none can be started: every queued job fails with ``exc``."""

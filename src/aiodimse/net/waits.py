@@ -131,9 +131,12 @@ class TaskSet:
     :meth:`perform` runs each job in a *worker*: a task that, its job done, waits for the
     next one instead of ending, so a stream of requests (pipelined C-STOREs, ten C-STOREs
     per association) pays for one task and one cancel scope per worker, not per request.
-    A waiting worker does not count as running; the set's cancellation ends it."""
+    A waiting worker does not count as running; the set's cancellation ends it.
 
-    __slots__ = ("_cancelled", "_idle", "_peer", "_scopes", "_tasks")
+    Work done without a task (a request performed by loop callbacks, see
+    :meth:`hold`) counts as running too: the association's end waits for it."""
+
+    __slots__ = ("_cancelled", "_held", "_idle", "_peer", "_scopes", "_tasks", "_unheld")
 
     def __init__(self, peer: str) -> None:
         self._peer = peer
@@ -142,6 +145,9 @@ class TaskSet:
         self._cancelled = False
         #: Workers waiting for a job: each waits on its future here.
         self._idle: list[asyncio.Future[Callable[[], Awaitable[None]] | None]] = []
+        #: Work held by :meth:`hold` and not yet released; its end wakes ``_unheld``.
+        self._held = 0
+        self._unheld: asyncio.Future[None] | None = None
 
     def start_soon(self, func: Callable[..., Coroutine[Any, Any, None]], *args: object) -> None:
         self._start(self._run(func(*args)))
@@ -202,9 +208,21 @@ class TaskSet:
         if not task.cancelled() and task.exception() is not None:
             log.error("%s: a task of the association failed", self._peer, exc_info=task.exception())
 
+    def hold(self) -> None:
+        """Count work going on outside the set's tasks (loop callbacks performing a
+        request) until :meth:`unhold`: it cannot be cancelled, only waited for."""
+        self._held += 1
+
+    def unhold(self) -> None:
+        """The end of work counted by :meth:`hold`."""
+        self._held -= 1
+        if not self._held and self._unheld is not None and not self._unheld.done():
+            self._unheld.set_result(None)
+
     def running(self) -> bool:
-        """Whether a task of the set has work left (a waiting worker has none)."""
-        return len(self._tasks) > len(self._idle)
+        """Whether a task of the set has work left (a waiting worker has none), or work
+        counted by :meth:`hold` goes on."""
+        return len(self._tasks) > len(self._idle) or self._held > 0
 
     def cancel(self) -> bool:
         """Cancel what still runs (and end the waiting workers); True when there is
@@ -216,8 +234,11 @@ class TaskSet:
         for fut in idle:  # let them end at once (their scope's cancellation would too)
             if not fut.done():
                 fut.set_result(None)
-        return bool(self._tasks)
+        return bool(self._tasks) or self._held > 0
 
     async def wait(self) -> None:
         while self._tasks:
             await asyncio.wait(set(self._tasks))
+        while self._held:
+            self._unheld = asyncio.get_running_loop().create_future()
+            await self._unheld

@@ -27,7 +27,7 @@ from ..config import Limits, Timeouts
 from ..constants import VERIFICATION_SOP_CLASS
 from ..dimse.messages import CEchoRQ, CEchoRSP, DimseMessage, DimseResponse
 from ..errors import LocalProtocolError
-from ..net.channel import Channel
+from ..net.channel import Channel, RequestStarter
 from ..net.connect import open_tcp
 from ..net.transport import StreamTransport, Transport
 from ..pdu import (
@@ -41,7 +41,14 @@ from ..pdu import (
 )
 from .association import Association
 from .contexts import VERIFICATION, Context, as_contexts, build_requested
-from .dispatch import RequestHandler, SinkFactory, choose_sink, dispatch_request, handle_echo
+from .dispatch import (
+    RequestHandler,
+    SinkFactory,
+    choose_sink,
+    dispatch_request,
+    handle_echo,
+    start_request,
+)
 from .server import Server
 from .ts_strategies import Strategy
 
@@ -160,6 +167,9 @@ class AE:
         self.request_handlers: dict[type[DimseMessage], RequestHandler] = {CEchoRQ: handle_echo}
         #: Where incoming datasets stream, by request class (default: memory).
         self.sink_factories: dict[type[DimseMessage], SinkFactory] = {}
+        #: Services that can perform a request without a task, by request class (the
+        #: storage SCP's C-STORE; see services.dispatch).
+        self.request_starters: dict[type[DimseMessage], RequestStarter] = {}
         #: As acceptor, pick each context's transfer syntax in the requestor's order instead
         #: of ours: True for every SOP class, or a set of SOP classes (AcceptorPolicy).
         self.prefer_requestor_order: bool | frozenset[str] = False
@@ -399,6 +409,7 @@ class AE:
         """Route a channel's incoming requests and datasets to this AE's services."""
         channel.on_request = partial(dispatch_request, self)
         channel.sink_factory = partial(choose_sink, self)
+        channel.start_request = partial(start_request, self)
         channel.inline_request = self._performs_inline
         channel.inline_response = self._inline_response
 

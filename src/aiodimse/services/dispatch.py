@@ -5,6 +5,9 @@ enables (verification always; storage, query/retrieve when configured):
 
 * ``request_handlers``: request class -> ``async handler(ae, channel, received)`` that
   performs the operation and sends the response(s);
+* ``request_starters``: request class -> ``starter(channel, received, done)`` that
+  performs a request without a task when it can (see
+  :data:`~aiodimse.net.inbound.RequestStarter`; the storage SCP's C-STORE), else False;
 * ``sink_factories``: request class -> ``factory(channel, context_id, message)`` choosing
   where the request's dataset streams while it arrives (a temporary file for C-STORE);
   none registered: the dataset is kept in memory (bounded by ``Limits``).
@@ -20,7 +23,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from ..dimse.messages import CEchoRQ, CEchoRSP, DimseMessage, DimseRequest, response_class_for
-from ..net.channel import Channel, Received
+from ..net.channel import Channel, Received, RequestDone
 from ..net.sinks import DatasetSink
 
 if TYPE_CHECKING:
@@ -56,6 +59,13 @@ async def dispatch_request(ae: AE, channel: Channel, received: Received) -> None
                     status=STATUS_UNRECOGNIZED_OPERATION,
                 ),
             )
+
+
+def start_request(ae: AE, channel: Channel, received: Received, done: RequestDone) -> bool:
+    """The channel's request starter: the service's (see ``ae.request_starters``), else
+    False (the request's handler performs it in a task)."""
+    starter = ae.request_starters.get(type(received.message))
+    return starter is not None and starter(channel, received, done)
 
 
 def choose_sink(

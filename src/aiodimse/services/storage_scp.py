@@ -83,7 +83,7 @@ from ..constants import (
 )
 from ..dimse.messages import CStoreRQ, CStoreRSP, DimseMessage
 from ..dimse.status import Service, StatusCategory, status_info
-from ..net.channel import Channel, Received
+from ..net.channel import Channel, Received, RequestDone
 from ..net.filesink import AnonymousFiles, FileSink, SinkState
 from ..net.sinks import DatasetSink
 from ..net.syncbatch import SyncBatch, SyncBatcher, ThreadBatcher
@@ -354,6 +354,7 @@ class StorageSCP:
                 )
         ae.request_handlers[CStoreRQ] = self.handle_store
         ae.sink_factories[CStoreRQ] = self.sink_factory
+        ae.request_starters[CStoreRQ] = self.start_store
         self._ae = ae
         return self
 
@@ -433,6 +434,19 @@ class StorageSCP:
             if isinstance(sink, FileSink) and sink.state not in _SETTLED:
                 with anyio.CancelScope(shield=True):
                     await sink.discard()
+        await channel.send_message(
+            received.context_id, self._answer(msg, sink, status, comment, offending)
+        )
+
+    def _answer(
+        self,
+        msg: CStoreRQ,
+        sink: DatasetSink | None,
+        status: int,
+        comment: str | None,
+        offending: tuple[int, ...] | None,
+    ) -> CStoreRSP:
+        """Count the outcome, and the C-STORE-RSP that reports it (PS3.4 B.2.3)."""
         if status == 0x0000 or status_info(status, Service.STORAGE).category in (
             StatusCategory.SUCCESS,
             StatusCategory.WARNING,
@@ -441,17 +455,80 @@ class StorageSCP:
         else:
             self.stats.failed += 1
         self.stats.bytes_received += getattr(sink, "size", 0)
-        await channel.send_message(
-            received.context_id,
-            CStoreRSP(
-                message_id_being_responded_to=msg.message_id,
-                affected_sop_class_uid=_echo_class_uid(msg.affected_sop_class_uid),
-                affected_sop_instance_uid=_echo_uid(msg.affected_sop_instance_uid),
-                status=status,
-                error_comment=comment,
-                offending_element=offending,
-            ),
+        return CStoreRSP(
+            message_id_being_responded_to=msg.message_id,
+            affected_sop_class_uid=_echo_class_uid(msg.affected_sop_class_uid),
+            affected_sop_instance_uid=_echo_uid(msg.affected_sop_instance_uid),
+            status=status,
+            error_comment=comment,
+            offending_element=offending,
         )
+
+    def start_store(self, channel: Channel, received: Received, done: RequestDone) -> bool:
+        """The channel's :data:`~aiodimse.net.inbound.RequestStarter` for C-STORE: what
+        :meth:`handle_store` does, without a task, for an instance kept as it came (no
+        handler, no conversion) whose file a worker thread finishes (asyncio). The thread's
+        trip ends in :meth:`_stored`, on the loop, which answers. False for anything else
+        (the handler's task performs it)."""
+        msg = received.message
+        sink = received.sink
+        if (
+            not isinstance(msg, CStoreRQ)
+            or not isinstance(sink, FileSink)
+            or not sink.defer_finish
+            or sink.state is not SinkState.CLOSED
+            or self._ae is None
+            or self._ae.request_handlers.get(CStoreRQ) != self.handle_store  # replaced
+        ):
+            return False
+        opts = self.options
+        ts = _transfer_syntax(channel, received.context_id)
+        if opts.handler is not None or opts.convert_to not in (None, ts):
+            return False
+        if not opts.durable and sink.whole and sink.size <= opts.loop_write_max:
+            return False  # finished on the loop by handle_store (see _store)
+        batcher = self.batcher()
+        if not isinstance(batcher, ThreadBatcher):
+            return False
+        keep = functools.partial(self._check_and_keep, channel.peer, msg, ts)
+        stored = functools.partial(self._stored, channel, received, done)
+        return sink.finish_soon(keep, stored, batcher=batcher)
+
+    def _stored(
+        self,
+        channel: Channel,
+        received: Received,
+        done: RequestDone,
+        outcome: Callable[[], tuple[int, str | None, tuple[int, ...] | None]],
+    ) -> None:
+        """On the loop: the worker thread finished an instance :meth:`start_store` took."""
+        msg = received.message
+        sink = received.sink
+        assert isinstance(msg, CStoreRQ) and isinstance(sink, FileSink)
+        try:
+            status, comment, offending = outcome()
+        except Exception as exc:  # a bug of ours must not end the association
+            log.exception("%s: storing %s failed", channel.peer, msg.affected_sop_instance_uid)
+            status, comment, offending = (
+                STATUS_CANNOT_UNDERSTAND,
+                _comment(f"internal error: {exc}"),
+                None,
+            )
+        rsp = self._answer(msg, sink, status, comment, offending)
+        if sink.state in _SETTLED and channel.respond_nowait(received.context_id, rsp):
+            done(None)
+        else:
+            done(functools.partial(self._answer_later, channel, received.context_id, sink, rsp))
+
+    @staticmethod
+    async def _answer_later(
+        channel: Channel, context_id: int, sink: FileSink, rsp: CStoreRSP
+    ) -> None:
+        """:meth:`_stored`'s answer when it needs waiting (as in :meth:`handle_store`)."""
+        if sink.state not in _SETTLED:
+            with anyio.CancelScope(shield=True):
+                await sink.discard()
+        await channel.send_message(context_id, rsp)
 
     async def _store(
         self, channel: Channel, received: Received, msg: CStoreRQ
