@@ -16,7 +16,7 @@ from aiodimse.net import transport as transport_mod
 from aiodimse.net.channel import Channel
 from tests.scale.scale_support import Gate, WindowSCP, make_instance, session
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.fd_callbacks]  # our socket's writes are counted
 
 WINDOW = 8
 
