@@ -3,7 +3,9 @@
 A channel is one class assembled from parts, each a concept of its own module:
 
 * :mod:`aiodimse.net.channel`: the connection and the association (the reader, the timers,
-  the fast path in the transport's read callback, ACSE: associate, release, abort);
+  ACSE: associate, release, abort);
+* :mod:`aiodimse.net.lazy`: running on asyncio in the transport's read callback (the fast
+  path), with a reader task only when something needs one;
 * :mod:`aiodimse.net.inbound`: DIMSE messages coming in (reassembly into sinks, responses
   to the operations waiting for them, requests to their handlers within the window);
 * :mod:`aiodimse.net.outbound`: DIMSE messages going out (fragmenting, one message at a
@@ -17,6 +19,7 @@ type-checks on its own.
 from __future__ import annotations
 
 import asyncio
+import socket
 from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import AsyncIterable, Awaitable, Callable, Iterable, Sequence
@@ -35,6 +38,7 @@ from ..dimse.fragmenter import Fragmenter
 from ..dimse.messages import DimseMessage
 from ..errors import AssociationError
 from ..pdu import PDU
+from .transport import Transport
 from .waits import Signal, TaskSet
 
 if TYPE_CHECKING:
@@ -71,6 +75,22 @@ class ChannelState(ABC):
     _debug: bool
     _now: Callable[[], float]
 
+    # -- the connection ---------------------------------------------------------------------
+    _transport: Transport
+    #: The socket whose TCP_QUICKACK is re-armed (Linux), else ``None``.
+    _quickack_sock: socket.socket | None
+    #: Called once when the channel has ended (an owner that does not call ``stop()``).
+    on_finished: Callable[[], None] | None
+    #: The reader task once started (:mod:`aiodimse.net.lazy`).
+    _reader: asyncio.Task[None] | None
+    #: Running without a reader task, in the transport's read callback.
+    _lazy: bool
+    _lazy_timer: asyncio.TimerHandle | None
+    #: The reader's cancel scope (its deadline), while it runs.
+    _timer: anyio.CancelScope | None
+    #: Handlers running plus responses awaited.
+    _busy: int
+
     # -- the association --------------------------------------------------------------------
     negotiated: Negotiated | None
     error: AssociationError | None
@@ -106,6 +126,52 @@ class ChannelState(ABC):
     @abstractmethod
     def _fail(self, error: AssociationError) -> None:
         """Record ``error`` as the association's end (first one wins) and wake waiters."""
+
+    @abstractmethod
+    async def run(
+        self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
+    ) -> None:
+        """Read until the association ends (the reader)."""
+
+    @abstractmethod
+    async def _wind_down(self, group: TaskSet) -> None:
+        """The end of an association on asyncio (tasks awaited, connection closed)."""
+
+    @abstractmethod
+    def _finish(self) -> None:
+        """The association is over: the core's last events handled, waiters told."""
+
+    @abstractmethod
+    def _ended(self) -> None:
+        """The channel's work is over and its connection closed (once)."""
+
+    @abstractmethod
+    def _lost(self, why: str) -> None:
+        """The connection was lost (``why``, in words)."""
+
+    @abstractmethod
+    def _deadline(self) -> float:
+        """The reader's one deadline: ARTIM, a partial PDU's, or network idleness."""
+
+    @abstractmethod
+    def _retime(self, timer: anyio.CancelScope) -> None:
+        """Move the reader's timer to :meth:`_deadline` when it changed."""
+
+    @abstractmethod
+    def _rearm_idle(self, now: float) -> None:
+        """Network idleness counts from ``now``."""
+
+    @abstractmethod
+    def _rearm_pdu(self, now: float, buffered: int) -> None:
+        """A partial PDU's deadline, from the core's ``buffered`` bytes."""
+
+    @abstractmethod
+    def _dispatch_now(self, ev: object, now: float) -> bool:
+        """Handle an event of the core without waiting; False: nothing done."""
+
+    @abstractmethod
+    async def _dispatch(self, ev: object, now: float) -> None:
+        """Handle an event of the core (the reader)."""
 
     @abstractmethod
     def _send_pdu(self, pdu: PDU, now: float) -> None:
