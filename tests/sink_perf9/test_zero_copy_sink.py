@@ -180,9 +180,10 @@ async def test_several_sinks_at_once_each_get_their_own_bytes(
     assert names(tmp_path) == sorted(f"{i}.dcm" for i in range(6))
 
 
-def test_a_viewed_buffer_is_never_overwritten_and_is_reused_once_free() -> None:
+@pytest.mark.parametrize("read", [1 << 20, 128 * 1024])
+def test_a_viewed_buffer_is_never_overwritten_and_is_reused_once_free(read: int) -> None:
     """The decoder moves on to another buffer while views of the old one remain, and
-    writes into a large buffer again only once all its views are gone."""
+    writes into a (large or mid-sized) buffer again only once all its views are gone."""
     decoder_module._SPARE.clear()
     data = random.Random(7).randbytes(12 << 20)
     stream = pdata_stream(data, 12 << 20)  # one P-DATA-TF, handed out in pieces
@@ -192,8 +193,8 @@ def test_a_viewed_buffer_is_never_overwritten_and_is_reused_once_free() -> None:
     got = 0
     allocations_after: list[int] = []
     while pos < len(stream):
-        view = decoder.get_buffer(1 << 20)
-        n = min(len(view), 1 << 20, len(stream) - pos)
+        view = decoder.get_buffer(read)
+        n = min(len(view), read, len(stream) - pos)
         view[:n] = stream[pos : pos + n]
         del view
         decoder.buffer_updated(n)

@@ -84,14 +84,15 @@ POOLED_SIZE = 64 * 1024
 POOL_MAX = 64
 _POOL: list[bytearray] = []
 
-#: A receive buffer larger than :data:`BUFFER_SIZE` (a bulk transfer) is allocated in whole
-#: multiples of :data:`LARGE_STEP` (interchangeable sizes). When the decoder moves on to a
-#: new one while views of the old one remain (a sink writing them in another thread), it
-#: keeps the old one (up to :data:`RETIRED_MAX`) until their views are gone; then it goes to
-#: a pool of spare large buffers shared by every decoder (at most :data:`SPARE_BYTES` in all,
-#: the oldest are freed first), where new large buffers come from: a large dataset streams
-#: through resident buffers instead of a fresh (zeroed, page-faulted) one per read. The
-#: spares are about what a sink's bounded queue keeps in views at its peak anyway.
+#: A receive buffer larger than :data:`BUFFER_SIZE` is allocated in whole multiples of
+#: :data:`LARGE_STEP` (interchangeable sizes). When the decoder moves on to a new buffer
+#: while views of the old one (larger than :data:`POOLED_SIZE`) remain (a sink writing them
+#: in another thread), it keeps the old one (up to :data:`RETIRED_MAX`) until their views
+#: are gone; then it goes to a pool of spare buffers shared by every decoder (at most
+#: :data:`SPARE_BYTES` in all, the oldest are freed first), where new buffers come from: a
+#: large dataset streams through resident buffers instead of a fresh (zeroed, page-faulted)
+#: one per read. The spares are about what a sink's bounded queue keeps in views at its
+#: peak anyway.
 RETIRED_MAX = 16
 LARGE_STEP = 256 * 1024
 SPARE_BYTES = 12 * 1024 * 1024
@@ -260,23 +261,35 @@ class PDUDecoder:
             buf[:tail] = buf[start:end]  # the right side is a copy: no overlap issue
         else:
             new = None
-            if size > BUFFER_SIZE:
-                size = -(-size // LARGE_STEP) * LARGE_STEP  # interchangeable sizes
+            if size > POOLED_SIZE:
+                # Interchangeable sizes: large buffers in LARGE_STEP multiples; mid-sized
+                # ones in POOLED_SIZE multiples while views keep this decoder's old buffers
+                # (a sink writing them), else exact (many connections, small messages).
+                if size > BUFFER_SIZE:
+                    size = -(-size // LARGE_STEP) * LARGE_STEP
+                elif self._retired:
+                    size = -(-size // POOLED_SIZE) * POOLED_SIZE
                 new = self._reuse(size)
             if new is None:
                 new = _POOL.pop() if size <= POOLED_SIZE and _POOL else bytearray(size)
                 self._allocations += 1
             new[:tail] = self._view[start:end]
             old = self._buf
-            if len(old) > BUFFER_SIZE and _CPYTHON and len(self._retired) < RETIRED_MAX:
-                self._retired.append(old)  # views may remain: reused once they are gone
+            self._view.release()
+            if (
+                len(old) > POOLED_SIZE
+                and _CPYTHON
+                and len(self._retired) < RETIRED_MAX
+                and not _free(old)
+            ):
+                self._retired.append(old)  # views remain: reused once they are gone
             self._buf = new
             self._view = memoryview(new)
         self._start = 0
         self._end = tail
 
     def _reuse(self, size: int) -> bytearray | None:
-        """A spare large buffer of at least ``size`` bytes (the latest such), or None.
+        """The smallest spare buffer of at least ``size`` bytes, or None.
         Retired buffers whose views are all gone become spares first (those still viewed
         stay retired)."""
         if self._retired:
@@ -287,13 +300,16 @@ class PDUDecoder:
                 else:
                     keep.append(buf)
             self._retired = keep
-        for i in range(len(_SPARE) - 1, -1, -1):
-            try:
-                if len(_SPARE[i]) >= size:
-                    return _SPARE.pop(i)
-            except IndexError:  # another thread took it
-                break
-        return None
+        best = -1
+        for i, buf in enumerate(_SPARE):  # the smallest that fits
+            if len(buf) >= size and (best < 0 or len(buf) < len(_SPARE[best])):
+                best = i
+        if best < 0:
+            return None
+        try:
+            return _SPARE.pop(best)
+        except IndexError:  # another thread took spares meanwhile
+            return None
 
     def _unshared(self) -> bool:
         """True if no view of the current buffer exists any more (then it may be reused).
