@@ -96,6 +96,7 @@ from .ts_strategies import Capabilities, Strategy
 
 if TYPE_CHECKING:
     from ..association.negotiation import AcceptedContext
+    from ..net.inbound import Received
     from .ae import AE
 
 __all__ = [
@@ -559,6 +560,19 @@ async def _store_one(
     if scope is not None and scope.cancelled_caught:
         await channel.abort()
         raise DicomTimeoutError("progress of the C-STORE (no byte sent or answer)", timeout or 0)
+    return answer_result(channel, item, choice, received, paced.sent, clock() - started)
+
+
+def answer_result(
+    channel: Channel,
+    item: _Resolved,
+    choice: ContextChoice,
+    received: Received,
+    bytes_sent: int,
+    elapsed: float,
+) -> StoreResult:
+    """The result of a C-STORE of ``item`` sent over ``choice`` and answered with
+    ``received``; raises :class:`AssociationError` when that is not a C-STORE-RSP."""
     rsp = received.message
     if not isinstance(rsp, CStoreRSP):
         raise AssociationError(f"expected C-STORE-RSP, got {type(rsp).__name__}")
@@ -582,11 +596,11 @@ async def _store_one(
         error_comment=rsp.error_comment,
         offending_element=rsp.offending_element,
         retryable=_retryable(rsp.status),
-        bytes_sent=paced.sent,
+        bytes_sent=bytes_sent,
         converted=choice.transfer_syntax != item.transfer_syntax_uid,
         conversion=choice.conversion,
         warnings=item.warnings if isinstance(item, DicomFileInfo) else (),
-        elapsed=clock() - started,
+        elapsed=elapsed,
     )
 
 

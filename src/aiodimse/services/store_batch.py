@@ -51,6 +51,7 @@ from .storage_scu import (
     resolve_items,
 )
 from .store_pacing import (
+    MIN_SLICE,
     REARM_SLACK,
     Progress,
     _Event,
@@ -59,6 +60,7 @@ from .store_pacing import (
     read_chunk_size,
     slice_size_for,
 )
+from .store_pipeline import Pump, pump_possible
 from .store_regions import regions_possible
 
 if TYPE_CHECKING:
@@ -539,6 +541,8 @@ class _Batch:
         self.watchdog = _Watchdog(timeout) if width > 1 and timeout is not None else None
         self.item_timeout = None if self.watchdog is not None else timeout
         self._tg: anyio.abc.TaskGroup | None = None
+        #: Every instance goes whole from memory, as it is (set by :meth:`_plan`).
+        self.in_memory = False
 
     async def _plan(self) -> None:
         """Choose each kind's context once; read ahead the files sent as they are."""
@@ -563,6 +567,14 @@ class _Batch:
             transport = _transport_of(self.channel)
             regions = frozenset(i for i, r in plan if regions_possible(transport, r, head))
             self.read_ahead = _ReadAhead(plan, head_size=head, open_only=regions)
+            # Every instance read whole into memory and sent as it is: the pipeline's pump.
+            limit = min(head, MIN_SLICE)
+            planned = {i for i, _ in plan}
+            self.in_memory = not regions and all(
+                isinstance(r, DicomFileError)
+                or (i in planned and isinstance(r, DicomFileInfo) and r.dataset_length <= limit)
+                for i, r in enumerate(self.resolved)
+            )
 
     async def run(self) -> list[StoreResult]:
         await self._plan()
@@ -577,6 +589,8 @@ class _Batch:
                     if self.width == 1:
                         # One at a time: no task of its own, no trip through the event loop.
                         await self._sender()
+                    elif self.in_memory and pump_possible(self.channel):
+                        await Pump(self).run()
                     else:
                         for _ in range(min(self.width, len(self.resolved))):
                             tg.start_soon(self._sender)
@@ -680,10 +694,13 @@ class _Batch:
         if self.read_ahead is not None:
             self.read_ahead.give_up(index)
 
-    async def _send_one(self, index: int, r: _Resolved, item_meter: _ItemMeter) -> None:
-        pre: Prefetched | None = None
+    async def _send_one(
+        self, index: int, r: _Resolved, item_meter: _ItemMeter, pre: Prefetched | None = None
+    ) -> None:
+        """Send one instance and wait for its answer; ``pre``: what the read-ahead gave for
+        it already (else it is taken here)."""
         try:
-            if self.read_ahead is not None:
+            if pre is None and self.read_ahead is not None:
                 pre = await self.read_ahead.take(index)
             result = await _store_one(
                 self.channel,
@@ -696,32 +713,43 @@ class _Batch:
                 prefetched=pre,
             )
         except DicomError as exc:
-            # The batch total no longer counts what of this one was not sent.
-            self.meter.total -= item_meter.unsent()
-            error: DicomError = exc
-            if self.watchdog is not None and self.watchdog.fired:
-                error = DicomTimeoutError(
-                    "progress of the pipelined C-STOREs (no byte sent or answer)",
-                    self.watchdog.limit,
-                )
-            self._emit(index, _failed(r, _error_text(error), retryable=error.retryable))
-            if isinstance(error, AssociationError):
-                self.stop.set(f"{NOT_SENT_ASSOCIATION_ENDED} ({error})", retryable=True)
-            elif self.channel.is_closed:
-                self.stop.set(NOT_SENT_ASSOCIATION_ENDED, retryable=True)
-            elif not self.continue_on_error:
-                self.stop.set("not sent: stopped after a failure", retryable=False)
+            self._instance_failed(index, r, item_meter, exc)
         except Exception as exc:  # a bug, or the progress callback raised
             self._fail_batch(exc)
         else:
-            item_meter.sync_total()
-            if self.watchdog is not None:
-                self.watchdog.rearm()  # an answer is progress
-            self._emit(index, result)
-            if not result.ok and not self.continue_on_error:
-                self.stop.set("not sent: stopped after a failure", retryable=False)
+            self._instance_answered(index, item_meter, result)
         finally:
             if pre is not None and pre.fp is not None:  # not taken over: close it here
                 await _discard(pre)
             item_meter.set_sent_all()
             self._release()
+
+    def _instance_failed(
+        self, index: int, r: _Resolved, item_meter: _ItemMeter, exc: DicomError
+    ) -> None:
+        """An instance ended without an answer (or a local failure): its result, and the
+        stop rule for the ones not yet started."""
+        # The batch total no longer counts what of this one was not sent.
+        self.meter.total -= item_meter.unsent()
+        error: DicomError = exc
+        if self.watchdog is not None and self.watchdog.fired:
+            error = DicomTimeoutError(
+                "progress of the pipelined C-STOREs (no byte sent or answer)",
+                self.watchdog.limit,
+            )
+        self._emit(index, _failed(r, _error_text(error), retryable=error.retryable))
+        if isinstance(error, AssociationError):
+            self.stop.set(f"{NOT_SENT_ASSOCIATION_ENDED} ({error})", retryable=True)
+        elif self.channel.is_closed:
+            self.stop.set(NOT_SENT_ASSOCIATION_ENDED, retryable=True)
+        elif not self.continue_on_error:
+            self.stop.set("not sent: stopped after a failure", retryable=False)
+
+    def _instance_answered(self, index: int, item_meter: _ItemMeter, result: StoreResult) -> None:
+        """An instance's answer: its result, and the stop rule."""
+        item_meter.sync_total()
+        if self.watchdog is not None:
+            self.watchdog.rearm()  # an answer is progress
+        self._emit(index, result)
+        if not result.ok and not self.continue_on_error:
+            self.stop.set("not sent: stopped after a failure", retryable=False)
