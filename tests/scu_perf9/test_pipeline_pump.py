@@ -218,3 +218,39 @@ async def test_cancelling_the_batch_aborts_the_association(
                     tg.cancel_scope.cancel()
                 assert assoc.is_closed  # aborted: the unanswered requests end with it
     assert pumps == ([1] if anyio_backend == "asyncio" else [])
+
+
+async def test_a_stalled_pump_times_out_and_aborts(
+    files: list[DicomFileInfo], pumps: list[int], anyio_backend: str
+) -> None:
+    scp = _scp(files)
+
+    async def status_for(rq: CStoreRQ) -> tuple[int, str | None]:
+        if _index(rq.affected_sop_instance_uid, files) >= 2:
+            await anyio.sleep_forever()  # never answered
+        return 0, None
+
+    scp.status_for = status_for
+    results = await _send(scp, files, window=4, timeout=0.5)
+    assert pumps == ([1] if anyio_backend == "asyncio" else [])
+    assert all(r.ok for r in results[:2])
+    assert all(not r.ok and r.retryable for r in results[2:])
+    assert "progress of the pipelined C-STOREs" in (results[2].error or "")
+
+
+async def test_a_raising_callback_surfaces_as_itself(
+    files: list[DicomFileInfo], pumps: list[int], anyio_backend: str
+) -> None:
+    class Boom(Exception):
+        pass
+
+    def on_result(result: StoreResult) -> None:
+        raise Boom(result.sop_instance_uid)
+
+    def progress(sent: int, total: int) -> None:
+        raise Boom("progress")
+
+    for kwargs in ({"on_result": on_result}, {"progress": progress}):
+        with pytest.raises(Boom):
+            await _send(_scp(files), files, window=4, **kwargs)
+    assert pumps == ([1, 1] if anyio_backend == "asyncio" else [])
