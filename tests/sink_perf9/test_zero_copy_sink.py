@@ -280,3 +280,41 @@ def test_write_all_takes_more_buffers_than_one_writev_allows(tmp_path: Path) -> 
     finally:
         fp.close()
     assert path.read_bytes() == b"".join(parts)
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_backpressure_waits_for_the_writer_and_keeps_every_byte(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, backend: str
+) -> None:
+    """A full queue in front of a lagging writer: the reader waits for room (on asyncio
+    woken by the writer thread itself, no worker-thread trip; on trio in a worker thread)
+    and every byte arrives in order."""
+    slow_writes(monkeypatch, 0.003)
+    trips = [0]
+    real_run_sync = anyio.to_thread.run_sync
+
+    async def counting(*args: object, **kwargs: object) -> object:
+        trips[0] += 1
+        return await real_run_sync(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(filesink.anyio.to_thread, "run_sync", counting)
+    data = random.Random(3).randbytes(40 * 20_000 + 3)
+    path = tmp_path / f"{backend}.part"
+
+    async def run() -> None:
+        sink = FileSink(
+            path, limiter=anyio.CapacityLimiter(2), durable=False, write_size=20_000,
+            queue_depth=1,
+        )  # fmt: skip
+        with memoryview(data) as whole:
+            for at in range(0, len(data), 20_000):
+                await sink.write(whole[at : at + 20_000])
+        await sink.close()
+        assert sink.error is None
+
+    anyio.run(run, backend=backend)
+    assert path.read_bytes() == data
+    if backend == "asyncio":
+        assert trips[0] == 1  # close() waiting for the writer: the only thread trip
+    else:
+        assert trips[0] > 10  # the queue was full most of the time

@@ -59,6 +59,7 @@ KiB costs less than the hop to a thread and back.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import enum
 import errno
@@ -75,6 +76,7 @@ from typing import Final, TypeVar
 import anyio
 import anyio.to_thread
 
+from .loop import asyncio_loop
 from .nameless import AnonymousFiles
 from .syncbatch import (
     BUFFERS,
@@ -121,6 +123,11 @@ _NAMED: Final = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0
 _FADVISE: Final = hasattr(os, "posix_fadvise") and hasattr(os, "POSIX_FADV_DONTNEED")
 
 
+def _wake(room: asyncio.Future[None]) -> None:
+    if not room.done():
+        room.set_result(None)
+
+
 class InsufficientSpace(OSError):
     """Free disk space fell under the configured minimum (answered as 0xA700)."""
 
@@ -163,6 +170,8 @@ class FileSink:
 
     _queue: queue.Queue[_Block | _Stop]  # set with the writer loop
     _done: threading.Event  # set with the writer loop
+    #: A reader waiting for room in ``_queue`` (asyncio): its loop and future.
+    _room: tuple[asyncio.AbstractEventLoop, asyncio.Future[None]] | None = None
 
     def __init__(
         self,
@@ -666,10 +675,42 @@ class FileSink:
         try:
             self._queue.put_nowait(item)
         except queue.Full:
-            # Backpressure: the reader waits (in a worker thread) for the disk.
-            await anyio.to_thread.run_sync(self._queue.put, item, limiter=self._limiter)
+            # Backpressure: the reader waits for the disk (TCP then slows the peer down).
+            # Not cancelled midway: the writer is draining, and the item must not be lost.
+            loop = asyncio_loop()
+            if loop is None:  # trio: in a worker thread
+                await anyio.to_thread.run_sync(self._queue.put, item, limiter=self._limiter)
+            else:
+                with anyio.CancelScope(shield=True):
+                    await self._put_when_room(loop, item)
         if item is _STOP:
             self._stop_sent = True
+
+    async def _put_when_room(self, loop: asyncio.AbstractEventLoop, item: _Block | _Stop) -> None:
+        """asyncio: queue ``item`` once the writer thread took one (it wakes this loop with a
+        ``call_soon_threadsafe``: no worker-thread trip per wait). The waiter is registered
+        before the second try, so a take between the two is never missed."""
+        while True:
+            room = loop.create_future()
+            self._room = (loop, room)
+            try:
+                self._queue.put_nowait(item)
+                return
+            except queue.Full:
+                await room
+            finally:
+                self._room = None
+
+    def _next_item(self) -> _Block | _Stop:
+        """Writer thread: the next hand-over; wakes a reader waiting for room."""
+        item = self._queue.get()
+        waiting = self._room
+        if waiting is not None:
+            self._room = None
+            loop, room = waiting
+            with contextlib.suppress(RuntimeError):  # its loop is closed: nobody waits
+                loop.call_soon_threadsafe(_wake, room)
+        return item
 
     def _start_writer(self) -> None:
         self._queue = queue.Queue(maxsize=self._queue_depth)
@@ -725,7 +766,7 @@ class FileSink:
                 self._record(exc)
             prefix = self.prefix  # written with the first buffer (one writev)
             since_check = 0
-            while not isinstance(item := self._queue.get(), _Stop):
+            while not isinstance(item := self._next_item(), _Stop):
                 parts, block = item
                 del item
                 if fp is None or self.error is not None or self._abort:
