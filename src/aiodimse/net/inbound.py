@@ -389,12 +389,12 @@ class Inbound(ChannelState):
         group = self._task_group
         if starter is not None and isinstance(group, TaskSet):
             group.hold()
-            if starter(self._channel(), received, self._request_done):
+            if starter(self._channel(), received, self._started_done):
                 return
             group.unhold()
         self._perform(received)
 
-    def _request_done(self, rest: Callable[[], Awaitable[None]] | None) -> None:
+    def _started_done(self, rest: Callable[[], Awaitable[None]] | None) -> None:
         """The :data:`RequestDone` of a request ``start_request`` took."""
         group = self._task_group
         assert isinstance(group, TaskSet)

@@ -79,11 +79,8 @@ class Outbound(ChannelState):
                 if on_sent is not None:
                     on_sent()
                 return await self.next_response(responses, timeout, what)
-        fut: asyncio.Future[Received | None] = asyncio.get_running_loop().create_future()
-        self._once[message_id] = fut
-        self._busy_changed(+1)
+        fut = await self.send_request(context_id, message, dataset)
         try:
-            await self.send_message(context_id, message, dataset)
             if on_sent is not None:
                 on_sent()
             handle = None if timeout is None else fut.get_loop().call_later(timeout, expire, fut)
@@ -96,14 +93,38 @@ class Outbound(ChannelState):
                 if handle is not None:
                     handle.cancel()
         finally:
-            self._busy_changed(-1)
-            if self._once.get(message_id) is fut:
-                del self._once[message_id]
+            self.request_done(message_id, fut)
         if received is None:
             raise self.error or AssociationAborted(
                 f"{self.peer}: association ended while waiting for {what}"
             )
         return received
+
+    async def send_request(
+        self, context_id: int, message: DimseRequest, dataset: OutgoingDataset = None
+    ) -> asyncio.Future[Received | None]:
+        """Send a request that has exactly one response (as :meth:`send_message`) without
+        waiting for the response (asyncio only): the returned future gets it, or ``None``
+        when the association ends first (:attr:`error` says why). The request counts as
+        outstanding until :meth:`request_done`, which the caller must call once it has the
+        answer or gives up on it (not when this raises: the request is then forgotten)."""
+        assert self._native, "send_request is for asyncio channels (request_one elsewhere)"
+        message_id = message.message_id
+        fut: asyncio.Future[Received | None] = asyncio.get_running_loop().create_future()
+        self._once[message_id] = fut
+        self._busy_changed(+1)
+        try:
+            await self.send_message(context_id, message, dataset)
+        except BaseException:
+            self.request_done(message_id, fut)
+            raise
+        return fut
+
+    def request_done(self, message_id: int, fut: asyncio.Future[Received | None]) -> None:
+        """The end of a request sent by :meth:`send_request` (answered or given up)."""
+        self._busy_changed(-1)
+        if self._once.get(message_id) is fut:
+            del self._once[message_id]
 
     async def next_response(
         self, responses: MemoryObjectReceiveStream[Received], timeout: float | None, what: str
