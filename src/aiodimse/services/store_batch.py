@@ -18,7 +18,6 @@ answer) it is strictly one request at a time, as before.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -52,13 +51,15 @@ from .storage_scu import (
 )
 from .store_pacing import (
     MIN_SLICE,
-    REARM_SLACK,
     Progress,
-    _Event,
     _event_factory,
     _Meter,
+    _Watchdog,
     read_chunk_size,
     slice_size_for,
+)
+from .store_pacing import (
+    _ItemMeter as _ItemMeter,  # re-exported: tests/scp_perf2 import it from here
 )
 from .store_pipeline import Pump, pump_possible
 from .store_regions import regions_possible
@@ -113,67 +114,6 @@ def _error_text(exc: DicomError) -> str:
     if isinstance(exc, DicomFileError):
         return exc.reason
     return str(exc)
-
-
-class _ItemMeter(_Meter):
-    """One instance's byte count: forwards progress and total changes to the batch meter
-    and marks the moment every byte of the dataset has gone to the transport (the moment
-    the next request of a pipeline may start: :meth:`wait_sent_all`)."""
-
-    __slots__ = ("_batch", "_new_event", "_on_progress", "_reported_total", "_sent_all", "_waiter")
-
-    def __init__(
-        self,
-        batch: _Meter,
-        total: int,
-        *,
-        on_progress: Callable[[], None] | None = None,
-        new_event: Callable[[], _Event] = anyio.Event,
-    ) -> None:
-        super().__init__(None, total)
-        self._batch = batch
-        self._reported_total = total
-        self._on_progress = on_progress
-        self._sent_all = False
-        # Made only when someone has to wait (most requests are sent before the next one
-        # is considered): no event per instance.
-        self._waiter: _Event | None = None
-        self._new_event = new_event
-
-    def add(self, n: int) -> None:
-        self.sent += n
-        self.sync_total()
-        self._batch.add(n)
-        if self._on_progress is not None:
-            self._on_progress()
-        if self.sent >= self.total:
-            self.set_sent_all()
-
-    def set_sent_all(self) -> None:
-        """Every byte went out, or the instance ended (idempotent)."""
-        self._sent_all = True
-        if self._waiter is not None:
-            self._waiter.set()
-
-    @property
-    def sent_all(self) -> bool:
-        return self._sent_all
-
-    async def wait_sent_all(self) -> None:
-        if not self._sent_all:
-            if self._waiter is None:
-                self._waiter = self._new_event()
-            await self._waiter.wait()
-
-    def sync_total(self) -> None:
-        """Carry a change of this instance's total (re-encoded, encoded) to the batch."""
-        if self.total != self._reported_total:
-            self._batch.total += self.total - self._reported_total
-            self._reported_total = self.total
-
-    def unsent(self) -> int:
-        self.sync_total()
-        return max(0, self.total - self.sent)
 
 
 @dataclass(slots=True)
@@ -252,61 +192,6 @@ async def store_many(
         priority=priority,
     )
     return await batch.run()
-
-
-class _Watchdog:
-    """The no-progress deadline of a pipelined batch: re-armed by every slice sent and every
-    response; when it runs out, the association is aborted (the outstanding requests then
-    fail, PS3.8 E.1 leaves nothing else to do with them)."""
-
-    __slots__ = ("armed", "deadline", "fired", "limit", "now", "scope", "slack")
-
-    def __init__(self, limit: float) -> None:
-        self.limit = limit
-        self.now = _clock()
-        self.armed = self.now()
-        self.deadline = self.armed + limit
-        # As store_pacing._Paced: a re-arm this soon after the last one is skipped (moving
-        # the deadline reschedules a timer), so it fires at most that early.
-        self.slack = min(REARM_SLACK, limit / 100)
-        self.scope: anyio.CancelScope | None = None
-        self.fired = False
-
-    def rearm(self) -> None:
-        now = self.now()
-        if now - self.armed < self.slack:
-            return
-        self.armed = now
-        self.deadline = now + self.limit
-        if self.scope is not None:
-            self.scope.deadline = self.deadline
-
-    async def run(self, channel: Channel) -> None:
-        while True:
-            with anyio.CancelScope(deadline=self.deadline) as scope:
-                self.scope = scope
-                await anyio.sleep_forever()
-            self.scope = None
-            if self.now() >= self.deadline:
-                log.warning(
-                    "%s: no C-STORE progress for %s s (nothing sent, no answer), aborting",
-                    channel.peer,
-                    self.limit,
-                )
-                self.fired = True
-                await channel.abort()
-                return
-
-
-def _clock() -> Callable[[], float]:
-    """``anyio.current_time`` of the running backend, resolved once: on asyncio it is the
-    loop's own ``time`` (what anyio returns there), called without a backend lookup per
-    call (the watchdog reads it for every slice sent and every answer)."""
-    try:
-        loop = asyncio.get_running_loop()
-    except RuntimeError:  # another backend (trio)
-        return anyio.current_time
-    return loop.time
 
 
 async def _acquire(semaphore: anyio.Semaphore) -> None:

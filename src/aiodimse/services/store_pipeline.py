@@ -39,7 +39,8 @@ from .storage_scu import _Resolved, answer_result
 from .store_pacing import MIN_SLICE
 
 if TYPE_CHECKING:
-    from .store_batch import _Batch, _ItemMeter
+    from .store_batch import _Batch
+    from .store_pacing import _ItemMeter
 
 __all__ = ["Pump", "pump_possible"]
 
