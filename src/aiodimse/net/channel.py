@@ -81,7 +81,7 @@ from ..pdu import (
     PDataTF,
 )
 from .channel_state import Event, Lock
-from .diagnostics import describe_error, quickack_socket, rearm_quickack, summarize
+from .diagnostics import BULK_READ, describe_error, quickack_socket, rearm_quickack, summarize
 from .inbound import (
     Inbound,
     Incoming,
@@ -386,7 +386,7 @@ class Channel(Lazy, Inbound, Outbound):
                     if n == 0:
                         self._lost("peer closed the connection")
                         return
-                    if self._quickack_sock is not None:
+                    if self._quickack_sock is not None and n < BULK_READ:
                         rearm_quickack(self._quickack_sock)
                     now = self._now()
                     await self._pump(now)

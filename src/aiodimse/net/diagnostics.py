@@ -17,6 +17,12 @@ from ..pdu import (
 )
 from .transport import Transport, is_inet
 
+#: After a read at least this long no TCP_QUICKACK is re-armed: it held several full
+#: segments, which Linux acknowledges by itself (every second full-sized segment, RFC 1122
+#: 4.2.3.2), so the setsockopt and the extra bare ACKs (each processed in softirq on our CPU,
+#: where it also makes the peer's socket transmit) are wasted during a bulk transfer.
+BULK_READ = 128 * 1024
+
 
 def summarize(item: object) -> str:
     """One line about a PDU or event, for ``-d`` logs (only built when debug is on)."""

@@ -17,7 +17,8 @@ release) thus never creates, cancels or awaits a task. Its end is handled in the
 as well when nothing is left (:meth:`Lazy._wind_down_now`).
 
 ``TCP_QUICKACK`` is re-armed after a read only while the peer may be waiting for our ACK
-(:meth:`Lazy._peer_may_wait`).
+(:meth:`Lazy._peer_may_wait`), and not after a bulk read (``BULK_READ``), whose segments
+Linux acknowledges by itself.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from functools import partial
 import anyio
 
 from .channel_state import ChannelState
-from .diagnostics import describe_error, rearm_quickack
+from .diagnostics import BULK_READ, describe_error, rearm_quickack
 from .waits import TaskSet
 
 __all__ = ["Lazy"]
@@ -196,7 +197,11 @@ class Lazy(ChannelState):
             if local is not None:
                 local.name = previous
         buffered = core.buffered_bytes
-        if self._quickack_sock is not None and self._peer_may_wait(buffered):
+        if (
+            self._quickack_sock is not None
+            and getattr(self._transport, "last_read", 0) < BULK_READ
+            and self._peer_may_wait(buffered)
+        ):
             rearm_quickack(self._quickack_sock)
         self._rearm_idle(now)
         self._rearm_pdu(now, buffered)

@@ -111,6 +111,7 @@ class SocketTransport:
         "_wake",
         "_writers",
         "_writes",
+        "last_read",
     )
 
     def __init__(self, sock: socket.socket, loop: asyncio.AbstractEventLoop | None = None) -> None:
@@ -140,6 +141,8 @@ class SocketTransport:
         #: Bytes :meth:`write_nowait` could not write yet; :meth:`send` writes them first.
         self._backlog: list[memoryview | FileRegion] = []
         self._writers = 0  # tasks waiting for room to write
+        #: Bytes of the last read (the channel re-arms no TCP_QUICKACK after a bulk read).
+        self.last_read = 0
 
     @property
     def raw_socket(self) -> socket.socket | None:
@@ -256,6 +259,7 @@ class SocketTransport:
                 continue
             finally:
                 del buf
+            self.last_read = n
             if n == asked:
                 self._ready = True
                 if asked == self._read_size:
@@ -332,6 +336,7 @@ class SocketTransport:
         finally:
             del buf
         waiter = self._waiter
+        self.last_read = n
         if n:
             core.buffer_filled(n)
             self._pending += n
