@@ -351,14 +351,7 @@ class ThreadBatcher:
             return await self._fallback.run(sink, then)
         job: _Job[T] = _Job(sink, then)
         job.future = future = loop.create_future()
-        # The jobs of one loop iteration go to the threads together, after it: one queue
-        # item and at most one thread woken for all of them.
-        pending = self._pending.get(loop)
-        if pending is None:
-            self._pending[loop] = [job]
-            loop.call_soon(self._hand_over, loop)
-        else:
-            pending.append(job)
+        self._queue_job(loop, job)
         try:
             await future  # no cancel scope on the way: most waits end without a cancel
         except asyncio.CancelledError:
@@ -419,13 +412,18 @@ class ThreadBatcher:
         job: _Job[T] = _Job(sink, then)
         job.future = future = loop.create_future()
         future.add_done_callback(lambda _: done(functools.partial(_outcome, job)))
-        pending = self._pending.get(loop)  # as in run()
+        self._queue_job(loop, job)
+        return True
+
+    def _queue_job(self, loop: asyncio.AbstractEventLoop, job: _Job[Any]) -> None:
+        # The jobs of one loop iteration go to the threads together, after it: one queue
+        # item and at most one thread woken for all of them.
+        pending = self._pending.get(loop)
         if pending is None:
             self._pending[loop] = [job]
             loop.call_soon(self._hand_over, loop)
         else:
             pending.append(job)
-        return True
 
     def _fail_queued(self, exc: BaseException) -> None:
         """No thread runs and none can be started: every queued job fails with ``exc``."""
