@@ -67,7 +67,13 @@ from ..constants import (
 )
 from ..dimse.messages import CStoreRQ, CStoreRSP, Priority
 from ..dimse.status import Service, StatusCategory, status_info
-from ..errors import AssociationError, DicomError, DicomTimeoutError, LocalProtocolError
+from ..errors import (
+    AssociationError,
+    DicomError,
+    DicomTimeoutError,
+    LocalProtocolError,
+    NetworkError,
+)
 from ..net.channel import Channel
 from ..net.filesource import (
     DatasetReader,
@@ -545,6 +551,15 @@ async def _store_one(
                     else cast("AsyncIterable[memoryview]", paced),
                     on_sent=paced.settle,
                 )
+            except NetworkError as exc:
+                if not _peer_broke(exc):
+                    with anyio.CancelScope(shield=True):
+                        await channel.abort()  # as below
+                # The peer closed the connection under our write: nothing more can be
+                # sent, and the reader ends the association once it has handled what
+                # arrived before the break, such as the answers to our other outstanding
+                # requests (aborting here would discard those unread).
+                raise
             except BaseException:
                 # PS3.8 E.1: a message cut short can be neither finished nor withdrawn;
                 # and a request left unanswered would still count against the
@@ -561,6 +576,13 @@ async def _store_one(
         await channel.abort()
         raise DicomTimeoutError("progress of the C-STORE (no byte sent or answer)", timeout or 0)
     return answer_result(channel, item, choice, received, paced.sent, clock() - started)
+
+
+def _peer_broke(exc: NetworkError) -> bool:
+    """Whether a failed send was the peer closing or resetting the connection."""
+    return isinstance(
+        exc.__cause__, BrokenPipeError | ConnectionResetError | anyio.BrokenResourceError
+    )
 
 
 def answer_result(
