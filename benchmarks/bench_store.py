@@ -158,16 +158,6 @@ def stored_files(directory: Path) -> list[Path]:
 _retired = itertools.count()
 
 
-def settle_page_cache() -> None:
-    """Write out what earlier rows left dirty in the page cache before a repetition, so
-    that no row pays for another's writeback (in two full runs the 4 MB to-disk rows gave
-    574 and 1,259 MB/s for storescp and 737-820 for aiodimse; the store section alone
-    after a ``sync``: 1,261 and 1,220-1,331). ``os.sync`` is POSIX; elsewhere nothing
-    is done."""
-    if hasattr(os, "sync"):
-        os.sync()
-
-
 def retire(directory: Path) -> None:
     """Empty ``directory`` for the next repetition by *moving* what it holds aside (into
     ``<its parent>/retired``, deleted with the run's temporary directory at the end).
@@ -428,7 +418,6 @@ def run_setup(
 
             def measure(i: int) -> float:
                 retire(server.output)
-                settle_page_cache()
                 server.proc.reset_peak()
                 run = run_client(argv, env=client_env(client), timeout=timeout)
                 harness.append_detail(row, "server_rss", server.proc.peak_rss())
