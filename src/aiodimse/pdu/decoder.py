@@ -292,14 +292,7 @@ class PDUDecoder:
         """The smallest spare buffer of at least ``size`` bytes, or None.
         Retired buffers whose views are all gone become spares first (those still viewed
         stay retired)."""
-        if self._retired:
-            keep = []
-            for buf in self._retired:
-                if _free(buf):
-                    _spare(buf)
-                else:
-                    keep.append(buf)
-            self._retired = keep
+        self._release_retired()
         best = -1
         for i, buf in enumerate(_SPARE):  # the smallest that fits
             if len(buf) >= size and (best < 0 or len(buf) < len(_SPARE[best])):
@@ -310,6 +303,17 @@ class PDUDecoder:
             return _SPARE.pop(best)
         except IndexError:  # another thread took spares meanwhile
             return None
+
+    def _release_retired(self) -> None:
+        """Retired buffers whose views are all gone become spares (the rest stay retired)."""
+        if self._retired:
+            keep = []
+            for buf in self._retired:
+                if _free(buf):
+                    _spare(buf)
+                else:
+                    keep.append(buf)
+            self._retired = keep
 
     def _unshared(self) -> bool:
         """True if no view of the current buffer exists any more (then it may be reused).
@@ -323,22 +327,16 @@ class PDUDecoder:
         if not _CPYTHON or not self._buf:
             return False
         self._view.release()
-        buf = self._buf
         try:
-            last = buf.pop()
-        except BufferError:
-            return False
-        else:
-            buf.append(last)
-            return True
+            return _free(self._buf)
         finally:
-            self._view = memoryview(buf)
+            self._view = memoryview(self._buf)
 
     def recycle(self) -> None:
         """The connection is over: give the receive buffer back for other decoders when no
         view of it is left (nothing handed out can see it change), and hold none. Decoding
         may go on afterwards (a fresh buffer is allocated then)."""
-        self._reuse(0)  # free retired buffers become spares
+        self._release_retired()
         self._retired = []
         buf = self._buf
         if len(buf) != POOLED_SIZE or len(_POOL) >= POOL_MAX or self.buffered_bytes:
