@@ -3,19 +3,12 @@
 Theory of operation
 -------------------
 The channel's reader awaits :meth:`FileSink.write` for every dataset fragment. The sink
-holds fragments; when it holds ``write_size`` bytes (1 MiB by default) they are handed to a
-**writer thread** through a bounded ``queue.Queue`` (``queue_depth`` hand-overs), and so on
-in groups of about ``write_size`` bytes. When the queue is full the reader awaits the
-hand-over in a worker thread (bounded by the ``limiter``), so it stops reading the socket and
-TCP slows the peer down: a slow disk costs time, never memory. Memory per sink is at most
-``(queue_depth + 2) * write_size`` plus one fragment, and the receive buffers its views keep.
-
-No copy on the event loop for a large dataset: a fragment of at least :data:`VIEW_MIN`
-bytes is kept as the view it came in (a view of the PDU decoder's receive buffer, which the
-decoder never overwrites while a view of it exists) and the writer thread writes it from
-there (``writev``). Only the first ``max(hold, keep_head)`` bytes (the skip and the head look
-at them) and short fragments are copied. ``write`` callers must therefore not change the
-bytes behind a view they passed (see :mod:`.sinks`).
+copies fragments into a buffer; when the buffer holds ``write_size`` bytes (1 MiB by
+default) it is handed to a **writer thread** through a bounded ``queue.Queue``
+(``queue_depth`` buffers). When the queue is full the reader awaits the hand-over in a worker
+thread (bounded by the ``limiter``), so it stops reading the socket and TCP slows the peer
+down: a slow disk costs time, never memory. Memory per sink is at most
+``(queue_depth + 2) * write_size`` plus one fragment.
 
 The writer thread takes a nameless file from ``anonymous`` (:mod:`.nameless`; linked at
 its final name by :meth:`FileSink.commit`) or else creates ``path`` exclusively, writes
@@ -59,7 +52,6 @@ KiB costs less than the hop to a thread and back.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import enum
 import errno
@@ -76,7 +68,6 @@ from typing import Final, TypeVar
 import anyio
 import anyio.to_thread
 
-from .loop import asyncio_loop
 from .nameless import AnonymousFiles
 from .syncbatch import (
     BUFFERS,
@@ -123,11 +114,6 @@ _NAMED: Final = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0
 _FADVISE: Final = hasattr(os, "posix_fadvise") and hasattr(os, "POSIX_FADV_DONTNEED")
 
 
-def _wake(room: asyncio.Future[None]) -> None:
-    if not room.done():
-        room.set_result(None)
-
-
 class InsufficientSpace(OSError):
     """Free disk space fell under the configured minimum (answered as 0xA700)."""
 
@@ -148,15 +134,8 @@ class _Stop:
     """The close marker on the writer queue."""
 
 
-#: A hand-over to the writer loop: the parts to write in order (views of the receive buffer,
-#: views of the ``BUFFERS`` block, a held buffer) and that block (given back once written).
-_Block = tuple[list[memoryview | bytearray], bytearray | None]
-
-#: While streaming, a fragment at least this long goes to the writer thread as the view it
-#: came in (no copy: the decoder never reuses a buffer that has views); a shorter one is
-#: copied into a pooled block (a view costs ~200 bytes and an entry of the ``writev``, so a
-#: peer sending tiny PDVs cannot make a group of a million views).
-VIEW_MIN: Final = 16 * 1024
+#: A hand-over to the writer loop: (buffer, bytes of it to write, a ``BUFFERS`` block).
+_Block = tuple[bytearray, int, bool]
 
 
 _STOP: Final = _Stop()
@@ -170,8 +149,6 @@ class FileSink:
 
     _queue: queue.Queue[_Block | _Stop]  # set with the writer loop
     _done: threading.Event  # set with the writer loop
-    #: A reader waiting for room in ``_queue`` (asyncio): its loop and future.
-    _room: tuple[asyncio.AbstractEventLoop, asyncio.Future[None]] | None = None
 
     def __init__(
         self,
@@ -218,11 +195,6 @@ class FileSink:
         # The first hand-over waits until the skip is decided and the in-memory bound passed.
         self._first_at = max(write_size, hold, in_memory_max + 1 if in_memory_max else 0)
         self._buf = bytearray()
-        # Held past ``_buf`` (which gets the first ``_copy_first`` bytes, copied): the long
-        # fragments as their views, the short ones copied (see ``VIEW_MIN``), and their size.
-        self._copy_first = max(hold, keep_head)
-        self._held: list[memoryview | bytearray] = []
-        self._held_size = 0
         # The head: a snapshot only for a dataset handed to the writer thread; otherwise
         # read from ``_kept`` (the whole dataset, held anyway) after ``_lead`` (the skip).
         self._head: bytes | None = None
@@ -232,20 +204,14 @@ class FileSink:
         # The writer loop (in a thread of ``WRITERS``), its queue and its end event exist
         # only for a dataset larger than one hand-over (most are written whole, in one trip).
         self._streaming = False
-        # Streaming: the group being gathered for the next hand-over (its parts and bytes),
-        # the pooled block (``BUFFERS``) short fragments are copied into, how far it is
-        # filled and where its run not yet in ``_parts`` starts.
-        self._parts: list[memoryview | bytearray] = []
-        self._fill = 0
+        # Streaming: the pooled block being filled (``BUFFERS``) and how far.
         self._block: bytearray | None = None
-        self._at = 0
-        self._mark = 0
+        self._fill = 0
         self._abort = False
         self._stop_sent = False
         self._skip_decided = leading_skip is None
         self.defer_finish = defer_finish
-        # Deferred: the whole dataset (its parts), not yet written.
-        self._body: list[memoryview | bytearray] | None = None
+        self._body: bytearray | None = None  # deferred: the whole dataset, not yet written
         self._anonymous_files = anonymous
         # The open file: a named one until it is written and synced; an anonymous one
         # (from ``anonymous``) until it is linked at its destination or discarded.
@@ -317,30 +283,13 @@ class FileSink:
         if self._streaming:
             await self._stream(data)
             return
-        self._keep(data)
-        if len(self._buf) + self._held_size >= self._first_at:
+        self._buf += data
+        if len(self._buf) >= self._first_at:
             self._decide_skip()
             self._snapshot_head()
             self._start_writer()
-            await self._hand((self._take(), None))
-
-    def _keep(self, data: memoryview) -> None:
-        """Hold ``data`` (before the first hand-over): copied into ``_buf`` until it has the
-        bytes the skip and the head look at, then kept as its view when long enough (no copy:
-        the decoder never reuses a buffer that has views)."""
-        held = self._held
-        if not held and (len(self._buf) < self._copy_first or len(data) < VIEW_MIN):
-            self._buf += data
-            return
-        self._held_size += len(data)
-        if len(data) >= VIEW_MIN:
-            held.append(data)
-            return
-        last = held[-1]
-        if type(last) is bytearray:
-            last += data  # our own copy of earlier short fragments: extended in place
-        else:
-            held.append(bytearray(data))
+            buf = self._take()
+            await self._hand((buf, len(buf), False))
 
     def write_nowait(self, data: memoryview) -> bool:
         """:meth:`write` when it needs no waiting: ``data`` is copied into the buffer held in
@@ -350,64 +299,33 @@ class FileSink:
         callback, with no trip through the association's reader task per read."""
         if self.state is not SinkState.OPEN:
             return True  # as write(): ignored
-        if self._streaming or len(self._buf) + self._held_size + len(data) >= self._first_at:
+        if self._streaming or len(self._buf) + len(data) >= self._first_at:
             return False
         self.size += len(data)
         if self.error is None:
-            self._keep(data)
+            self._buf += data
         return True
 
     async def _stream(self, data: memoryview) -> None:
-        """After the first hand-over: gather about ``write_size`` bytes per hand-over. A long
-        fragment is kept as its view (:data:`VIEW_MIN`); short ones are copied into a
-        fixed-size pooled block (pages resident, no growth)."""
-        if len(data) >= VIEW_MIN:
-            if self._fill and self._fill + len(data) > self.write_size:
-                # A group stays within write_size (or one fragment): what the queue holds,
-                # and the receive buffers its views keep, stays bounded as with blocks.
-                await self._hand(self._take_group())
-            self._end_run()
-            self._parts.append(data)
-            self._fill += len(data)
-            if self._fill >= self.write_size:
-                await self._hand(self._take_group())
-            return
+        """After the first hand-over: copy into fixed-size pooled blocks (pages resident,
+        no growth), each handed over when full."""
         size = self.write_size
         while data:
             block = self._block
             if block is None:
                 block = self._block = BUFFERS.take(size)
-                self._at = self._mark = 0
-            at = self._at
+                self._fill = 0
+            at = self._fill
             n = min(size - at, len(data))
             block[at : at + n] = data[:n]  # same length: a copy, never a resize
-            self._at = at + n
-            self._fill += n
-            data = data[n:] if n < len(data) else data[:0]
-            if self._fill >= size or self._at == size:
-                await self._hand(self._take_group())
-
-    def _end_run(self) -> None:
-        """The bytes copied into the block since the last view become a part of the group."""
-        block = self._block
-        if block is not None and self._at > self._mark:
-            with memoryview(block) as whole:
-                self._parts.append(whole[self._mark : self._at])
-            self._mark = self._at
-
-    def _take_group(self) -> _Block:
-        """The group gathered so far, with its block (the next group starts empty)."""
-        self._end_run()
-        item = (self._parts, self._block)
-        self._parts, self._fill, self._block = [], 0, None
-        return item
-
-    def _drop_group(self) -> None:
-        """Forget the group gathered so far (its views) and give its block back."""
-        self._parts, self._fill = [], 0
-        block, self._block = self._block, None
-        if block is not None:
-            BUFFERS.give(block)
+            self._fill = at + n
+            if n < len(data):
+                data = data[n:]
+            else:
+                data = data[:0]
+            if self._fill == size:
+                self._block = None
+                await self._hand((block, size, True))
 
     def close_nowait(self) -> bool:
         """:meth:`close` when it needs no waiting: with ``defer_finish``, a dataset held in
@@ -422,16 +340,16 @@ class FileSink:
             self._body = self._close_held()  # written by finish()
         return True
 
-    def _close_held(self) -> list[memoryview | bytearray] | None:
+    def _close_held(self) -> bytearray | None:
         """Close a dataset held in memory (not streamed): kept in ``data`` when small
-        enough (``None``), else its parts to be written are returned."""
+        enough (``None``), else its body to be written is returned."""
         self._decide_skip()
-        if self.in_memory_max and len(self._buf) + self._held_size <= self.in_memory_max:
-            parts = self._take()
-            self.data = bytes(parts[0]) if len(parts) == 1 else b"".join(parts)
+        if self.in_memory_max and len(self._buf) <= self.in_memory_max:
+            self.data = bytes(self._take())
             return None
-        self._kept = self._buf  # the head is read from it (see ``head``)
-        return self._take()
+        body = self._take()
+        self._kept = body  # the head is read from it (see ``head``)
+        return body
 
     async def close(self) -> None:
         """Message complete: everything is on disk (fsynced when durable) or in memory.
@@ -444,10 +362,12 @@ class FileSink:
         self.state = SinkState.CLOSED
         if self._streaming:
             # Always send the close marker: the writer loop waits for it even after an error.
-            if self._fill and self.error is None:
-                await self._hand(self._take_group())
-            else:
-                self._drop_group()
+            block, self._block = self._block, None
+            if block is not None:
+                if self._fill and self.error is None:
+                    await self._hand((block, self._fill, True))
+                else:
+                    BUFFERS.give(block)
             await self._hand(_STOP)
             if not self.defer_finish:
                 await anyio.to_thread.run_sync(self._done.wait, limiter=self._limiter)
@@ -515,8 +435,9 @@ class FileSink:
         self.state = SinkState.DISCARDED
         self._abort = True
         self._buf = bytearray()
-        self._held, self._held_size = [], 0
-        self._drop_group()
+        block, self._block = self._block, None
+        if block is not None:
+            BUFFERS.give(block)
         self._body = None
         self._kept = None
         self.data = None
@@ -665,52 +586,18 @@ class FileSink:
         with memoryview(self._buf) as view, view[:room] as head:  # one copy, no temporary
             self._head = (self._lead + bytes(head))[: self._keep_head]
 
-    def _take(self) -> list[memoryview | bytearray]:
-        """What is held, in order (the held buffer first); nothing is held afterwards."""
-        parts: list[memoryview | bytearray] = [self._buf, *self._held]
-        self._buf, self._held, self._held_size = bytearray(), [], 0
-        return parts
+    def _take(self) -> bytearray:
+        buf, self._buf = self._buf, bytearray()
+        return buf
 
     async def _hand(self, item: _Block | _Stop) -> None:
         try:
             self._queue.put_nowait(item)
         except queue.Full:
-            # Backpressure: the reader waits for the disk (TCP then slows the peer down).
-            # Not cancelled midway: the writer is draining, and the item must not be lost.
-            loop = asyncio_loop()
-            if loop is None:  # trio: in a worker thread
-                await anyio.to_thread.run_sync(self._queue.put, item, limiter=self._limiter)
-            else:
-                with anyio.CancelScope(shield=True):
-                    await self._put_when_room(loop, item)
+            # Backpressure: the reader waits (in a worker thread) for the disk.
+            await anyio.to_thread.run_sync(self._queue.put, item, limiter=self._limiter)
         if item is _STOP:
             self._stop_sent = True
-
-    async def _put_when_room(self, loop: asyncio.AbstractEventLoop, item: _Block | _Stop) -> None:
-        """asyncio: queue ``item`` once the writer thread took one (it wakes this loop with a
-        ``call_soon_threadsafe``: no worker-thread trip per wait). The waiter is registered
-        before the second try, so a take between the two is never missed."""
-        while True:
-            room = loop.create_future()
-            self._room = (loop, room)
-            try:
-                self._queue.put_nowait(item)
-                return
-            except queue.Full:
-                await room
-            finally:
-                self._room = None
-
-    def _next_item(self) -> _Block | _Stop:
-        """Writer thread: the next hand-over; wakes a reader waiting for room."""
-        item = self._queue.get()
-        waiting = self._room
-        if waiting is not None:
-            self._room = None
-            loop, room = waiting
-            with contextlib.suppress(RuntimeError):  # its loop is closed: nobody waits
-                loop.call_soon_threadsafe(_wake, room)
-        return item
 
     def _start_writer(self) -> None:
         self._queue = queue.Queue(maxsize=self._queue_depth)
@@ -766,22 +653,21 @@ class FileSink:
                 self._record(exc)
             prefix = self.prefix  # written with the first buffer (one writev)
             since_check = 0
-            while not isinstance(item := self._next_item(), _Stop):
-                parts, block = item
+            while not isinstance(item := self._queue.get(), _Stop):
+                buf, length, pooled = item
                 del item
                 if fp is None or self.error is not None or self._abort:
-                    parts.clear()  # views released: the decoder may reuse their buffers
-                    if block is not None:
-                        BUFFERS.give(block)
+                    if pooled:
+                        BUFFERS.give(buf)
                     continue  # keep draining so the reader never blocks forever
                 try:
                     try:
-                        length = sum(len(p) for p in parts)
-                        write_all(fp, prefix, *parts)
+                        with memoryview(buf) as whole, whole[:length] as part:
+                            write_all(fp, prefix, part)
                     finally:
-                        parts.clear()  # before the block can be handed out again
-                        if block is not None:
-                            BUFFERS.give(block)  # written or not: back to the pool
+                        if pooled:
+                            BUFFERS.give(buf)  # written or not: back to the pool
+                        del buf
                     prefix = b""
                     since_check += length
                     if since_check >= _SPACE_CHECK_INTERVAL:
@@ -813,7 +699,7 @@ class FileSink:
         if body is None or self.error is not None or self.state is SinkState.DISCARDED:
             return
         try:
-            write_all(self._open(), self.prefix, *body)
+            write_all(self._open(), self.prefix, body)
         except OSError as exc:
             self._record(exc)
             self._unlink()
@@ -839,11 +725,11 @@ class FileSink:
             self._record(exc)
             self._unlink()
 
-    def _write_whole(self, body: list[memoryview | bytearray]) -> None:
+    def _write_whole(self, body: bytearray) -> None:
         """A dataset smaller than one hand-over: open, write, fsync (, close) in one go."""
         try:
             fp = self._open()
-            write_all(fp, self.prefix, *body)
+            write_all(fp, self.prefix, body)
             self._done_writing(fp)
         except OSError as exc:
             self._record(exc)

@@ -15,9 +15,7 @@ delivers a complete message from the transport's read callback, with no trip thr
 association's reader task.
 
 ``write`` receives a view of the receive buffer; a sink that keeps the data past the call
-must keep the view (the decoder never reuses a buffer that has views) or copy it. The file
-sink keeps long fragments' views until its writer thread wrote them, so a caller must not
-change the bytes behind a view it passed.
+must keep the view (the decoder never reuses a buffer that has views) or copy it.
 A sink never raises from ``write`` for its own I/O trouble: it records the error and
 ignores further data, so the association goes on and the service can answer with a
 failure status (e.g. 0xA700 out of resources).

@@ -633,19 +633,6 @@ WRITERS: Final = WriterThreads()
 _WRITEV: Callable[[int, list[memoryview]], int] | None = getattr(os, "writev", None)  # POSIX
 
 
-def _iov_max() -> int:
-    """The most buffers one ``writev`` takes (POSIX IOV_MAX: 1024 on Linux and the BSDs;
-    16, the POSIX minimum, when the system does not say)."""
-    try:
-        n = os.sysconf("SC_IOV_MAX")  # type: ignore[attr-defined,unused-ignore]
-    except (AttributeError, ValueError, OSError):
-        return 16
-    return min(n, 1024) if n > 0 else 16
-
-
-_IOV_MAX: Final = _iov_max()
-
-
 class SinkFile:
     """An open file descriptor, written unbuffered: what a sink needs of a file object,
     without the ``fstat`` (one more system call, one more GIL hand-off in a worker thread)
@@ -683,12 +670,8 @@ def write_all(fp: Writable, *parts: bytes | bytearray | memoryview) -> None:
     views = [memoryview(p) for p in parts if len(p)]
     writev = _WRITEV if type(fp) is SinkFile else None
     while views:
-        # An unbuffered write may take fewer bytes than asked: go on from there. At most
-        # _IOV_MAX buffers per writev (POSIX IOV_MAX: more is EINVAL).
-        if writev is not None:
-            n = writev(fp.fileno(), views if len(views) <= _IOV_MAX else views[:_IOV_MAX])
-        else:
-            n = fp.write(views[0]) or 0
+        # An unbuffered write may take fewer bytes than asked: go on from there.
+        n = (writev(fp.fileno(), views) if writev is not None else fp.write(views[0])) or 0
         while n:
             if n >= len(views[0]):
                 n -= len(views.pop(0))

@@ -84,20 +84,6 @@ POOLED_SIZE = 64 * 1024
 POOL_MAX = 64
 _POOL: list[bytearray] = []
 
-#: A receive buffer larger than :data:`BUFFER_SIZE` is allocated in whole multiples of
-#: :data:`LARGE_STEP` (interchangeable sizes). When the decoder moves on to a new buffer
-#: while views of the old one (larger than :data:`POOLED_SIZE`) remain (a sink writing them
-#: in another thread), it keeps the old one (up to :data:`RETIRED_MAX`) until their views
-#: are gone; then it goes to a pool of spare buffers shared by every decoder (at most
-#: :data:`SPARE_BYTES` in all, the oldest are freed first), where new buffers come from: a
-#: large dataset streams through resident buffers instead of a fresh (zeroed, page-faulted)
-#: one per read. The spares are about what a sink's bounded queue keeps in views at its
-#: peak anyway.
-RETIRED_MAX = 16
-LARGE_STEP = 256 * 1024
-SPARE_BYTES = 12 * 1024 * 1024
-_SPARE: list[bytearray] = []
-
 _HEADER = struct.Struct(">BBI")
 _PDV_HEADER = struct.Struct(">IBB")
 #: Message control header bit 1: the last fragment of the command or dataset (PS3.8 E.2).
@@ -178,7 +164,6 @@ class PDUDecoder:
         "_pdv_control",
         "_pdv_left",
         "_pending",
-        "_retired",
         "_scratch",
         "_start",
         "_stream_above",
@@ -210,7 +195,6 @@ class PDUDecoder:
         self._error: PDUDecodeError | None = None
         self._scratch: bytearray | None = None
         self._allocations = 0
-        self._retired: list[bytearray] = []
 
     # -- introspection ---------------------------------------------------------------
 
@@ -260,60 +244,13 @@ class PDUDecoder:
             buf = self._buf
             buf[:tail] = buf[start:end]  # the right side is a copy: no overlap issue
         else:
-            new = None
-            if size > POOLED_SIZE:
-                # Interchangeable sizes: large buffers in LARGE_STEP multiples; mid-sized
-                # ones in POOLED_SIZE multiples while views keep this decoder's old buffers
-                # (a sink writing them), else exact (many connections, small messages).
-                if size > BUFFER_SIZE:
-                    size = -(-size // LARGE_STEP) * LARGE_STEP
-                elif self._retired:
-                    size = -(-size // POOLED_SIZE) * POOLED_SIZE
-                new = self._reuse(size)
-            if new is None:
-                new = _POOL.pop() if size <= POOLED_SIZE and _POOL else bytearray(size)
-                self._allocations += 1
+            new = _POOL.pop() if size <= POOLED_SIZE and _POOL else bytearray(size)
+            self._allocations += 1
             new[:tail] = self._view[start:end]
-            old = self._buf
-            self._view.release()
-            if (
-                len(old) > POOLED_SIZE
-                and _CPYTHON
-                and len(self._retired) < RETIRED_MAX
-                and not _free(old)
-            ):
-                self._retired.append(old)  # views remain: reused once they are gone
             self._buf = new
             self._view = memoryview(new)
         self._start = 0
         self._end = tail
-
-    def _reuse(self, size: int) -> bytearray | None:
-        """The smallest spare buffer of at least ``size`` bytes, or None.
-        Retired buffers whose views are all gone become spares first (those still viewed
-        stay retired)."""
-        self._release_retired()
-        best = -1
-        for i, buf in enumerate(_SPARE):  # the smallest that fits
-            if len(buf) >= size and (best < 0 or len(buf) < len(_SPARE[best])):
-                best = i
-        if best < 0:
-            return None
-        try:
-            return _SPARE.pop(best)
-        except IndexError:  # another thread took spares meanwhile
-            return None
-
-    def _release_retired(self) -> None:
-        """Retired buffers whose views are all gone become spares (the rest stay retired)."""
-        if self._retired:
-            keep = []
-            for buf in self._retired:
-                if _free(buf):
-                    _spare(buf)
-                else:
-                    keep.append(buf)
-            self._retired = keep
 
     def _unshared(self) -> bool:
         """True if no view of the current buffer exists any more (then it may be reused).
@@ -327,17 +264,21 @@ class PDUDecoder:
         if not _CPYTHON or not self._buf:
             return False
         self._view.release()
+        buf = self._buf
         try:
-            return _free(self._buf)
+            last = buf.pop()
+        except BufferError:
+            return False
+        else:
+            buf.append(last)
+            return True
         finally:
-            self._view = memoryview(self._buf)
+            self._view = memoryview(buf)
 
     def recycle(self) -> None:
         """The connection is over: give the receive buffer back for other decoders when no
         view of it is left (nothing handed out can see it change), and hold none. Decoding
         may go on afterwards (a fresh buffer is allocated then)."""
-        self._release_retired()
-        self._retired = []
         buf = self._buf
         if len(buf) != POOLED_SIZE or len(_POOL) >= POOL_MAX or self.buffered_bytes:
             return
@@ -521,35 +462,9 @@ class PDUDecoder:
         self._stream_left = self._streamed = self._pdv_left = 0
         self._error = exc
         # Drop what is buffered; views already handed out keep their buffer alive.
-        self._retired = []
         self._buf = bytearray()
         self._view = memoryview(self._buf)
         self._start = self._end = self._pending = 0
-
-
-def _free(buf: bytearray) -> bool:
-    """True if no view of ``buf`` exists (CPython: a one-byte resize succeeds only then;
-    it is undone at once, keeping the allocation)."""
-    try:
-        last = buf.pop()
-    except BufferError:
-        return False
-    buf.append(last)
-    return True
-
-
-def _spare(buf: bytearray) -> None:
-    """Keep a free large buffer for the next decoder that needs one; the oldest spares are
-    dropped to stay within SPARE_BYTES."""
-    if len(buf) > SPARE_BYTES:
-        return
-    total = sum(len(b) for b in _SPARE) + len(buf)
-    while total > SPARE_BYTES and _SPARE:
-        try:
-            total -= len(_SPARE.pop(0))
-        except IndexError:  # another thread emptied it
-            break
-    _SPARE.append(buf)
 
 
 def decode_pdu(data: bytes | bytearray | memoryview, limits: Limits = _DEFAULT_LIMITS) -> PDU:
