@@ -386,7 +386,7 @@ class StorageSCP:
         ts = _transfer_syntax(channel, context_id)
         opts = self.options
         # The handler and the conversion read the file by its (temporary) name.
-        direct = opts.handler is None and opts.convert_to in (None, ts)
+        direct = self._kept_as_it_came(ts)
         prefix = file_meta(
             sop_class_uid=message.affected_sop_class_uid,
             sop_instance_uid=message.affected_sop_instance_uid,
@@ -464,6 +464,17 @@ class StorageSCP:
             offending_element=offending,
         )
 
+    def _kept_as_it_came(self, ts: str) -> bool:
+        """An instance in transfer syntax ``ts`` is kept as received: no handler reads it
+        and no conversion rewrites it."""
+        return self.options.handler is None and self.options.convert_to in (None, ts)
+
+    def _finished_on_loop(self, sink: FileSink) -> bool:
+        """A small dataset held whole that is not fsynced: written to the page cache on the
+        loop, cheaper than the hop to a thread (opt-in ``loop_write_max``)."""
+        opts = self.options
+        return not opts.durable and sink.whole and sink.size <= opts.loop_write_max
+
     def start_store(self, channel: Channel, received: Received, done: RequestDone) -> bool:
         """The channel's :data:`~aiodimse.net.inbound.RequestStarter` for C-STORE: what
         :meth:`handle_store` does, without a task, for an instance kept as it came (no
@@ -481,12 +492,11 @@ class StorageSCP:
             or self._ae.request_handlers.get(CStoreRQ) != self.handle_store  # replaced
         ):
             return False
-        opts = self.options
         ts = _transfer_syntax(channel, received.context_id)
-        if opts.handler is not None or opts.convert_to not in (None, ts):
+        if not self._kept_as_it_came(ts):
             return False
-        if not opts.durable and sink.whole and sink.size <= opts.loop_write_max:
-            return False  # finished on the loop by handle_store (see _store)
+        if self._finished_on_loop(sink):
+            return False  # handle_store does it (see _store)
         batcher = self.batcher()
         if not isinstance(batcher, ThreadBatcher):
             return False
@@ -539,14 +549,12 @@ class StorageSCP:
             return 0x0000, None, None  # ignore mode: received and dropped
         peer = channel.peer
         ts = _transfer_syntax(channel, context_id)
-        if self.options.handler is None and self.options.convert_to in (None, ts):
+        if self._kept_as_it_came(ts):
             # One worker-thread trip (grouped with other instances finishing now): write,
             # fsync, check against the command, rename, fsync the directory; then answer.
             if sink.defer_finish:
                 keep = functools.partial(self._check_and_keep, peer, msg, ts)
-                opts = self.options
-                if not opts.durable and sink.whole and sink.size <= opts.loop_write_max:
-                    # A small file to the page cache: cheaper here than the hop to a thread.
+                if self._finished_on_loop(sink):
                     return sink.finish_here(keep)
                 return await sink.finish(keep, batcher=self.batcher())
             return await anyio.to_thread.run_sync(

@@ -551,21 +551,17 @@ async def _store_one(
                     else cast("AsyncIterable[memoryview]", paced),
                     on_sent=paced.settle,
                 )
-            except NetworkError as exc:
-                if not _peer_broke(exc):
-                    with anyio.CancelScope(shield=True):
-                        await channel.abort()  # as below
-                # The peer closed the connection under our write: nothing more can be
+            except BaseException as exc:
+                # PS3.8 E.1: a message cut short can be neither finished nor withdrawn;
+                # and a request left unanswered would still count against the
+                # negotiated operations window (PS3.7 D.3.3.3). Either way: abort. Not
+                # when the peer closed the connection under our write: nothing more can be
                 # sent, and the reader ends the association once it has handled what
                 # arrived before the break, such as the answers to our other outstanding
                 # requests (aborting here would discard those unread).
-                raise
-            except BaseException:
-                # PS3.8 E.1: a message cut short can be neither finished nor withdrawn;
-                # and a request left unanswered would still count against the
-                # negotiated operations window (PS3.7 D.3.3.3). Either way: abort.
-                with anyio.CancelScope(shield=True):
-                    await channel.abort()
+                if not _peer_broke(exc):
+                    with anyio.CancelScope(shield=True):
+                        await channel.abort()
                 raise
     finally:
         if close_reader is not None:
@@ -578,9 +574,10 @@ async def _store_one(
     return answer_result(channel, item, choice, received, paced.sent, clock() - started)
 
 
-def _peer_broke(exc: NetworkError) -> bool:
-    """Whether a failed send was the peer closing or resetting the connection."""
-    return isinstance(
+def _peer_broke(exc: BaseException) -> bool:
+    """Whether ``exc`` is a send that failed because the peer closed or reset the
+    connection."""
+    return isinstance(exc, NetworkError) and isinstance(
         exc.__cause__, BrokenPipeError | ConnectionResetError | anyio.BrokenResourceError
     )
 
