@@ -35,7 +35,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from benchmarks import bench_store, harness
+from benchmarks import bench_store, harness, rawlimit
 from benchmarks.bench_store import ClientRun, Server
 from benchmarks.harness import Row
 
@@ -150,17 +150,29 @@ class Setup:
 
 
 LABELS = {**bench_store.LABELS, "dcmtk": "storescu (Nagle on)",
-          "raw": "raw Python ceiling: asyncio sender, no DICOM"}  # fmt: skip
+          "raw": "raw Python ceiling: asyncio sender, no DICOM",
+          "limit-sendfile": "raw loopback limit: blocking sendfile of the same files",
+          "limit-sendall": "raw loopback limit: the same files read, blocking sendall"}  # fmt: skip
 SERVER_LABELS = {**bench_store.SERVER_LABELS, "dcmtk": "storescp (Nagle on)",
-                 "raw": "asyncio BufferedProtocol, new file per message"}  # fmt: skip
+                 "raw": "asyncio BufferedProtocol, new file per message",
+                 "limit": "asyncio BufferedProtocol, discards"}  # fmt: skip
 #: The row of :mod:`benchmarks.rawstore` (read by :mod:`benchmarks.targets` as context).
 RAW_ID = "store.64k.nofsync.raw>raw"
+#: The loopback limit for the 4 MB workload's own files (:func:`benchmarks.rawlimit.send_files`),
+#: one row per way of sending: the ceiling the "SCP discarding" target is judged against.
+FILE_LIMIT_IDS = ("store.4m.discard.limit-sendall>limit", "store.4m.discard.limit-sendfile>limit")
 
 
 def setups(work: Workload) -> list[Setup]:
     """The matrix for one workload, in table order."""
     out: list[Setup] = []
     for mode in ("fsync", "no fsync", "discard"):
+        if work.key == "4m" and mode == "discard":  # the receiving limit for these files
+            for ident in FILE_LIMIT_IDS:
+                client, server = ident.rsplit(".", 1)[1].split(">")
+                section = f"C-STORE {work.name}, SCP {mode}"
+                out.append(Setup(id=ident, section=section, impl="limit", client=client,
+                                 server=server, mode=mode))  # fmt: skip
         plan = [("aiodimse", "aiodimse", "aiodimse", False)]
         if mode != "discard" or work.key == "4m":  # the time budget: pynetdicom is slow
             plan.append(("pynetdicom", "pynetdicom", "pynetdicom", True))
@@ -264,8 +276,9 @@ def run_workload(
     rows: list[Row] = []
     try:
         for s in setups(work):
-            raw = s.client == "raw"  # the reference row runs whatever the implementations
-            if not raw and (s.client not in impls or s.server not in impls):  # orthanc too
+            raw = s.client == "raw"  # the reference rows run whatever the implementations
+            limit = s.server == "limit"
+            if not (raw or limit) and (s.client not in impls or s.server not in impls):
                 continue
             count = slow_n if s.slow else work.count
             label = f"{LABELS[s.client]} → {SERVER_LABELS[s.server]}"
@@ -292,6 +305,10 @@ def run_workload(
             check = _check(row, count, round(per_file * count), ignore=ignore)
             if raw:
                 run_raw(row, tmp, source, repeat=repeat, check=check, window=s.window)
+                continue
+            if limit:
+                sendfile = s.client.endswith("sendfile")
+                run_file_limit(row, source, repeat=repeat, use_sendfile=sendfile)
                 continue
             bench_store.run_setup(
                 row,
@@ -351,6 +368,33 @@ def run_raw(
         row.error = f"{type(exc).__name__}: {exc}"
     finally:
         bench_store.retire(out)
+
+
+def run_file_limit(
+    row: Row, source: Path, *, repeat: int, use_sendfile: bool, timeout: float = 60
+) -> None:
+    """The loopback limit for the files in ``source`` (:func:`benchmarks.rawlimit.send_files`):
+    the minimal discarding receiver as a server subprocess, fed the files over one blocking
+    socket by this process. Samples are files/s, like the section's other rows; ``mb_s``
+    counts every byte sent (the whole files: a few hundred bytes more than their datasets)."""
+    print(f"  {row.section}: {row.label}", file=sys.stderr, flush=True)
+    paths = sorted(p for p in source.iterdir() if p.is_file())
+    script = harness.BENCH_DIR / "rawlimit.py"
+    try:
+        with harness.python_server(script, ["serve"], name="raw-receiver") as (proc, port):
+
+            def measure(_: int) -> float:
+                proc.reset_peak()
+                seconds, sent = rawlimit.send_files(
+                    port, paths, use_sendfile=use_sendfile, timeout=timeout
+                )
+                harness.append_detail(row, "server_rss", proc.peak_rss())
+                harness.append_detail(row, "mb_s", sent / 1e6 / seconds)
+                return len(paths) / seconds
+
+            harness.run_row(row, repeat, measure, time_budget=2 * timeout)
+    except Exception as exc:  # reported in the row
+        row.error = f"{type(exc).__name__}: {exc}"
 
 
 def run_huge(

@@ -9,7 +9,9 @@ import asyncio
 import os
 import threading
 import time
+from pathlib import Path
 
+import pytest
 from benchmarks import rawlimit
 from benchmarks.delay_proxy import DelayProxy
 
@@ -85,47 +87,65 @@ def test_proxy_refuses_a_negative_delay() -> None:
     raise AssertionError("negative delay accepted")
 
 
-def test_raw_receiver_counts_everything_the_blocking_sender_writes() -> None:
-    ready = threading.Event()
-    state: dict[str, object] = {}
+class _Receiver:
+    """rawlimit's discarding receiver on a loop in a thread; ``received`` per connection."""
 
-    def serve() -> None:
-        async def main() -> None:
-            loop = asyncio.get_running_loop()
-            protocols: list[rawlimit.DiscardProtocol] = []
+    def __init__(self) -> None:
+        self.protocols: list[rawlimit.DiscardProtocol] = []
+        self.port = 0
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=lambda: asyncio.run(self._main()), daemon=True)
 
-            def factory() -> rawlimit.DiscardProtocol:
-                protocols.append(rawlimit.DiscardProtocol(buffer_size=4096))
-                return protocols[-1]
+    async def _main(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
 
-            server = await loop.create_server(factory, "127.0.0.1", 0)
-            state["port"] = server.sockets[0].getsockname()[1]
-            state["protocols"] = protocols
-            stop = asyncio.Event()
-            state["stop"] = (loop, stop)
-            ready.set()
-            await stop.wait()
-            server.close()
+        def factory() -> rawlimit.DiscardProtocol:
+            self.protocols.append(rawlimit.DiscardProtocol(buffer_size=4096))
+            return self.protocols[-1]
 
-        asyncio.run(main())
+        server = await self._loop.create_server(factory, "127.0.0.1", 0)
+        self.port = server.sockets[0].getsockname()[1]
+        self._ready.set()
+        await self._stop.wait()
+        server.close()
 
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    assert ready.wait(5)
-    total = 5 * 1024 * 1024 + 3
-    seconds = rawlimit.send_blocking(int(state["port"]), total, chunk=1 << 20, timeout=10)
-    protocols = state["protocols"]
-    assert isinstance(protocols, list)
-    assert protocols[0].received == total  # the sender's clock stopped after the last byte
+    def __enter__(self) -> _Receiver:
+        self._thread.start()
+        assert self._ready.wait(5)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(5)
+
+
+@pytest.mark.parametrize("use_sendfile", [True, False])
+def test_the_file_limit_sender_delivers_every_byte_of_every_file(
+    tmp_path: Path, use_sendfile: bool
+) -> None:
+    sizes = [12 * 1024 * 1024 + 1, 0, 65537]  # more than the socket buffers hold
+    paths = []
+    for n, size in enumerate(sizes):
+        path = tmp_path / f"{n}.dcm"
+        path.write_bytes(os.urandom(size))
+        paths.append(path)
+    with _Receiver() as receiver:
+        seconds, sent = rawlimit.send_files(receiver.port, paths, use_sendfile=use_sendfile)
+    assert sent == sum(sizes)
+    assert [p.received for p in receiver.protocols] == [sum(sizes)]  # one connection, all bytes
     assert seconds > 0
-    loop, stop = state["stop"]  # type: ignore[misc]
-    loop.call_soon_threadsafe(stop.set)
-    thread.join(5)
 
 
-def test_disk_write_figure_is_positive_and_leaves_no_file(tmp_path: object) -> None:
-    from pathlib import Path
+def test_raw_receiver_counts_everything_the_blocking_sender_writes() -> None:
+    total = 5 * 1024 * 1024 + 3
+    with _Receiver() as receiver:
+        seconds = rawlimit.send_blocking(receiver.port, total, chunk=1 << 20, timeout=10)
+    assert [p.received for p in receiver.protocols] == [total]  # the clock stopped after it
+    assert seconds > 0
 
-    directory = Path(str(tmp_path))
+
+def test_disk_write_figure_is_positive_and_leaves_no_file(tmp_path: Path) -> None:
+    directory = tmp_path
     assert rawlimit.disk_write_mb_s(directory, 3 * 1024 * 1024 + 5, block=1 << 20) > 0
     assert list(directory.iterdir()) == []

@@ -99,6 +99,42 @@ def test_a_missing_or_failed_row_is_no_data_with_its_reason() -> None:
     assert "NO DATA" in targets.markdown(list(verdicts.values()))
 
 
+DISCARD = "4 MB, SCP discarding ≥ 60 % of the raw loopback limit"
+
+
+@pytest.mark.parametrize(("aiodimse", "status"), [(1800.0, Status.PASS), (1799.0, Status.MISS)])
+def test_discarding_is_judged_against_the_faster_sender_of_the_same_files(
+    aiodimse: float, status: Status
+) -> None:
+    rows = [r for r in passing_rows() if r.details["id"] != "store.4m.discard.aiodimse>aiodimse"]
+    rows += [
+        row("store.4m.discard.aiodimse>aiodimse", [1], mb_s=[aiodimse]),
+        row("limit.loopback", [6000], impl="limit"),
+        row("store.4m.discard.limit-sendall>limit", [1], impl="limit", mb_s=[3000.0]),
+        row("store.4m.discard.limit-sendfile>limit", [1], impl="limit", mb_s=[2500.0]),
+    ]
+    rows = [r for r in rows if not (r.details["id"] == "limit.loopback" and r.samples == [3000])]
+    verdict = next(v for v in targets.evaluate(rows) if v.target == DISCARD)
+    assert verdict.status is status, verdict.line()
+    assert "of 3,000 MB/s, the same files sent by a blocking read + sendall" in verdict.measured
+    assert "% of one cache-hot buffer resent, 6,000" in verdict.measured
+
+
+def test_discarding_needs_no_one_buffer_row_when_the_same_files_ran() -> None:
+    rows = [r for r in passing_rows() if r.details["id"] != "limit.loopback"]
+    rows.append(row("store.4m.discard.limit-sendfile>limit", [1], impl="limit", mb_s=[4000.0]))
+    verdict = next(v for v in targets.evaluate(rows) if v.target == DISCARD)
+    assert verdict.status is Status.MISS  # 2,000 of 4,000 MB/s
+    assert "50 %" in verdict.measured and "sendfile" in verdict.measured
+
+
+def test_suite_and_targets_name_the_same_file_limit_rows() -> None:
+    assert tuple(i for i, _ in targets.FILE_LIMITS) == suite_store.FILE_LIMIT_IDS
+    work = suite_store.Workload(key="4m", name="50×4MiB", count=50, pixel_bytes=4 << 20)
+    ids = [s.id for s in suite_store.setups(work)]
+    assert set(suite_store.FILE_LIMIT_IDS) <= set(ids)
+
+
 def test_scale_targets_follow_the_k_that_was_run() -> None:
     rows = [r for r in passing_rows() if not str(r.details["id"]).startswith("scale.")]
     rows.append(row("scale.200.aiodimse", [1.0], higher=False, assoc_ok=[200],
