@@ -283,7 +283,6 @@ def test_storescp_cli_20mb_instance_bounded_memory_and_sigterm(tmp_path: Path) -
                 done = peers.run_dcmtk_storescu(port, [gen.path], binary=exe)
                 assert done.returncode == 0, done.stdout + done.stderr
         growth = probe.result.peak_rss - baseline
-        assert growth < 16 << 20, f"peak RSS grew by {growth / 2**20:.1f} MiB for 20 MiB"
         print(f"storescp peak RSS growth for a 20 MiB instance: {growth / 2**20:.1f} MiB")
         assert growth < 16 << 20, f"peak RSS grew by {growth / 2**20:.1f} MiB for a 20 MiB instance"
     finally:
