@@ -383,29 +383,27 @@ def client_env(client: str) -> dict[str, str] | None:
     return dict(harness.NODELAY_ENV) if client == "dcmtk-nodelay" else None
 
 
-def run_setup(
+@contextlib.contextmanager
+def setup_server(
     row: Row,
-    tmp: Path,
+    out: Path,
     *,
     client: str,
     server_impl: str,
     source: Path,
     durable: bool,
-    repeat: int,
     timeout: float,
     check: Callable[[Server, ClientRun], float],
     chunked: bool = False,
     ignore: bool = False,
     window: int = 1,
     client_args: tuple[str, ...] = (),
-) -> None:
-    """One fresh server for the row; ``repeat`` client runs; ``check`` turns a run into a
-    sample (and records details). Anything that goes wrong becomes the row's note.
+) -> Iterator[Callable[[int], float]]:
+    """The row's server, storing in ``out``, running while the context is open; yields
+    ``measure(i)``: one client run, which ``check`` turns into a sample (and details).
 
     ``ignore``: the server discards; ``window``: the aiodimse SCP's operations window;
     ``client_args`` are appended to the client's command line."""
-    print(f"  {row.section}: {row.label}", file=sys.stderr, flush=True)
-    out = tmp / "out"
     retire(out)
     try:
         with start_server(
@@ -424,13 +422,29 @@ def run_setup(
                 harness.append_detail(row, "client_rss", run.max_rss)
                 return check(server, run)
 
+            yield measure
+    finally:
+        retire(out)
+
+
+def run_setup(
+    row: Row,
+    tmp: Path,
+    *,
+    repeat: int,
+    timeout: float,
+    **setup: Any,
+) -> None:
+    """One fresh server for the row (:func:`setup_server`, ``setup`` its keywords);
+    ``repeat`` client runs. Anything that goes wrong becomes the row's note."""
+    print(f"  {row.section}: {row.label}", file=sys.stderr, flush=True)
+    try:
+        with setup_server(row, tmp / "out", timeout=timeout, **setup) as measure:
             harness.run_row(row, repeat, measure, time_budget=2 * timeout)
     except Unavailable as exc:
         row.error = str(exc)
     except Exception as exc:  # a peer that fails to start must not stop the run
         row.error = f"{type(exc).__name__}: {exc}"
-    finally:
-        retire(out)
 
 
 def throughput_check(row: Row, work: Workload, total: int) -> Callable[[Server, ClientRun], float]:

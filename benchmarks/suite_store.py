@@ -27,17 +27,20 @@ against aiodimse's (which re-arms TCP_QUICKACK).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
+import functools
 import os
 import shutil
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager as ContextManager
 from pathlib import Path
 
 from benchmarks import bench_store, harness, rawlimit
 from benchmarks.bench_store import ClientRun, Server
-from benchmarks.harness import Row
+from benchmarks.harness import Row, Unavailable
 
 JPEG_SIDE = 768  # 768×768 RGB at quality 90: ~240 KB per instance
 
@@ -274,76 +277,138 @@ def run_workload(
     slow_dir = subset(source, slow_n, tmp / f"slow-{work.key}") if slow_n < work.count else source
     per_file = total / work.count
     rows: list[Row] = []
-    try:
-        for s in setups(work):
-            raw = s.client == "raw"  # the reference rows run whatever the implementations
-            limit = s.server == "limit"
-            if not (raw or limit) and (s.client not in impls or s.server not in impls):
-                continue
-            count = slow_n if s.slow else work.count
-            label = f"{LABELS[s.client]} → {SERVER_LABELS[s.server]}"
-            if s.slow and slow_n < work.count:
-                label += f" (first {slow_n})"
-            if s.window > 1:
-                label += f" (window {s.window}, one {'connection' if raw else 'association'})"
-            row = Row(
-                section=s.section,
-                impl=s.impl,
-                label=label,
-                metric="instances/s",
-                unit="inst/s",
-                higher_is_better=True,
-            )
-            row.details["id"] = s.id
-            rows.append(row)
-            ignore = s.mode == "discard"
-            client_args: tuple[str, ...] = ()
-            if work.jpeg and s.client.startswith("dcmtk"):
-                client_args = ("-xy",)  # propose JPEG Baseline (and uncompressed)
-            if s.window > 1:
-                client_args = ("--window", str(s.window))
-            check = _check(row, count, round(per_file * count), ignore=ignore)
-            if raw:
-                run_raw(row, tmp, source, repeat=repeat, check=check, window=s.window)
-                continue
-            if limit:
-                sendfile = s.client.endswith("sendfile")
-                run_file_limit(row, source, repeat=repeat, use_sendfile=sendfile)
-                continue
-            bench_store.run_setup(
+    sections: dict[str, list[tuple[Row, Callable[[Path], ContextManager[Measure]]]]] = {}
+    for s in setups(work):
+        raw = s.client == "raw"  # the reference rows run whatever the implementations
+        limit = s.server == "limit"
+        if not (raw or limit) and (s.client not in impls or s.server not in impls):
+            continue
+        count = slow_n if s.slow else work.count
+        label = f"{LABELS[s.client]} → {SERVER_LABELS[s.server]}"
+        if s.slow and slow_n < work.count:
+            label += f" (first {slow_n})"
+        if s.window > 1:
+            label += f" (window {s.window}, one {'connection' if raw else 'association'})"
+        row = Row(
+            section=s.section,
+            impl=s.impl,
+            label=label,
+            metric="instances/s",
+            unit="inst/s",
+            higher_is_better=True,
+        )
+        row.details["id"] = s.id
+        rows.append(row)
+        ignore = s.mode == "discard"
+        client_args: tuple[str, ...] = ()
+        if work.jpeg and s.client.startswith("dcmtk"):
+            client_args = ("-xy",)  # propose JPEG Baseline (and uncompressed)
+        if s.window > 1:
+            client_args = ("--window", str(s.window))
+        check = _check(row, count, round(per_file * count), ignore=ignore)
+        opener: Callable[[Path], ContextManager[Measure]]
+        if raw:
+            opener = functools.partial(raw_server, row, source=source, check=check,
+                                       window=s.window)  # fmt: skip
+        elif limit:
+            opener = functools.partial(_file_limit_opener, row=row, source=source,
+                                       use_sendfile=s.client.endswith("sendfile"))  # fmt: skip
+        else:
+            opener = functools.partial(
+                bench_store.setup_server,
                 row,
-                tmp,
                 client=s.client,
                 server_impl=s.server,
                 source=slow_dir if s.slow else source,
                 durable=s.mode == "fsync",
                 ignore=ignore,
                 window=16 if s.window > 1 else 1,
-                repeat=repeat,
                 timeout=300,
                 check=check,
                 client_args=client_args,
             )
+        sections.setdefault(s.section, []).append((row, opener))
+    try:
+        for section in sections.values():
+            run_interleaved(section, tmp, repeat=repeat, time_budget=600)
     finally:
         shutil.rmtree(source, ignore_errors=True)
         shutil.rmtree(tmp / f"slow-{work.key}", ignore_errors=True)
     return rows
 
 
-def run_raw(
-    row: Row,
+Measure = Callable[[int], float]
+
+
+def run_interleaved(
+    section: Sequence[tuple[Row, Callable[[Path], ContextManager[Measure]]]],
     tmp: Path,
-    source: Path,
     *,
     repeat: int,
+    time_budget: float,
+) -> None:
+    """A section's rows measured in turns: every row's server is started (each with its own
+    output directory), then repetition ``i`` of each row runs before repetition ``i + 1``
+    of any. So a drift of the machine during the section (the page cache filling, another
+    job, a VM's memory being backed) falls on every row alike, not on whichever ran last:
+    on this project's 2-core VM, storescp's 4 MB to-disk row measured 574 and 1,259 MB/s in
+    two runs of the same day when rows ran one after another. A row whose server fails to
+    start, or whose run fails, keeps its error and is skipped from then on; one that has
+    spent ``time_budget`` seconds stops with a note."""
+    spent: dict[int, float] = {}
+    with contextlib.ExitStack() as stack:
+        runs: list[tuple[Row, Measure]] = []
+        for k, (row, opener) in enumerate(section):
+            try:
+                runs.append((row, stack.enter_context(_noted(row, opener(tmp / f"out-{k}")))))
+            except Unavailable as exc:
+                row.error = str(exc)
+            except Exception as exc:  # a peer that fails to start must not stop the run
+                row.error = f"{type(exc).__name__}: {exc}"
+        for i in range(repeat):
+            for row, measure in runs:
+                if row.error is not None:
+                    continue
+                if spent.get(id(row), 0.0) > time_budget:
+                    row.error = f"time budget {time_budget:.0f} s spent after {i} repetitions"
+                    continue
+                print(f"  {row.section}: {row.label} [{i + 1}/{repeat}]", file=sys.stderr,
+                      flush=True)  # fmt: skip
+                t0 = time.monotonic()
+                harness.run_row(row, 1, measure, time_budget=float("inf"))
+                spent[id(row)] = spent.get(id(row), 0.0) + time.monotonic() - t0
+
+
+@contextlib.contextmanager
+def _noted(row: Row, opened: ContextManager[Measure]) -> Iterator[Measure]:
+    """``opened``, with an error on closing it (a server that did not stop cleanly) noted
+    in ``row`` instead of raised, as the rows measured one by one do."""
+    measure = opened.__enter__()
+    try:
+        yield measure
+    except BaseException as exc:
+        if not opened.__exit__(type(exc), exc, exc.__traceback__):
+            raise
+    else:
+        try:
+            opened.__exit__(None, None, None)
+        except Exception as exc:
+            row.error = row.error or f"{type(exc).__name__}: {exc}"
+
+
+@contextlib.contextmanager
+def raw_server(
+    row: Row,
+    out: Path,
+    source: Path,
+    *,
     check: Callable[[Server, ClientRun], float],
     window: int,
     timeout: float = 60,
-) -> None:
+) -> Iterator[Measure]:
     """The raw Python ceiling (:mod:`benchmarks.rawstore`): its receiver as a server
-    subprocess, its sender as the client, both timed and checked like the DICOM rows."""
-    print(f"  {row.section}: {row.label}", file=sys.stderr, flush=True)
-    out = tmp / "out"
+    subprocess while the context is open; yields ``measure(i)``, one run of its sender as
+    the client, timed and checked like the DICOM rows."""
     bench_store.retire(out)
     script = harness.BENCH_DIR / "rawstore.py"
     try:
@@ -363,38 +428,60 @@ def run_raw(
                 harness.append_detail(row, "client_rss", run.max_rss)
                 return check(server, run)
 
-            harness.run_row(row, repeat, measure, time_budget=2 * timeout)
-    except Exception as exc:  # reported in the row
-        row.error = f"{type(exc).__name__}: {exc}"
+            yield measure
     finally:
         bench_store.retire(out)
 
 
-def run_file_limit(
-    row: Row, source: Path, *, repeat: int, use_sendfile: bool, timeout: float = 60
+def run_raw(
+    row: Row,
+    tmp: Path,
+    source: Path,
+    *,
+    repeat: int,
+    check: Callable[[Server, ClientRun], float],
+    window: int,
+    timeout: float = 60,
 ) -> None:
-    """The loopback limit for the files in ``source`` (:func:`benchmarks.rawlimit.send_files`):
-    the minimal discarding receiver as a server subprocess, fed the files over one blocking
-    socket by this process. Samples are files/s, like the section's other rows; ``mb_s``
-    counts every byte sent (the whole files: a few hundred bytes more than their datasets)."""
+    """:func:`raw_server`'s row on its own: ``repeat`` runs."""
     print(f"  {row.section}: {row.label}", file=sys.stderr, flush=True)
-    paths = sorted(p for p in source.iterdir() if p.is_file())
-    script = harness.BENCH_DIR / "rawlimit.py"
     try:
-        with harness.python_server(script, ["serve"], name="raw-receiver") as (proc, port):
-
-            def measure(_: int) -> float:
-                proc.reset_peak()
-                seconds, sent = rawlimit.send_files(
-                    port, paths, use_sendfile=use_sendfile, timeout=timeout
-                )
-                harness.append_detail(row, "server_rss", proc.peak_rss())
-                harness.append_detail(row, "mb_s", sent / 1e6 / seconds)
-                return len(paths) / seconds
-
+        with raw_server(row, tmp / "out", source, check=check, window=window) as measure:
             harness.run_row(row, repeat, measure, time_budget=2 * timeout)
     except Exception as exc:  # reported in the row
         row.error = f"{type(exc).__name__}: {exc}"
+
+
+@contextlib.contextmanager
+def file_limit_server(
+    row: Row, source: Path, *, use_sendfile: bool, timeout: float = 60
+) -> Iterator[Measure]:
+    """The loopback limit for the files in ``source`` (:func:`benchmarks.rawlimit.send_files`):
+    the minimal discarding receiver as a server subprocess while the context is open;
+    ``measure(i)`` feeds it the files over one blocking socket from this process. Samples
+    are files/s, like the section's other rows; ``mb_s`` counts every byte sent (the whole
+    files: a few hundred bytes more than their datasets)."""
+    paths = sorted(p for p in source.iterdir() if p.is_file())
+    script = harness.BENCH_DIR / "rawlimit.py"
+    with harness.python_server(script, ["serve"], name="raw-receiver") as (proc, port):
+
+        def measure(_: int) -> float:
+            proc.reset_peak()
+            seconds, sent = rawlimit.send_files(
+                port, paths, use_sendfile=use_sendfile, timeout=timeout
+            )
+            harness.append_detail(row, "server_rss", proc.peak_rss())
+            harness.append_detail(row, "mb_s", sent / 1e6 / seconds)
+            return len(paths) / seconds
+
+        yield measure
+
+
+def _file_limit_opener(
+    out: Path, *, row: Row, source: Path, use_sendfile: bool
+) -> ContextManager[Measure]:
+    """:func:`file_limit_server` opened like the other rows (its receiver stores nothing)."""
+    return file_limit_server(row, source, use_sendfile=use_sendfile)
 
 
 def run_huge(
