@@ -294,19 +294,17 @@ def run_echoscu(
     env = {**os.environ, **(harness.NODELAY_ENV if nodelay else {})}
 
     def once(command: list[str]) -> bool:
-        try:
-            done = subprocess.run(
-                command,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-                timeout=s.per_association_timeout,
-                check=False,
-            )
+        proc = subprocess.Popen(
+            command,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:  # not subprocess.run(timeout=...): its exit polling would round the time up
+            return harness.wait_exactly(proc, s.per_association_timeout) == 0
         except subprocess.TimeoutExpired:
             return False
-        return done.returncode == 0
 
     for _ in range(s.warmup):  # one C-ECHO each
         once([*base, *target])

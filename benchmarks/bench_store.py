@@ -319,10 +319,8 @@ def run_client(argv: list[str], *, env: dict[str, str] | None, timeout: float) -
                 poller = threading.Thread(target=_poll_peak, args=(proc.pid, stop, peak))
                 poller.start()
             try:
-                proc.wait(timeout=timeout)
+                harness.wait_exactly(proc, timeout)  # a dcmtk client is timed by this wait
             except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
                 raise RuntimeError(f"client still running after {timeout:.0f} s") from None
             finally:
                 stop.set()

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
 
 import pytest
-from benchmarks import rawlimit
+from benchmarks import harness, rawlimit
 from benchmarks.delay_proxy import DelayProxy
 
 
@@ -149,3 +151,27 @@ def test_disk_write_figure_is_positive_and_leaves_no_file(tmp_path: Path) -> Non
     directory = tmp_path
     assert rawlimit.disk_write_mb_s(directory, 3 * 1024 * 1024 + 5, block=1 << 20) > 0
     assert list(directory.iterdir()) == []
+
+
+def _python(code: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([sys.executable, "-c", code])
+
+
+def test_a_timed_process_is_waited_for_without_polling(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The standard library's wait(timeout=...) polls with sleeps of up to 50 ms, which
+    # rounds a client's wall time up; wait_exactly must block in waitpid instead.
+    proc = _python("import time; time.sleep(0.2)")
+
+    def polled(seconds: float) -> None:
+        raise AssertionError(f"polled for the exit (sleep {seconds})")
+
+    monkeypatch.setattr(subprocess.time, "sleep", polled)  # type: ignore[attr-defined]
+    assert harness.wait_exactly(proc, 30) == 0
+
+
+def test_wait_exactly_returns_the_exit_code_and_kills_on_timeout() -> None:
+    assert harness.wait_exactly(_python("raise SystemExit(3)"), 30) == 3
+    slow = _python("import time; time.sleep(60)")
+    with pytest.raises(subprocess.TimeoutExpired):
+        harness.wait_exactly(slow, 0.3)
+    assert slow.poll() is not None  # killed, and reaped
