@@ -628,19 +628,22 @@ class Column:
 
 
 def markdown_table(rows: Sequence[Row], columns: Sequence[Column] = ()) -> str:
-    """A markdown table: one line per row, ratio to the aiodimse row of the same section."""
-    baselines: dict[str, float] = {}
+    """A markdown table: one line per row, ratio to the aiodimse row of the same section
+    (n/a for a row measured in another unit, such as a section's page-cache probe)."""
+    baselines: dict[str, tuple[float, str]] = {}
     for row in rows:
         med = row.median()
         if row.impl == "aiodimse" and row.error is None and med:
-            baselines.setdefault(row.section, med)
+            baselines.setdefault(row.section, (med, row.unit))
     header = ["section", "setup", "metric: median (min–max)", "÷ aiodimse"]
     header += [c.header for c in columns]
     header.append("note")
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in rows:
         med = row.median()
-        base = baselines.get(row.section)
+        base, unit = baselines.get(row.section, (None, row.unit))
+        if unit != row.unit:
+            base = None
         if row.error is not None and not row.samples:
             value, ratio = "–", "–"
         else:

@@ -161,6 +161,9 @@ SERVER_LABELS = {**bench_store.SERVER_LABELS, "dcmtk": "storescp (Nagle on)",
                  "limit": "asyncio BufferedProtocol, discards"}  # fmt: skip
 #: The row of :mod:`benchmarks.rawstore` (read by :mod:`benchmarks.targets` as context).
 RAW_ID = "store.64k.nofsync.raw>raw"
+#: The page-cache probe (:func:`benchmarks.rawlimit.file_write_cost_us`): one row in each
+#: no-fsync section of the workloads with a target, measured in turns with the section's rows.
+PROBE_IDS = {"64k": "store.64k.nofsync.probe>page-cache", "4m": "store.4m.nofsync.probe>page-cache"}
 #: The loopback limit for the 4 MB workload's own files (:func:`benchmarks.rawlimit.send_files`),
 #: one row per way of sending: the ceiling the "SCP discarding" target is judged against.
 FILE_LIMIT_IDS = ("store.4m.discard.limit-sendall>limit", "store.4m.discard.limit-sendfile>limit")
@@ -176,6 +179,10 @@ def setups(work: Workload) -> list[Setup]:
                 section = f"C-STORE {work.name}, SCP {mode}"
                 out.append(Setup(id=ident, section=section, impl="limit", client=client,
                                  server=server, mode=mode))  # fmt: skip
+        if work.key in PROBE_IDS and mode == "no fsync":  # the page cache's state, per turn
+            section = f"C-STORE {work.name}, SCP {mode}"
+            out.append(Setup(id=PROBE_IDS[work.key], section=section, impl="probe",
+                             client="probe", server="page-cache", mode=mode))  # fmt: skip
         plan = [("aiodimse", "aiodimse", "aiodimse", False)]
         if mode != "discard" or work.key == "4m":  # the time budget: pynetdicom is slow
             plan.append(("pynetdicom", "pynetdicom", "pynetdicom", True))
@@ -281,7 +288,15 @@ def run_workload(
     for s in setups(work):
         raw = s.client == "raw"  # the reference rows run whatever the implementations
         limit = s.server == "limit"
-        if not (raw or limit) and (s.client not in impls or s.server not in impls):
+        probe = s.client == "probe"
+        if not (raw or limit or probe) and (s.client not in impls or s.server not in impls):
+            continue
+        if probe:
+            row = Row(section=s.section, impl=s.impl, label=PROBE_LABEL, metric="µs CPU per file",
+                      unit="µs/file", higher_is_better=False)  # fmt: skip
+            row.details["id"] = s.id
+            rows.append(row)
+            sections.setdefault(s.section, []).append((row, _probe_opener))
             continue
         count = slow_n if s.slow else work.count
         label = f"{LABELS[s.client]} → {SERVER_LABELS[s.server]}"
@@ -475,6 +490,24 @@ def file_limit_server(
             return len(paths) / seconds
 
         yield measure
+
+
+PROBE_LABEL = "page-cache probe: one thread writing 300 new 64 KiB files (kernel CPU included)"
+
+
+@contextlib.contextmanager
+def _probe_opener(out: Path) -> Iterator[Measure]:
+    """The page-cache probe as a row (:func:`benchmarks.rawlimit.file_write_cost_us`): its
+    files go to ``out`` (moved aside afterwards, like the servers' files)."""
+
+    def measure(_: int) -> float:
+        bench_store.retire(out)
+        return rawlimit.file_write_cost_us(out)
+
+    try:
+        yield measure
+    finally:
+        bench_store.retire(out)
 
 
 def _file_limit_opener(

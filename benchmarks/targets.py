@@ -99,10 +99,11 @@ def _echo_vs_pynetdicom(lk: Lookup) -> tuple[bool, str]:
     return r >= 60, f"{r:.1f}× ({a:,.0f} vs {p:,.1f} assoc/s; need ≥ 60×){_echo_floor(lk)}"
 
 
-def _best_aiodimse(lk: Lookup, prefix: str, key: str | None = None) -> tuple[float, str]:
+def _best_row(lk: Lookup, prefix: str, key: str | None = None) -> tuple[float, str, str]:
     """The better of aiodimse's one-association rows (window 1, and window 16 where the
-    row ran): the targets are about one association, pipelined or not."""
-    best: tuple[float, str] | None = None
+    row ran): the targets are about one association, pipelined or not. Its median, which
+    window, and the row's id."""
+    best: tuple[float, str, str] | None = None
     for suffix, name in (("aiodimse>aiodimse", "window 1"), ("aiodimse-w16>aiodimse", "window 16")):
         try:
             ident = prefix + suffix
@@ -110,10 +111,39 @@ def _best_aiodimse(lk: Lookup, prefix: str, key: str | None = None) -> tuple[flo
         except Missing:
             continue
         if best is None or v > best[0]:
-            best = (v, name)
+            best = (v, name, ident)
     if best is None:
         raise Missing(f"{prefix}aiodimse>aiodimse: no sample")
     return best
+
+
+def _best_aiodimse(lk: Lookup, prefix: str, key: str | None = None) -> tuple[float, str]:
+    v, how, _ = _best_row(lk, prefix, key)
+    return v, how
+
+
+def _values(row: Row, key: str | None) -> list[float]:
+    values = row.samples if key is None else row.details.get(key) or []
+    return [float(v) for v in values if isinstance(v, (int, float))]
+
+
+def _turns(lk: Lookup, ours: str, theirs: str, key: str | None = None) -> str:
+    """The ratio repetition by repetition, for context: the store sections run their rows
+    in turns (``suite_store.run_interleaved``), so repetition i of both rows ran minutes
+    apart at most, in the same state of the machine."""
+    pairs = list(zip(_values(lk.row(ours), key), _values(lk.row(theirs), key), strict=False))
+    if len(pairs) < 2:
+        return ""
+    return "; turn by turn " + ", ".join(f"{_ratio(a, b):.2f}×" for a, b in pairs)
+
+
+def _probe(lk: Lookup, ident: str) -> str:
+    """The page-cache probe of the section (``rawlimit.file_write_cost_us``), for context."""
+    try:
+        v = lk.median(ident)
+    except (Missing, AssertionError):
+        return ""
+    return f"; page cache {v:,.0f} µs CPU per new 64 KiB file (fast state ~20–30, slow ~130–170)"
 
 
 def _store_fsync(lk: Lookup) -> tuple[bool, str]:
@@ -122,11 +152,13 @@ def _store_fsync(lk: Lookup) -> tuple[bool, str]:
 
 
 def _store_nofsync(lk: Lookup) -> tuple[bool, str]:
-    a, how = _best_aiodimse(lk, "store.64k.nofsync.")
-    d = lk.median("store.64k.nofsync.dcmtk-nodelay>dcmtk-nodelay")
+    a, how, ident = _best_row(lk, "store.64k.nofsync.")
+    dcmtk = "store.64k.nofsync.dcmtk-nodelay>dcmtk-nodelay"
+    d = lk.median(dcmtk)
     r = _ratio(a, d)
     text = f"{r:.2f}× ({a:,.0f}, {how}, vs {d:,.0f} inst/s; need ≥ 1.5×)"
-    return r >= 1.5, text + _store_ceiling(lk, d)
+    context = _turns(lk, ident, dcmtk) + _store_ceiling(lk, d)
+    return r >= 1.5, text + context + _probe(lk, "store.64k.nofsync.probe>page-cache")
 
 
 def _store_ceiling(lk: Lookup, dcmtk: float) -> str:
@@ -175,13 +207,16 @@ def _discard_vs_raw(lk: Lookup) -> tuple[bool, str]:
 
 
 def _disk_vs_dcmtk(lk: Lookup) -> tuple[bool, str]:
-    a, _ = _best_aiodimse(lk, "store.4m.nofsync.", "mb_s")
-    d = lk.detail_median("store.4m.nofsync.dcmtk-nodelay>dcmtk-nodelay", "mb_s")
+    a, _, ident = _best_row(lk, "store.4m.nofsync.", "mb_s")
+    dcmtk = "store.4m.nofsync.dcmtk-nodelay>dcmtk-nodelay"
+    d = lk.detail_median(dcmtk, "mb_s")
     try:
         disk = f"; disk write+fsync {lk.median('limit.disk'):,.0f} MB/s"
     except Missing:
         disk = "; disk figure not measured"
-    return a >= d, f"{a:,.0f} vs storescp +B {d:,.0f} MB/s (need ≥){disk}"
+    context = _turns(lk, ident, dcmtk, "mb_s") + disk
+    context += _probe(lk, "store.4m.nofsync.probe>page-cache")
+    return a >= d, f"{a:,.0f} vs storescp +B {d:,.0f} MB/s (need ≥){context}"
 
 
 def _huge_rss(lk: Lookup) -> tuple[bool, str]:

@@ -175,3 +175,11 @@ def test_wait_exactly_returns_the_exit_code_and_kills_on_timeout() -> None:
     with pytest.raises(subprocess.TimeoutExpired):
         harness.wait_exactly(slow, 0.3)
     assert slow.poll() is not None  # killed, and reaped
+
+
+def test_the_page_cache_probe_writes_new_files_and_reports_cpu_per_file(tmp_path: Path) -> None:
+    first = rawlimit.file_write_cost_us(tmp_path / "probe", count=20, size=4096)
+    second = rawlimit.file_write_cost_us(tmp_path / "probe", count=5, size=4096)
+    files = sorted((tmp_path / "probe").iterdir())
+    assert len(files) == 25 and all(f.stat().st_size == 4096 for f in files)  # none reused
+    assert first >= 0 and second >= 0

@@ -158,6 +158,13 @@ def test_markdown_ratios_are_to_the_sections_aiodimse_row() -> None:
     assert lines[4].endswith("| pipe / broken |")  # a bar in a note would split the cell
 
 
+def test_markdown_gives_no_ratio_across_units() -> None:
+    probe = row("p", [25.0], impl="probe", section="one", higher=False)
+    probe.unit = "µs/file"
+    lines = markdown_table([row("a", [100], section="one"), probe]).splitlines()
+    assert "25.0 (25.0–25.0) µs/file | n/a" in lines[3]
+
+
 def test_store_matrix_ids_are_unique_and_dcmtk_never_claims_fsync() -> None:
     for work in suite_store.workloads(quick=False):
         setups = suite_store.setups(work)
@@ -208,3 +215,37 @@ def test_echo_targets_quote_the_raw_floor_of_the_same_run() -> None:
     lines = [v.line() for k, v in verdicts.items() if k.startswith("assoc+echo")]
     assert len(lines) == 2
     assert all("raw asyncio pair, no DICOM work: 1,900/s" in line for line in lines), lines
+
+
+def test_the_store_targets_quote_the_turns_and_the_page_cache_state() -> None:
+    rows = [r for r in passing_rows() if not str(r.details["id"]).startswith("store.64k.nofsync")]
+    rows += [
+        row("store.64k.nofsync.aiodimse>aiodimse", [1000, 3000, 2000]),
+        row("store.64k.nofsync.dcmtk-nodelay>dcmtk-nodelay", [1000, 1000, 4000],
+            impl="dcmtk-nodelay"),
+        row("store.64k.nofsync.probe>page-cache", [150, 25, 140], impl="probe", higher=False),
+    ]  # fmt: skip
+    verdict = next(v for v in targets.evaluate(rows) if "fsync off" in v.target)
+    assert verdict.status is Status.PASS  # the verdict is on the medians: 2,000 vs 1,000
+    assert "turn by turn 1.00×, 3.00×, 0.50×" in verdict.measured
+    assert "page cache 140 µs CPU per new 64 KiB file" in verdict.measured
+
+
+def test_the_to_disk_target_pairs_the_mb_s_of_each_turn() -> None:
+    rows = [r for r in passing_rows() if not str(r.details["id"]).startswith("store.4m.nofsync")]
+    rows += [
+        row("store.4m.nofsync.aiodimse>aiodimse", [1, 1], mb_s=[500.0, 900.0]),
+        row("store.4m.nofsync.dcmtk-nodelay>dcmtk-nodelay", [1, 1], impl="dcmtk-nodelay",
+            mb_s=[1000.0, 600.0]),
+    ]  # fmt: skip
+    verdict = next(v for v in targets.evaluate(rows) if "≥ dcmtk storescp +B" in v.target)
+    assert verdict.status is Status.MISS  # median 700 vs 800
+    assert "turn by turn 0.50×, 1.50×" in verdict.measured
+    assert "page cache" not in verdict.measured  # no probe row in this run
+
+
+def test_the_no_fsync_sections_with_a_target_have_a_page_cache_probe() -> None:
+    for work in suite_store.workloads(quick=False):
+        ids = {s.id for s in suite_store.setups(work)}
+        probe = suite_store.PROBE_IDS.get(work.key)
+        assert (probe in ids) if probe else not any("probe" in i for i in ids), work.key
