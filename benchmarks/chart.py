@@ -15,10 +15,12 @@ from benchmarks.harness import Row
 
 
 def _sections(rows: Sequence[Row]) -> list[tuple[str, list[Row]]]:
-    out: dict[str, list[Row]] = {}
+    """One panel per section and unit (a section's page-cache probe, in µs per file, gets
+    a panel of its own beside the section's instances/s)."""
+    out: dict[tuple[str, str], list[Row]] = {}
     for row in rows:
-        out.setdefault(row.section, []).append(row)
-    return list(out.items())
+        out.setdefault((row.section, row.unit), []).append(row)
+    return [(section, panel) for (section, _), panel in out.items()]
 
 
 def write_chart(rows: Sequence[Row], path: Path, *, title: str) -> Path:

@@ -209,6 +209,17 @@ def test_chart_is_a_png(tmp_path: Path) -> None:
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_chart_panels_do_not_mix_units() -> None:
+    probe = row("p", [25.0], impl="probe", section="one", higher=False)
+    probe.unit = "µs/file"
+    rows = [probe, row("a", [100], section="one"), row("b", [50], impl="dcmtk", section="one")]
+    panels = chart._sections(rows)
+    assert [(name, [r.details["id"] for r in panel]) for name, panel in panels] == [
+        ("one", ["p"]),
+        ("one", ["a", "b"]),
+    ]
+
+
 def test_echo_targets_quote_the_raw_floor_of_the_same_run() -> None:
     rows = [*passing_rows(), row("echo.seq.probe>raw", [1800, 1900, 2000], impl="probe")]
     verdicts = {v.target: v for v in targets.evaluate(rows)}
