@@ -463,25 +463,6 @@ def raw_server(
         bench_store.retire(out)
 
 
-def run_raw(
-    row: Row,
-    tmp: Path,
-    source: Path,
-    *,
-    repeat: int,
-    check: Callable[[Server, ClientRun], float],
-    window: int,
-    timeout: float = 60,
-) -> None:
-    """:func:`raw_server`'s row on its own: ``repeat`` runs."""
-    print(f"  {row.section}: {row.label}", file=sys.stderr, flush=True)
-    try:
-        with raw_server(row, tmp / "out", source, check=check, window=window) as measure:
-            harness.run_row(row, repeat, measure, time_budget=2 * timeout)
-    except Exception as exc:  # reported in the row
-        row.error = f"{type(exc).__name__}: {exc}"
-
-
 @contextlib.contextmanager
 def file_limit_server(
     row: Row, source: Path, *, use_sendfile: bool, timeout: float = 60

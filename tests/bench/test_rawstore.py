@@ -7,6 +7,7 @@ its own, acknowledged; the suite's row and the targets' context line must use it
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import subprocess
 import sys
@@ -105,7 +106,9 @@ def test_suite_row_measures_the_ceiling(tmp_path: Path) -> None:
     row = Row(section="s", impl="raw Python ceiling", label="raw", metric="instances/s",
               unit="inst/s", higher_is_better=True)  # fmt: skip
     check = suite_store._check(row, len(blobs), sum(sizes), ignore=False)
-    suite_store.run_raw(row, tmp_path, tmp_path / "src", repeat=2, check=check, window=16)
+    opener = functools.partial(suite_store.raw_server, row, source=tmp_path / "src",
+                               check=check, window=16)  # fmt: skip
+    suite_store.run_interleaved([(row, opener)], tmp_path, repeat=2, time_budget=120)
     assert row.error is None and len(row.samples) == 2 and all(v > 0 for v in row.samples)
     assert len(row.details["mb_s"]) == 2
     ids = {s.id for s in suite_store.setups(suite_store.workloads(quick=False)[0])}
