@@ -11,7 +11,7 @@
     (``os.sendfile``, or each file read and ``sendall``'d). This is the ceiling for "4 MB
     instances, SCP discarding": the receiver then copies bytes that come from the page
     cache (or from a sender's fresh copy of it), as an SCP receiving those instances does,
-    not one cache-hot buffer again and again (about twice as fast on a 2-core machine).
+    not one cache-hot buffer again and again (which measures about twice as fast here).
 ``file_write_cost_us``
     CPU per new 64 KiB file written by one thread: which of its two states the page cache
     of this VM is in while a section runs (see the function).

@@ -143,7 +143,7 @@ def _vs_dcmtk(lk: Lookup, prefix: str, key: str | None = None) -> tuple[float, s
     median."""
     dcmtk = prefix + "dcmtk-nodelay>dcmtk-nodelay"
     d = lk.median(dcmtk) if key is None else lk.detail_median(dcmtk, key)
-    best: tuple[float, str, str] | None = None
+    best: tuple[float, str] | None = None
     for suffix, name in _OURS:
         try:
             ident = prefix + suffix
@@ -158,7 +158,7 @@ def _vs_dcmtk(lk: Lookup, prefix: str, key: str | None = None) -> tuple[float, s
             r, text = _ratio(a, d), f"{name}, ratio of the medians"
         text += f"; medians {a:,.0f} vs {d:,.0f}"
         if best is None or r > best[0]:
-            best = (r, text, ident)
+            best = (r, text)
     if best is None:
         raise Missing(f"{prefix}aiodimse>aiodimse: no sample")
     return best[0], best[1], d
